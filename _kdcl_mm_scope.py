@@ -1,0 +1,53 @@
+"""Teach mmengine the ``kdcl_mm::`` config scope before any config is parsed.
+
+mmengine only resolves ``_base_ = 'pkg::path'`` for packages listed in its
+``MODULE2PACKAGE`` table, and a downstream config is parsed before its
+``custom_imports`` can import kdcl_mm. ``kdcl_mm.pth`` (written into site-packages by
+``tools/install.sh``) imports this tiny module at interpreter start; it adds the entry
+the moment ``mmengine.config.utils`` is first imported, without importing mmengine
+eagerly (which would slow down every Python start).
+"""
+import importlib.abc
+import importlib.machinery
+import sys
+
+_TARGET = 'mmengine.config.utils'
+SCOPE = 'kdcl_mm'
+
+
+def add_scope(module) -> None:
+    module.MODULE2PACKAGE.setdefault(SCOPE, SCOPE)
+
+
+class _ScopeFinder(importlib.abc.MetaPathFinder):
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != _TARGET:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_and_add_scope(module):
+            exec_module(module)
+            add_scope(module)
+
+        spec.loader.exec_module = exec_and_add_scope
+        return spec
+
+
+def install() -> None:
+    if _TARGET in sys.modules:
+        add_scope(sys.modules[_TARGET])
+    elif not any(isinstance(f, _ScopeFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _ScopeFinder())
+
+
+def write_pth(site_dir: str) -> str:
+    """Write ``kdcl_mm.pth`` into ``site_dir``; returns its path."""
+    import os
+    path = os.path.join(site_dir, 'kdcl_mm.pth')
+    with open(path, 'w') as f:
+        f.write('import _kdcl_mm_scope; _kdcl_mm_scope.install()\n')
+    return path

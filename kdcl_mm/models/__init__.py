@@ -1,0 +1,1 @@
+from . import backbones, classifiers, data_preprocessors, losses, soft_targets  # noqa: F401
