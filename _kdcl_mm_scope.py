@@ -49,5 +49,7 @@ def write_pth(site_dir: str) -> str:
     import os
     path = os.path.join(site_dir, 'kdcl_mm.pth')
     with open(path, 'w') as f:
-        f.write('import _kdcl_mm_scope; _kdcl_mm_scope.install()\n')
+        # A .pth line must start with `import`; tolerate kdcl_mm being uninstalled later.
+        f.write('import importlib.util as _u; _u.find_spec("_kdcl_mm_scope") and '
+                '__import__("_kdcl_mm_scope").install()\n')
     return path

@@ -59,6 +59,9 @@ say "mmcv $("$PY" -c 'import mmcv; print(mmcv.__version__)') with compiled ops"
 
 # 3. The rest of the stack and kdcl_mm itself (editable, so configs/ is visible as kdcl_mm::).
 "${PIP[@]}" install -q -r requirements/runtime.txt -r requirements/tests.txt
-"$PY" -c 'import kdcl_mm' 2>/dev/null || "${PIP[@]}" install -q --no-build-isolation --no-deps -e .
+# Checked from / so that the repo's own directory on sys.path does not count as installed.
+(cd / && "$PY" -c 'import kdcl_mm' 2>/dev/null) || "${PIP[@]}" install -q --no-build-isolation --no-deps -e .
+# kdcl_mm.pth lets configs parsed before `import kdcl_mm` use `_base_ = 'kdcl_mm::...'`.
+"$PY" -c 'import sysconfig, _kdcl_mm_scope; _kdcl_mm_scope.write_pth(sysconfig.get_paths()["purelib"])'
 "$PY" -m kdcl_mm.utils.check_env
 say "done. Use: $PY (or: source ${VENV:-<your env>}/bin/activate)"
