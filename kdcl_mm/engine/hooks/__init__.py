@@ -1,0 +1,2 @@
+from .general_weights_hook import GeneralWeightsHook  # noqa: F401
+from .kd_warmup_hook import KDWarmupHook  # noqa: F401

@@ -43,8 +43,11 @@ class KDCL(BaseClassifier):
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         named_cfgs = resolve_students(students)
-        data_preprocessor = dict(data_preprocessor or {})
-        data_preprocessor.setdefault('type', 'MultiViewClsDataPreprocessor')
+        if not isinstance(data_preprocessor, nn.Module):
+            # Built from mmpretrain's registry: mmengine's BaseModel would look in its own.
+            data_preprocessor = dict(data_preprocessor or {})
+            data_preprocessor.setdefault('type', 'MultiViewClsDataPreprocessor')
+            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(init_cfg=init_cfg, data_preprocessor=data_preprocessor)
 
         self.student_names = [name for name, _ in named_cfgs]

@@ -1,0 +1,1 @@
+from .kd_loss import SoftTargetKDLoss  # noqa: F401

@@ -1,0 +1,81 @@
+"""Re-estimate GeneralSoftTarget's ensemble weights on held-out data once per epoch."""
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from mmengine.dist import all_reduce
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmpretrain.registry import HOOKS
+
+from kdcl_mm.models.classifiers.kdcl import hard_labels
+
+
+def unwrap(model):
+    return model.module if is_model_wrapper(model) else model
+
+
+@HOOKS.register_module()
+class GeneralWeightsHook(Hook):
+    """Perrone–Cooper weights from the students' errors on a held-out split.
+
+    Runs before every ``interval``-th training epoch (the weights are then stale until
+    the next one, as in the paper). Error products are summed on every rank and
+    all-reduced, so all ranks compute identical weights. The weights live in a buffer
+    of the generator, so checkpoints save them and resuming restores them.
+
+    Args:
+        heldout_dataloader: dataloader config over the held-out part, typically
+            ``HeldOutSplit(part='heldout')`` with the test pipeline (one view).
+        interval: epochs between estimates.
+    """
+    priority = 'NORMAL'
+
+    def __init__(self, heldout_dataloader: dict, interval: int = 1):
+        if not isinstance(heldout_dataloader, dict) or 'dataset' not in heldout_dataloader:
+            raise ValueError('GeneralWeightsHook.heldout_dataloader must be a dataloader config '
+                             "with a dataset, e.g. dict(batch_size=64, dataset=dict(type='HeldOutSplit', "
+                             "part='heldout', ...), sampler=dict(type='DefaultSampler', shuffle=False))")
+        self.heldout_dataloader = heldout_dataloader
+        self.interval = interval
+        self.history = []  # (epoch, weights) for plots and logs
+
+    def before_train(self, runner) -> None:
+        generator = unwrap(runner.model).soft_target
+        if not getattr(generator, 'requires_heldout', False):
+            raise ValueError('GeneralWeightsHook is configured but model.soft_target is '
+                             f'{type(generator).__name__}; remove the hook or use GeneralSoftTarget.')
+        self._loader = runner.build_dataloader(self.heldout_dataloader, seed=runner.seed)
+
+    def before_train_epoch(self, runner) -> None:
+        if runner.epoch % self.interval == 0:
+            self.estimate(runner)
+
+    @torch.no_grad()
+    def estimate(self, runner) -> torch.Tensor:
+        model = unwrap(runner.model)
+        generator = model.soft_target
+        was_training = model.training
+        model.eval()  # held-out data must not move BN statistics
+        products, count = None, torch.zeros((), dtype=torch.float64)
+        for batch in self._loader:
+            data = model.data_preprocessor(batch, training=False)
+            probs = [F.softmax(z, dim=1) for z in model.student_logits(data['inputs'])]
+            labels = hard_labels(data['data_samples'])
+            batch_products = generator.error_products(probs, labels)
+            products = batch_products if products is None else products + batch_products
+            count += labels.numel()
+        model.train(was_training)
+        device = generator.weights.device
+        products, count = products.to(device), count.to(device)
+        all_reduce(products)
+        all_reduce(count)
+        weights = generator.weights_from_covariance(products / count)
+        generator.set_weights(weights)
+        self.history.append((runner.epoch, weights.tolist()))
+        runner.logger.info('GeneralSoftTarget weights (epoch %d, %d held-out samples): %s',
+                           runner.epoch, int(count.item()), ', '.join(
+                               f'{n}={w:.4f}' for n, w in zip(model.student_names, weights.tolist())))
+        for name, w in zip(model.student_names, weights.tolist()):
+            runner.message_hub.update_scalar(f'train/general_weight/{name}', w)
+        return weights

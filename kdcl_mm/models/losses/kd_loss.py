@@ -1,0 +1,52 @@
+"""Temperature-scaled KL distillation towards a (detached) soft target."""
+import math
+from numbers import Real
+
+import torch.nn.functional as F
+from mmpretrain.registry import MODELS
+from torch import Tensor, nn
+
+
+@MODELS.register_module()
+class SoftTargetKDLoss(nn.Module):
+    """loss = loss_weight · ramp · T² · KL(p_t ‖ p_s), p = softmax(z / T).
+
+    KL is averaged over the batch; the target logits are detached here, so
+    no gradient reaches the soft target. T² keeps gradient scales comparable
+    across temperatures.
+
+    Args:
+        temperature: Softmax temperature T (> 0).
+        loss_weight: KD weight λ (>= 0).
+
+    Attributes:
+        ramp: Extra multiplier in [0, 1], 1.0 by default; a warm-up hook may
+            set it to ramp the KD term up over early training (as in ONE).
+    """
+
+    def __init__(self, temperature: float = 2.0, loss_weight: float = 1.0):
+        super().__init__()
+        if not (isinstance(temperature, Real)
+                and math.isfinite(temperature) and temperature > 0):
+            raise ValueError(f'kd_loss.temperature must be a finite number '
+                             f'> 0 (e.g. 2.0), got {temperature!r}.')
+        if not (isinstance(loss_weight, Real)
+                and math.isfinite(loss_weight) and loss_weight >= 0):
+            raise ValueError(f'kd_loss.loss_weight must be a finite number '
+                             f'>= 0 (e.g. 1.0), got {loss_weight!r}.')
+        self.temperature = float(temperature)
+        self.loss_weight = float(loss_weight)
+        self.ramp = 1.0
+
+    def forward(self, student_logits: Tensor, target_logits: Tensor) -> Tensor:
+        if student_logits.shape != target_logits.shape:
+            raise ValueError(
+                f'Student and target logits must have the same shape, got '
+                f'{tuple(student_logits.shape)} and '
+                f'{tuple(target_logits.shape)}.')
+        t = self.temperature
+        log_p_s = F.log_softmax(student_logits / t, dim=-1)
+        log_p_t = F.log_softmax(target_logits.detach() / t, dim=-1)
+        kl = F.kl_div(log_p_s, log_p_t, reduction='batchmean',
+                      log_target=True)
+        return self.loss_weight * self.ramp * t**2 * kl

@@ -1,0 +1,17 @@
+"""Mean of the students' logits (DML-style baseline, not KDCL)."""
+from typing import List
+
+import torch
+from mmpretrain.registry import MODELS
+from torch import Tensor
+
+from .base import BaseSoftTarget
+
+
+@MODELS.register_module()
+class MeanSoftTarget(BaseSoftTarget):
+    """t = (1/N) Σ_i z_i."""
+
+    @torch.no_grad()
+    def forward(self, logits: List[Tensor], labels: Tensor) -> Tensor:
+        return self.stack(logits, labels).mean(dim=0)

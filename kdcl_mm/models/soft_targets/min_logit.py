@@ -1,0 +1,25 @@
+"""MinLogit KDCL soft target."""
+from typing import List
+
+import torch
+from mmpretrain.registry import MODELS
+from torch import Tensor
+
+from .base import BaseSoftTarget
+
+
+@MODELS.register_module()
+class MinLogitSoftTarget(BaseSoftTarget):
+    """t_j = min_i (z_ij − z_ic), c the true class.
+
+    Every student is shifted so its true-class logit is 0, so the target's
+    true-class logit is exactly 0 and its cross-entropy is at most any
+    student's.
+    """
+
+    @torch.no_grad()
+    def forward(self, logits: List[Tensor], labels: Tensor) -> Tensor:
+        z = self.stack(logits, labels)  # (N, B, C)
+        index = labels.view(1, -1, 1).expand(z.shape[0], -1, 1)
+        true_class = z.gather(2, index)
+        return (z - true_class).amin(dim=0)

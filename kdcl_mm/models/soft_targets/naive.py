@@ -1,0 +1,24 @@
+"""Naive KDCL soft target: the best student per sample."""
+from typing import List
+
+import torch
+import torch.nn.functional as F
+from mmpretrain.registry import MODELS
+from torch import Tensor
+
+from .base import BaseSoftTarget
+
+
+@MODELS.register_module()
+class NaiveSoftTarget(BaseSoftTarget):
+    """t[b] = z_k[b] with k = argmin_i CE(z_i[b], y_b)."""
+
+    @torch.no_grad()
+    def forward(self, logits: List[Tensor], labels: Tensor) -> Tensor:
+        z = self.stack(logits, labels)  # (N, B, C)
+        num_students, batch = z.shape[:2]
+        ce = F.cross_entropy(
+            z.flatten(0, 1), labels.repeat(num_students),
+            reduction='none').view(num_students, batch)
+        best = ce.argmin(dim=0)
+        return z[best, torch.arange(batch, device=z.device)]

@@ -1,0 +1,53 @@
+"""Evaluate a checkpoint with mmengine's Runner (KDCL, exported students, mmdet, mmseg).
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+import kdcl_mm  # noqa: F401  (registers modules, kdcl_mm:: scope, checkpoint loading)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Test a checkpoint (kdcl_mm)')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where logs and metrics go')
+    parser.add_argument('--out', help='dump the metrics to this json/pkl/yaml file')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main():
+    args = parse_args()
+    if not osp.isfile(args.checkpoint):
+        raise SystemExit(f'checkpoint {args.checkpoint!r} does not exist')
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    if args.out:
+        if osp.exists(args.out):
+            raise SystemExit(f'{args.out} exists; refusing to overwrite it')
+        import mmengine
+        mmengine.dump(metrics, args.out)
+        print(f'metrics written to {args.out}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,80 @@
+"""Train a config with mmengine's Runner: KDCL pretraining, baselines, mmdet and mmseg.
+
+    python tools/train.py configs/kdcl/r50_mbv2_imagenet.py [--work-dir DIR] [--resume]
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+import kdcl_mm  # noqa: F401  (registers modules, kdcl_mm:: scope, checkpoint loading)
+from kdcl_mm.utils.config_checks import check_kdcl_config
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Train a model (kdcl_mm)')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go '
+                        '(default: ./work_dirs/<config name>)')
+    parser.add_argument('--resume', nargs='?', type=str, const='auto',
+                        help='resume from the given checkpoint, or the latest one in work_dir')
+    parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument('--no-validate', action='store_true', help='skip validation')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr by total batch size / auto_scale_lr.base_batch_size')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='allow training into a work_dir that already holds checkpoints')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. model.kd_loss.temperature=4')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def merge_args(cfg: Config, args) -> Config:
+    cfg.launcher = args.launcher
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'OptimWrapper':
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume:
+        cfg.resume, cfg.load_from = True, args.resume
+    if args.auto_scale_lr:
+        cfg.auto_scale_lr = dict(cfg.get('auto_scale_lr') or {}, enable=True)
+    if args.no_validate:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    return cfg
+
+
+def refuse_to_overwrite(cfg: Config, args) -> None:
+    existing = osp.isdir(cfg.work_dir) and [
+        f for f in os.listdir(cfg.work_dir) if f.endswith('.pth')]
+    if existing and not cfg.get('resume') and not args.overwrite:
+        raise SystemExit(
+            f'work_dir {cfg.work_dir} already holds checkpoints ({", ".join(sorted(existing)[:3])}'
+            f'{" ..." if len(existing) > 3 else ""}); training would overwrite them. Pass --resume '
+            'to continue, --work-dir to train elsewhere, or --overwrite.')
+
+
+def main():
+    args = parse_args()
+    cfg = merge_args(Config.fromfile(args.config), args)
+    check_kdcl_config(cfg)
+    refuse_to_overwrite(cfg, args)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
