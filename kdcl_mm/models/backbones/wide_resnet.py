@@ -39,7 +39,7 @@ class WideBasicBlock(BaseModule):
 
     def forward(self, x):
         preact = self.relu(self.norm1(x))
-        shortcut = x if self.projection is None else self.projection(x)
+        shortcut = x if self.projection is None else self.projection(preact)
         residual = self.conv2(self.dropout(self.relu(self.norm2(self.conv1(preact)))))
         return shortcut + residual
 
