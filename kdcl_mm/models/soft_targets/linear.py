@@ -18,7 +18,7 @@ def project_to_simplex(v: Tensor) -> Tensor:
     excess = u.cumsum(dim=-1) - 1
     k = torch.arange(1, v.shape[-1] + 1, device=v.device, dtype=v.dtype)
     kept = (u - excess / k > 0).sum(dim=-1, keepdim=True)
-    theta = excess.gather(-1, kept * 0) / kept.to(v.dtype)
+    theta = excess.gather(-1, kept - 1) / kept.to(v.dtype)
     return (v - theta).clamp_min(0)
 
 
