@@ -1,0 +1,17 @@
+# CIFAR-100 for KDCL: mmpretrain's cifar100 settings, batch 128 on one GPU, one independently
+# distorted view (padded random crop + flip) per student.
+_base_ = ['mmpretrain::_base_/datasets/cifar100_bs16.py']
+
+distortion = [
+    dict(type='RandomCrop', crop_size=32, padding=4),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+]
+train_pipeline = [
+    dict(type='MultiView', num_views=2, transforms=[distortion]),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(batch_size=128, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(batch_size=256)
+test_dataloader = val_dataloader
+val_evaluator = dict(type='KDCLAccuracy', topk=(1, 5))
+test_evaluator = val_evaluator

@@ -1,0 +1,20 @@
+# ImageNet for KDCL: mmpretrain's imagenet_bs32 with one independently distorted view per
+# student (random crop, flip and colour each), and per-student + ensemble accuracy.
+_base_ = ['mmpretrain::_base_/datasets/imagenet_bs32.py']
+
+# One student's distortion. No hue jitter: mmcv 2.1's adjust_hue overflows on numpy 2.
+distortion = [
+    dict(type='RandomResizedCrop', scale=224),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
+]
+num_students = 2
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='MultiView', num_views=num_students, transforms=[distortion]),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+
+val_evaluator = dict(type='KDCLAccuracy', topk=(1, 5))
+test_evaluator = val_evaluator
