@@ -72,6 +72,9 @@ def resolve_students(students: List[StudentSpec]) -> List[Tuple[str, dict]]:
             raise TypeError(f'model.students[{i}] must be a dict or a config path, got '
                             f'{type(spec).__name__}')
         cfg.setdefault('type', 'ImageClassifier')
+        if name is not None and not re.fullmatch(r'[A-Za-z0-9_\-]+', str(name)):
+            raise ValueError(f'model.students[{i}].name={name!r}: use letters, digits, _ and - '
+                             'only (it prefixes loss and metric keys such as name.loss_kd).')
         resolved.append([name or default_student_name(cfg), cfg])
     _make_unique([r[0] for r in resolved], resolved)
     return [tuple(r) for r in resolved]

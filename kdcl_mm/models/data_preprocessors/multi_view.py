@@ -1,6 +1,4 @@
 """One normalised view per student, with ClsDataPreprocessor's label handling."""
-from typing import List
-
 import numpy as np
 import torch
 from mmpretrain.models.utils import ClsDataPreprocessor
@@ -12,8 +10,8 @@ class MultiViewClsDataPreprocessor(ClsDataPreprocessor):
     """``ClsDataPreprocessor`` applied to each view produced by ``MultiView``.
 
     Inputs may be a batch tensor (one view shared by all students), a list of V batch
-    tensors (``default_collate``) or a list of B per-sample lists of V tensors
-    (``pseudo_collate``). Batch augments (Mixup/CutMix) must mix every view the same
+    tensors (``default_collate``) or a list of V lists of B tensors (``pseudo_collate``:
+    both collates transpose the per-sample view lists to view-major order). Batch augments (Mixup/CutMix) must mix every view the same
     way, otherwise the students would be taught different labels: the random state is
     replayed for each view so that they draw the same permutation, lambda and box.
     """
@@ -43,5 +41,4 @@ def _split_views(inputs):
     if isinstance(first, torch.Tensor):
         # default_collate: V tensors of (B, C, H, W); pseudo_collate of one view: B (C, H, W).
         return list(inputs) if first.dim() == 4 else None
-    per_sample: List[List[torch.Tensor]] = inputs  # pseudo_collate: B lists of V tensors
-    return [list(view) for view in zip(*per_sample)]
+    return list(inputs)  # pseudo_collate: V lists of B (C, H, W) tensors
