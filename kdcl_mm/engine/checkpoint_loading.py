@@ -17,6 +17,7 @@ into checkpoints can admit them with :func:`allow_globals`.
 This replaces mmengine's loader for local paths (the ``''`` scheme of
 ``CheckpointLoader``); ``torch.load`` itself is not patched.
 """
+import _compat_pickle
 import os.path as osp
 import pickle
 import types
@@ -28,7 +29,8 @@ from mmengine.runner.checkpoint import CheckpointLoader
 # module -> names that may be looked up when unpickling a checkpoint.
 _ALLOWED: Dict[str, set] = {
     'collections': {'OrderedDict', 'Counter', 'defaultdict', 'deque'},
-    'builtins': {'set', 'frozenset', 'slice', 'complex', 'range'},
+    'builtins': {'set', 'frozenset', 'slice', 'complex', 'range', 'bytearray'},
+    '_codecs': {'encode'},  # how protocol 2 pickles bytes
     'torch': {'Size', 'device', 'dtype'},
     'torch._utils': {
         '_rebuild_tensor', '_rebuild_tensor_v2', '_rebuild_tensor_v3',
@@ -82,6 +84,11 @@ def _guarded_getattr(obj, name):
 class RestrictedUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
+        # Protocol-2 pickles (torch's default) name Python 2 modules, e.g. __builtin__.
+        # (The mapped names do not exist in Python 3, so mapping unconditionally is harmless.)
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         if module == 'builtins' and name == 'getattr':
             return _guarded_getattr
         if _is_allowed(module, name):
