@@ -7,9 +7,11 @@ import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
+from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 import kdcl_mm  # noqa: F401  (registers modules, kdcl_mm:: scope, checkpoint loading)
+from kdcl_mm.utils.dist_env import prepare_distributed
 
 
 def parse_args():
@@ -39,9 +41,10 @@ def main():
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         './work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    prepare_distributed(cfg)  # gloo on CPU, per-rank augmentation seeds
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
-    if args.out:
+    if args.out and is_main_process():  # every rank holds the same metrics
         if osp.exists(args.out):
             raise SystemExit(f'{args.out} exists; refusing to overwrite it')
         import mmengine

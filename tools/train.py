@@ -11,6 +11,7 @@ from mmengine.runner import Runner
 
 import kdcl_mm  # noqa: F401  (registers modules, kdcl_mm:: scope, checkpoint loading)
 from kdcl_mm.utils.config_checks import check_kdcl_config
+from kdcl_mm.utils.dist_env import prepare_distributed
 
 
 def parse_args():
@@ -72,6 +73,7 @@ def main():
     cfg = merge_args(Config.fromfile(args.config), args)
     check_kdcl_config(cfg)
     refuse_to_overwrite(cfg, args)
+    prepare_distributed(cfg)  # gloo on CPU, per-rank augmentation seeds
     runner = Runner.from_cfg(cfg)
     runner.train()
 

@@ -1,0 +1,83 @@
+"""Distributed set-up for tools/train.py and tools/test.py, on GPUs or (without CUDA) on CPU.
+
+:func:`prepare_distributed` is the one place where a ``--launcher pytorch|slurm`` run is
+adapted to the machine:
+
+* without CUDA it switches ``env_cfg.dist_cfg.backend`` to ``'gloo'`` (NCCL needs GPUs),
+  wraps the model in DDP without ``device_ids``, drops ``sync_bn`` (torch's SyncBatchNorm
+  only synchronises GPU tensors) and starts the process group itself, because mmengine's
+  launchers call ``torch.cuda.set_device``, which raises without a driver;
+* it defaults ``randomness.diff_rank_seed`` to True, so that every rank draws its own
+  augmentations (KDCL's per-student views, batch mixes, dropout).
+"""
+import logging
+from contextlib import contextmanager
+from unittest import mock
+
+import torch
+from mmengine.config import Config
+from mmengine.dist import get_rank, init_dist
+from mmengine.logging import print_log
+from mmengine.registry import MODEL_WRAPPERS
+from torch.nn.parallel import DistributedDataParallel
+
+
+def prepare_distributed(cfg: Config) -> None:
+    """Adapt a config whose ``launcher`` is not ``'none'`` to this machine (see module doc)."""
+    if cfg.get('launcher', 'none') == 'none':
+        return
+    draw_augmentations_per_rank(cfg)
+    if not torch.cuda.is_available():
+        use_gloo_on_cpu(cfg)
+
+
+def draw_augmentations_per_rank(cfg: Config) -> None:
+    """Seed each rank differently unless the config decides (``randomness.diff_rank_seed``).
+
+    With one seed everywhere, data loading in the main process (``num_workers=0``) and batch
+    augments in the data preprocessor repeat the same random draws on every rank. mmengine
+    still shuffles with one synchronised seed, and DDP broadcasts rank 0's initial weights.
+    """
+    randomness = dict(cfg.get('randomness') or dict(seed=None))  # the Runner's default
+    randomness.setdefault('diff_rank_seed', True)
+    cfg.randomness = randomness
+
+
+def use_gloo_on_cpu(cfg: Config) -> None:
+    """Run the distributed job on CPU with gloo and initialise its process group."""
+    dist_cfg = dict((cfg.get('env_cfg') or {}).get('dist_cfg') or {})
+    requested = dist_cfg.get('backend', 'nccl')
+    dist_cfg['backend'] = 'gloo'
+    cfg.merge_from_dict({'env_cfg.dist_cfg': dist_cfg})
+    if cfg.get('sync_bn'):
+        print_log(f'sync_bn={cfg.sync_bn!r} ignored: torch SyncBatchNorm synchronises CUDA '
+                  'tensors only; on CPU every rank keeps its own BN batch statistics.',
+                  logger='current', level=logging.WARNING)
+        cfg.sync_bn = None
+    cfg.model_wrapper_cfg = _ddp_without_device_ids(cfg)
+    with _cuda_device_selection_skipped():
+        init_dist(cfg.launcher, **dist_cfg)
+    if get_rank() == 0:
+        print_log(f'CUDA is not available: the {cfg.launcher} launcher runs on CPU with the '
+                  f"gloo backend (env_cfg.dist_cfg.backend was {requested!r}).",
+                  logger='current')
+
+
+def _ddp_without_device_ids(cfg: Config) -> dict:
+    # DDP rejects device_ids for CPU modules; mmengine's Runner passes [LOCAL_RANK] unless the
+    # wrapper config names them. Without a wrapper config, keep the Runner's own defaults.
+    wrapper = dict(cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel', broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False)))
+    wrapper_cls = MODEL_WRAPPERS.get(wrapper.get('type', 'MMDistributedDataParallel'))
+    if isinstance(wrapper_cls, type) and issubclass(wrapper_cls, DistributedDataParallel):
+        wrapper['device_ids'] = None
+    return wrapper
+
+
+@contextmanager
+def _cuda_device_selection_skipped():
+    # mmengine's pytorch and slurm launchers select the local GPU unconditionally; everything
+    # else they do (rank, world size, master address from Slurm) holds on CPU too.
+    with mock.patch.object(torch.cuda, 'set_device', lambda device: None):
+        yield
