@@ -16,5 +16,6 @@ custom_hooks = [
              dataset=dict(type='HeldOutSplit', part='heldout', **heldout,
                           dataset=dict(type='ImageNet', data_root='data/imagenet', split='train',
                                        pipeline={{_base_.test_pipeline}})),
-             sampler=dict(type='DefaultSampler', shuffle=False))),
+             # round_up=False: padding would count a held-out sample twice in C.
+             sampler=dict(type='DefaultSampler', shuffle=False, round_up=False))),
 ]
