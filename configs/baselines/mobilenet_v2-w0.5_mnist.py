@@ -1,15 +1,3 @@
 # The narrow MobileNetV2 of configs/kdcl/resnet18-w16_mbv2-w0.5_mnist.py trained alone, same recipe.
-_base_ = [
-    '../_base_/models/mnist_students.py',
-    '../_base_/datasets/mnist_digits_solo.py',
-    '../_base_/schedules/mnist_30e.py',
-    'mmpretrain::_base_/default_runtime.py',
-]
-custom_imports = dict(imports=['kdcl_mm'], allow_failed_imports=False)
+_base_ = ['../_base_/solo_mnist_recipe.py']
 model = _base_.student_mbv2
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=-1, max_keep_ckpts=1, save_last=True,
-                    save_best='accuracy/top1', rule='greater'))
-env_cfg = dict(dist_cfg=dict(backend='gloo'))
-randomness = dict(seed=0, deterministic=False)
