@@ -95,10 +95,10 @@ class _RunsCode:
         return (os.system, ('touch pwned',))
 
 
-def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):
+def test_a_checkpoint_that_would_run_code_is_refused(tmp_path, monkeypatch):
     path = tmp_path / 'evil.pth'
     torch.save({'state_dict': {}, 'meta': _RunsCode()}, path)
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(UnsafeCheckpointError, match='system'):
         load_local_checkpoint(str(path))
     assert not (tmp_path / 'pwned').exists()
