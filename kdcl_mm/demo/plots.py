@@ -1,0 +1,79 @@
+"""PNG plots of the demo report (matplotlib, Agg backend: no display needed)."""
+from typing import Dict, List, Sequence, Tuple
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+Curve = Tuple[Sequence[int], Sequence[float]]
+# One colour per arm, the same in every figure.
+ARM_COLOURS = {'solo': 'tab:grey', 'KDCL': 'tab:red'}
+GENERATOR_COLOURS = ['tab:blue', 'tab:green', 'tab:purple', 'tab:orange', 'tab:brown']
+
+
+def _mean_band(curves: List[Curve]):
+    """Epochs common to all seeds, with the mean, min and max across seeds."""
+    common = sorted(set.intersection(*(set(steps) for steps, _ in curves)))
+    table = np.array([[dict(zip(steps, values))[e] for e in common] for steps, values in curves])
+    return np.array(common), table.mean(0), table.min(0), table.max(0)
+
+
+def _draw(ax, curves: List[Curve], label: str, colour: str, band: bool = True, **style):
+    if not curves:
+        return
+    epochs, mean, low, high = _mean_band(curves)
+    seeds = f'{len(curves)} seed' + ('s' if len(curves) > 1 else '')
+    ax.plot(epochs, mean, color=colour, label=f'{label} ({seeds})', **style)
+    if band and len(curves) > 1:
+        ax.fill_between(epochs, low, high, color=colour, alpha=0.2, linewidth=0)
+
+
+def plot_val_curves(path: str, student: str, solo: List[Curve], kdcl: List[Curve],
+                    kdcl_label: str, ablation: Dict[str, List[Curve]] = None) -> str:
+    """Validation top-1 per epoch of one student: solo vs KDCL (mean over seeds, min-max band),
+    plus the ablation's other generators (means, dashed). Left: all epochs; right: the last
+    half, zoomed in, where the arms differ."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax in axes:
+        _draw(ax, solo, 'solo', ARM_COLOURS['solo'], linewidth=2)
+        _draw(ax, kdcl, kdcl_label, ARM_COLOURS['KDCL'], linewidth=2)
+        for colour, (name, curves) in zip(GENERATOR_COLOURS, sorted((ablation or {}).items())):
+            _draw(ax, curves, f'KDCL {name}', colour, band=False, linewidth=1, linestyle='--')
+        ax.set_xlabel('epoch')
+        ax.set_ylabel('val top-1 (%)')
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    last = max(max(steps) for steps, _ in solo + kdcl)
+    zoom_from = max(1, last // 2)
+    tail = [v for steps, values in solo + kdcl for s, v in zip(steps, values) if s >= zoom_from]
+    axes[1].set_xlim(zoom_from, last)
+    if tail:
+        axes[1].set_ylim(min(tail) - 0.5, min(100.0, max(tail) + 0.5))
+    axes[0].set_title(f'{student}: validation accuracy')
+    axes[1].set_title(f'{student}: epochs {zoom_from}-{last} (zoom)')
+    axes[1].legend(loc='lower right', fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_general_weights(path: str, weights: Dict[str, Curve]) -> str:
+    """GeneralSoftTarget's ensemble weight of each student over training."""
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for colour, (student, (steps, values)) in zip(GENERATOR_COLOURS, sorted(weights.items())):
+        ax.plot(steps, values, color=colour, label=student, linewidth=2)
+    ax.axhline(1 / max(1, len(weights)), color='black', linewidth=0.8, linestyle=':',
+               label='uniform')
+    ax.set_xlabel('iteration')
+    ax.set_ylabel('ensemble weight')
+    ax.set_title('General generator: Perrone-Cooper weights')
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

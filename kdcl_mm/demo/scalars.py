@@ -1,0 +1,32 @@
+"""Read the per-epoch curves that mmengine's LocalVisBackend writes to ``vis_data/scalars.json``."""
+import json
+from typing import Dict, List, Tuple
+
+
+def load_scalars(path: str) -> List[dict]:
+    """The records of a ``scalars.json`` file (one JSON object per line)."""
+    records = []
+    with open(path) as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise ValueError(f'{path}, line {line_no}: not a JSON record ({err}); '
+                                 'expected the scalars.json of an mmengine run.') from err
+    return records
+
+
+def metric_curve(records: List[dict], key: str) -> Tuple[List[int], List[float]]:
+    """``(steps, values)`` of every record holding ``key``, in file order.
+
+    Validation records carry ``step`` = the epoch (epoch-based loops) and no ``iter``;
+    a run that was resumed may repeat a step, in which case the later value wins.
+    """
+    by_step: Dict[int, float] = {}
+    for record in records:
+        if key in record:
+            by_step[int(record['step'])] = float(record[key])
+    steps = sorted(by_step)
+    return steps, [by_step[s] for s in steps]
