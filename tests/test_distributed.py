@@ -20,7 +20,7 @@ import torch
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MNIST_KDCL = osp.join(REPO, 'configs', 'kdcl', 'resnet18-w16_mbv2-w0.5_mnist.py')
-MNIST_COCO_RETINANET = osp.join(REPO, 'configs', 'mmdet', 'retinanet_r18-w16_fpn_mnist-coco.py')
+MNIST_COCO_DETECTOR = osp.join(REPO, 'configs', 'mmdet', 'faster-rcnn_r18-w16_fpn_mnist-coco.py')
 RUN_TIMEOUT = 600  # seconds; a tiny 2-process run takes well under a minute
 BAD_INPUT_TIMEOUT = 60  # generous for a loaded machine; the scripts exit after a torch import
 NUM_VAL, NUM_TEST = 25, 23  # odd: the 2-rank sampler pads each with one duplicate
@@ -115,10 +115,10 @@ train_cfg = dict(max_epochs=2)
 param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True, begin=0, end=2)]
 '''
 
-RETINANET_CONFIG = '''
+DETECTOR_CONFIG = '''
 _base_ = {base!r}
 model = dict(backbone=dict(init_cfg=None),  # no exported student here
-             test_cfg=dict(score_thr=0.0))  # an untrained detector's boxes still reach CocoMetric
+             test_cfg=dict(rcnn=dict(score_thr=0.0)))  # untrained boxes still reach CocoMetric
 train_dataloader = dict(batch_size=2, dataset=dict(data_root={root!r}))
 val_dataloader = dict(batch_size=1, dataset=dict(data_root={root!r}))
 test_dataloader = val_dataloader
@@ -298,15 +298,15 @@ def test_slurm_test_launches_with_slurm_launcher(kdcl_run, kdcl_config, probe_di
 
 
 @pytest.mark.slow
-def test_mmdet_retinanet_trains_with_two_processes(tmp_path):
-    """The MNIST-COCO RetinaNet recipe, 4 train / 2 val canvases, 2 iterations, 2 ranks."""
+def test_mmdet_detector_trains_with_two_processes(tmp_path):
+    """The MNIST-COCO Faster R-CNN recipe, 4 train / 2 val canvases, 2 iterations, 2 ranks."""
     needs_two_cores()
     from kdcl_mm.datasets import generate_mnist_coco
     root = str(tmp_path / 'mnist_coco') + '/'
     generate_mnist_coco(root, num_train=4, num_val=2, num_test=1, canvas_size=64,
                         scale=(16, 32), progress=False)
-    config = tmp_path / 'tiny_retinanet.py'
-    config.write_text(RETINANET_CONFIG.format(base=MNIST_COCO_RETINANET, root=root))
+    config = tmp_path / 'tiny_detector.py'
+    config.write_text(DETECTOR_CONFIG.format(base=MNIST_COCO_DETECTOR, root=root))
     work_dir = tmp_path / 'work'
     rc, out = run_script('dist_train.sh', config, 2, '--work-dir', work_dir, env=script_env())
     assert rc == 0, out[-5000:]
