@@ -186,3 +186,15 @@ def test_packaged_config_students_resolve():
     assert named[1][1]['head']['in_channels'] == 1280  # merged, not replaced
     with pytest.raises(ValueError, match='cannot load config'):
         resolve_students(['mmpretrain::nope/nope.py', RESNET])
+
+
+def test_general_without_estimated_weights_warns_once(capfd):
+    model = build_kdcl(soft_target=dict(type='GeneralSoftTarget'))
+    views, samples = batch()
+    model.loss(views, samples)
+    model.loss(views, samples)
+    assert ''.join(capfd.readouterr()).count('initial uniform weights') == 1
+    model.soft_target.set_weights(torch.tensor([0.3, 0.7]))
+    model._warned_heldout = False
+    model.loss(views, samples)
+    assert 'initial uniform weights' not in ''.join(capfd.readouterr())

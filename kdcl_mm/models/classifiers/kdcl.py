@@ -1,10 +1,12 @@
 """KDCL: online knowledge distillation via collaborative learning (Guo et al., CVPR 2020)."""
 import inspect
+import logging
 from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmpretrain.models.classifiers import BaseClassifier
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
@@ -55,6 +57,7 @@ class KDCL(BaseClassifier):
         self.num_classes = _common_num_classes(self.students, self.student_names)
         self.soft_target = _build_soft_target(soft_target, len(self.students))
         self.kd_loss = MODELS.build(kd_loss)
+        self._warned_heldout = False
 
     @property
     def num_students(self) -> int:
@@ -75,6 +78,7 @@ class KDCL(BaseClassifier):
         return [student(view) for student, view in zip(self.students, self._views(inputs))]
 
     def loss(self, inputs: Views, data_samples: List[DataSample]) -> dict:
+        self._warn_if_heldout_weights_missing()
         logits = self.student_logits(inputs)
         target = self.soft_target([z.detach() for z in logits], hard_labels(data_samples))
         losses = {}
@@ -101,6 +105,17 @@ class KDCL(BaseClassifier):
 
     def extract_feat(self, inputs: Views, stage: str = 'neck') -> list:
         return [s.extract_feat(v, stage=stage) for s, v in zip(self.students, self._views(inputs))]
+
+    def _warn_if_heldout_weights_missing(self) -> None:
+        # tools/train.py refuses such configs; other entry points (mmpretrain's own tools, a
+        # hand-built Runner) get told once instead of training with silent uniform weights.
+        if (getattr(self.soft_target, 'requires_heldout', False)
+                and not bool(self.soft_target.estimated) and not self._warned_heldout):
+            print_log('GeneralSoftTarget is training with its initial uniform weights: nothing '
+                      'has estimated them on held-out data. Add '
+                      "dict(type='GeneralWeightsHook', heldout_dataloader=...) to custom_hooks.",
+                      logger='current', level=logging.WARNING)
+            self._warned_heldout = True
 
     def _views(self, inputs: Views) -> Sequence[torch.Tensor]:
         if isinstance(inputs, torch.Tensor):  # distortion off, or evaluation
