@@ -1,0 +1,66 @@
+"""Measure what KDCL costs over training its students alone (see docs/benchmark.md).
+
+    # CPU, the MNIST recipe's students (minutes); --quick: seconds
+    python tools/analysis_tools/benchmark_kdcl.py --out-dir work_dirs/benchmark
+    # GPU: ResNet-50 + MobileNetV2, 224x224, batch 64, fp16 AMP
+    python tools/analysis_tools/benchmark_kdcl.py --device cuda --preset imagenet \\
+        --channels-last --out-dir work_dirs/benchmark_imagenet
+"""
+import argparse
+
+from mmengine.logging import MMLogger
+
+import kdcl_mm  # noqa: F401  (registers modules)
+from kdcl_mm.apis.benchmark import (GENERATORS, check_out_dir, format_markdown,
+                                    preset_settings, run_benchmark, write_report)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--out-dir', required=True, help='where benchmark.json/.md go')
+    parser.add_argument('--overwrite', action='store_true', help='replace an earlier report')
+    parser.add_argument('--preset', choices=['small', 'imagenet'], default='small',
+                        help='small: MNIST students 64x64, batch 32 (CPU); imagenet: '
+                        'ResNet-50 + MobileNetV2 224x224, batch 64, fp16 AMP (GPU)')
+    parser.add_argument('--quick', action='store_true', help='a run of seconds (for tests)')
+    parser.add_argument('--config', help="a KDCL config to measure instead of the preset's")
+    parser.add_argument('--device', default='cpu', help='cpu or cuda[:N]')
+    parser.add_argument('--amp', choices=['none', 'float16', 'bfloat16'],
+                        help="mixed precision (AmpOptimWrapper); imagenet preset: float16")
+    parser.add_argument('--channels-last', action='store_true',
+                        help='convert the models to channels_last (as ChannelsLastHook)')
+    parser.add_argument('--generators', nargs='+', choices=list(GENERATORS),
+                        help='soft-target generators to measure (default: all five)')
+    parser.add_argument('--batch-size', type=int)
+    parser.add_argument('--num-workers', type=int, help="dataloader workers (config's by default)")
+    parser.add_argument('--rounds', type=int)
+    parser.add_argument('--steps-per-round', type=int)
+    parser.add_argument('--warmup-steps', type=int)
+    parser.add_argument('--heldout-ratio', type=float, help='General held-out split (0.05)')
+    parser.add_argument('--threads', type=int, help="torch threads (small preset: 1, which "
+                        "stays reproducible on a CPU shared with other jobs; imagenet: torch's)")
+    parser.add_argument('--seed', type=int)
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    check_out_dir(args.out_dir, args.overwrite)  # fail before minutes of measuring
+    settings = preset_settings(
+        args.preset, args.quick, config=args.config, device=args.device,
+        amp=args.amp, channels_last=args.channels_last or None,
+        generators=tuple(args.generators) if args.generators else None,
+        batch_size=args.batch_size, num_workers=args.num_workers, rounds=args.rounds,
+        steps_per_round=args.steps_per_round, warmup_steps=args.warmup_steps,
+        heldout_ratio=args.heldout_ratio, threads=args.threads, seed=args.seed)
+    if settings.amp == 'none':
+        settings.amp = None
+    logger = MMLogger.get_instance('kdcl_benchmark', log_level='INFO')
+    report = run_benchmark(settings, logger)
+    paths = write_report(report, args.out_dir, args.overwrite)
+    print(format_markdown(report))
+    logger.info(f'Report written to {paths["json"]} and {paths["markdown"]}')
+
+
+if __name__ == '__main__':
+    main()
