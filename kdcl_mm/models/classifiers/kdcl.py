@@ -109,8 +109,9 @@ class KDCL(BaseClassifier):
     def _warn_if_heldout_weights_missing(self) -> None:
         # tools/train.py refuses such configs; other entry points (mmpretrain's own tools, a
         # hand-built Runner) get told once instead of training with silent uniform weights.
-        if (getattr(self.soft_target, 'requires_heldout', False)
-                and not bool(self.soft_target.estimated) and not self._warned_heldout):
+        # The cheap flag first: reading `estimated` from a GPU buffer would sync every step.
+        if (not self._warned_heldout and getattr(self.soft_target, 'requires_heldout', False)
+                and not bool(self.soft_target.estimated)):
             print_log('GeneralSoftTarget is training with its initial uniform weights: nothing '
                       'has estimated them on held-out data. Add '
                       "dict(type='GeneralWeightsHook', heldout_dataloader=...) to custom_hooks.",
