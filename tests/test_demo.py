@@ -279,7 +279,8 @@ def test_quick_chain_writes_a_well_formed_report(tmp_path):
             assert cls[arm][name]['n'] == 1
             assert 0.0 <= cls[arm][name]['mean'] <= 100.0
     for name in STUDENTS:
-        assert cls['comparison'][name]['verdict'] in ('higher', 'lower', 'mixed')
+        # 3 quick epochs can leave both arms at the same accuracy: 'same' is a verdict too.
+        assert cls['comparison'][name]['verdict'] in ('higher', 'lower', 'mixed', 'same')
     assert list(cls['generators']) == [report['main_generator']]  # no ablation in quick mode
     for task in ('detection', 'segmentation'):
         result = report['downstream'][task]['resnet18']

@@ -221,7 +221,10 @@ def exported_resnet18(tmp_path_factory):
     from mmengine.runner import save_checkpoint
     from mmpretrain.registry import MODELS
 
+    from mmengine.registry import init_default_scope
+
     from kdcl_mm.apis import export_students
+    init_default_scope('mmpretrain')  # module fixtures run before the per-test scope fixture
     root = tmp_path_factory.mktemp('kdcl_ckpt')
     students = [
         dict(type='ImageClassifier',
