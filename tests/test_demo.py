@@ -97,6 +97,7 @@ def test_metric_curve_reads_val_records_and_keeps_the_latest_per_epoch(tmp_path)
     assert metric_curve(records, 'resnet18/top1') == ([1, 2, 3], [50.0, 61.0, 70.0])
     assert metric_curve(records, 'ensemble/top1') == ([1], [55.0])
     assert metric_curve(records, 'accuracy/top1') == ([], [])
+    assert metric_curve(records, 'loss', x='epoch') == ([1, 2], [2.3, 1.3])
 
 
 def test_load_scalars_names_the_bad_line(tmp_path):
@@ -220,8 +221,10 @@ def test_general_weights_are_plotted_when_logged(synthetic_demo):
     root, manifest = synthetic_demo
     scalars = 'runs/kdcl_General/seed0/scalars.json'
     write_lines(osp.join(root, scalars), [
-        {'general_weight/resnet18': 0.6, 'general_weight/mobilenet_v2': 0.4, 'step': 10},
-        {'general_weight/resnet18': 0.7, 'general_weight/mobilenet_v2': 0.3, 'step': 20},
+        {'general_weight/resnet18': 0.6, 'general_weight/mobilenet_v2': 0.4, 'epoch': 1,
+         'step': 10},
+        {'general_weight/resnet18': 0.7, 'general_weight/mobilenet_v2': 0.3, 'epoch': 2,
+         'step': 20},
         *val_records({'resnet18/top1': 90.0, 'mobilenet_v2/top1': 85.0})])
     write_json(osp.join(root, 'runs/kdcl_General/seed0/test_metrics.json'),
                {'resnet18/top1': 90.0, 'mobilenet_v2/top1': 85.0, 'ensemble/top1': 91.0})

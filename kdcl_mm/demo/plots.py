@@ -61,16 +61,17 @@ def plot_val_curves(path: str, student: str, solo: List[Curve], kdcl: List[Curve
     return path
 
 
-def plot_general_weights(path: str, weights: Dict[str, Curve]) -> str:
-    """GeneralSoftTarget's ensemble weight of each student over training."""
+def plot_general_weights(path: str, weights: Dict[str, Curve], seed: int) -> str:
+    """GeneralSoftTarget's ensemble weight of each student, per epoch, in one run."""
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for colour, (student, (steps, values)) in zip(GENERATOR_COLOURS, sorted(weights.items())):
         ax.plot(steps, values, color=colour, label=student, linewidth=2)
     ax.axhline(1 / max(1, len(weights)), color='black', linewidth=0.8, linestyle=':',
                label='uniform')
-    ax.set_xlabel('iteration')
+    ax.set_xlabel('epoch')
     ax.set_ylabel('ensemble weight')
-    ax.set_title('General generator: Perrone-Cooper weights')
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(f'General generator: Perrone-Cooper weights (seed {seed})')
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

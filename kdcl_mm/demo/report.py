@@ -165,10 +165,11 @@ def make_plots(manifest: dict, root: str) -> Dict[str, str]:
                      key=lambda r: r['seed'])
     if general:
         records = load_scalars(_resolve(general[0]['scalars'], root))
-        weights = {name: metric_curve(records, f'general_weight/{name}')
+        weights = {name: metric_curve(records, f'general_weight/{name}', x='epoch')
                    for name in manifest['students']}
         if all(steps for steps, _ in weights.values()):
-            plot_general_weights(osp.join(root, 'general_weights.png'), weights)
+            plot_general_weights(osp.join(root, 'general_weights.png'), weights,
+                                 seed=general[0]['seed'])
             plots['general_weights'] = 'general_weights.png'
     return plots
 

@@ -18,15 +18,17 @@ def load_scalars(path: str) -> List[dict]:
     return records
 
 
-def metric_curve(records: List[dict], key: str) -> Tuple[List[int], List[float]]:
-    """``(steps, values)`` of every record holding ``key``, in file order.
+def metric_curve(records: List[dict], key: str,
+                 x: str = 'step') -> Tuple[List[int], List[float]]:
+    """``(x values, values)`` of every record holding ``key``, sorted by ``x``.
 
     Validation records carry ``step`` = the epoch (epoch-based loops) and no ``iter``;
-    a run that was resumed may repeat a step, in which case the later value wins.
+    training records carry ``step`` = the iteration and ``epoch``. A repeated ``x`` (a
+    resumed run, or several training logs in one epoch) keeps the later value.
     """
     by_step: Dict[int, float] = {}
     for record in records:
-        if key in record:
-            by_step[int(record['step'])] = float(record[key])
+        if key in record and x in record:
+            by_step[int(record[x])] = float(record[key])
     steps = sorted(by_step)
     return steps, [by_step[s] for s in steps]
