@@ -239,7 +239,7 @@ def render_markdown(report: dict) -> str:
         lines.append(f'| {gen}{marker} | ' + ' | '.join(
             format_stat(per[n]) for n in students + [ENSEMBLE]) + f' | {per[students[0]]["n"]} |')
     if len(cls['generators']) == 1:
-        lines += ['', 'The generator ablation was not run (quick mode).']
+        lines += ['', 'The generator ablation was not run (quick mode or no --ablation-seeds).']
 
     lines += ['', '## Downstream on MNIST-COCO test canvases: KDCL vs solo backbone', '']
     if report['downstream']:

@@ -49,7 +49,9 @@ GENERATOR_CONFIGS = {
 DOWNSTREAM_STUDENT = 'resnet18'
 DOWNSTREAM_CONFIGS = {'detection': 'configs/mmdet/faster-rcnn_r18-w16_fpn_mnist-coco.py',
                       'segmentation': 'configs/mmseg/fpn_r18-w16_mnist-coco.py'}
-OUTPUTS = ('runs', 'students', 'manifest.json', 'report.json', 'report.md')
+# What a demo writes into its out-dir (--overwrite deletes exactly these).
+OUTPUTS = ('runs', 'students', 'manifest.json', 'report.json', 'report.md', 'general_weights.png',
+           *(f'val_curves_{student}.png' for student in SOLO_CONFIGS))
 CANVAS_SPLITS = ('train', 'val', 'test')
 
 
