@@ -1,5 +1,6 @@
 """The embedded demo: report builder on synthetic run outputs (exact numbers), and the quick
 chain end to end as CI runs it."""
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -259,6 +260,28 @@ def test_main_generator_must_have_run(synthetic_demo):
     manifest['main_generator'] = 'MinLogit'
     with pytest.raises(ValueError, match='main_generator'):
         build_report(manifest, root)
+
+
+def load_run_demo():
+    spec = importlib.util.spec_from_file_location(
+        'kdcl_run_demo', osp.join(REPO, 'tools', 'demo', 'run_demo.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_out_dir_with_only_a_plot_is_refused_and_overwrite_removes_only_demo_outputs(tmp_path):
+    run_demo = load_run_demo()
+    out = tmp_path / 'demo'
+    out.mkdir()
+    (out / 'val_curves_resnet18.png').write_bytes(b'old plot')
+    (out / 'notes.txt').write_text('mine')
+    with pytest.raises(SystemExit, match='val_curves_resnet18.png.*--overwrite'):
+        run_demo.Demo(run_demo.parse_args(['--out-dir', str(out)])).prepare_out_dir()
+    assert (out / 'val_curves_resnet18.png').read_bytes() == b'old plot'
+
+    run_demo.Demo(run_demo.parse_args(['--out-dir', str(out), '--overwrite'])).prepare_out_dir()
+    assert sorted(p.name for p in out.iterdir()) == ['notes.txt']
 
 
 # ------------------------------------------------------------------ the chain, as CI runs it
