@@ -24,10 +24,9 @@ sys.path.insert(0, REPO)
 
 from kdcl_mm.demo.scalars import load_scalars, metric_curve  # noqa: E402
 from kdcl_mm.demo.stats import compare, format_stat, summarize  # noqa: E402
+# The candidates are variations of the demo's own recipe: the same configs.
+from run_demo import KDCL_CONFIG, SOLO_CONFIGS  # noqa: E402  (tools/demo/run_demo.py)
 
-KDCL_CONFIG = 'configs/kdcl/resnet18-w16_mbv2-w0.5_mnist.py'
-SOLO_CONFIGS = {'resnet18': 'configs/baselines/resnet18-w16_mnist.py',
-                'mobilenet_v2': 'configs/baselines/mobilenet_v2-w0.5_mnist.py'}
 # Candidate soft targets: (config overrides). The export hook is not needed here.
 GENERATORS = {
     'Mean T=4': ['model.soft_target.type=MeanSoftTarget', 'model.kd_loss.temperature=4.0'],
