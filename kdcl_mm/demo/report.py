@@ -25,6 +25,17 @@ from .scalars import load_scalars, metric_curve
 from .stats import VERDICTS, compare, format_stat, summarize
 
 SCHEMA_VERSION = 1
+REPORT_JSON, REPORT_MD, GENERAL_WEIGHTS_PNG = 'report.json', 'report.md', 'general_weights.png'
+
+
+def val_curves_png(student: str) -> str:
+    return f'val_curves_{student}.png'
+
+
+def report_files(students: List[str]) -> List[str]:
+    """Every file :func:`write_report` may write for these students, relative to its root."""
+    return [REPORT_JSON, REPORT_MD, GENERAL_WEIGHTS_PNG, *map(val_curves_png, students)]
+
 SOLO_KEY = 'accuracy/top1'
 ENSEMBLE = 'ensemble'
 # Downstream task -> (metric key in the test metrics, factor to percent, name in the report).
@@ -157,7 +168,7 @@ def make_plots(manifest: dict, root: str) -> Dict[str, str]:
         main_curves = by_generator.pop(main, [])
         if not solo and not main_curves:
             continue
-        file_name = f'val_curves_{name}.png'
+        file_name = val_curves_png(name)
         plot_val_curves(osp.join(root, file_name), name, solo, main_curves, f'KDCL {main}',
                         {g: c for g, c in by_generator.items() if c})
         plots[f'val_curves/{name}'] = file_name
@@ -168,9 +179,9 @@ def make_plots(manifest: dict, root: str) -> Dict[str, str]:
         weights = {name: metric_curve(records, f'general_weight/{name}', x='epoch')
                    for name in manifest['students']}
         if all(steps for steps, _ in weights.values()):
-            plot_general_weights(osp.join(root, 'general_weights.png'), weights,
+            plot_general_weights(osp.join(root, GENERAL_WEIGHTS_PNG), weights,
                                  seed=general[0]['seed'])
-            plots['general_weights'] = 'general_weights.png'
+            plots['general_weights'] = GENERAL_WEIGHTS_PNG
     return plots
 
 
@@ -291,7 +302,7 @@ def render_markdown(report: dict) -> str:
 def write_report(manifest: dict, root: str) -> Dict[str, str]:
     """Write ``report.json``, ``report.md`` and the plots into ``root``; return their paths."""
     report = build_report(manifest, root)
-    paths = dict(json=osp.join(root, 'report.json'), markdown=osp.join(root, 'report.md'))
+    paths = dict(json=osp.join(root, REPORT_JSON), markdown=osp.join(root, REPORT_MD))
     with open(paths['json'], 'w') as f:
         json.dump(report, f, indent=2)
     with open(paths['markdown'], 'w') as f:

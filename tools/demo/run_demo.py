@@ -49,9 +49,9 @@ GENERATOR_CONFIGS = {
 DOWNSTREAM_STUDENT = 'resnet18'
 DOWNSTREAM_CONFIGS = {'detection': 'configs/mmdet/faster-rcnn_r18-w16_fpn_mnist-coco.py',
                       'segmentation': 'configs/mmseg/fpn_r18-w16_mnist-coco.py'}
-# What a demo writes into its out-dir (--overwrite deletes exactly these).
-OUTPUTS = ('runs', 'students', 'manifest.json', 'report.json', 'report.md', 'general_weights.png',
-           *(f'val_curves_{student}.png' for student in SOLO_CONFIGS))
+# What a demo writes into its out-dir besides the report's files (--overwrite deletes exactly
+# these and kdcl_mm.demo.report.report_files).
+OUTPUTS = ('runs', 'students', 'manifest.json')
 CANVAS_SPLITS = ('train', 'val', 'test')
 
 
@@ -208,7 +208,9 @@ class Demo:
 
     # ---------------------------------------------------------------- steps
     def prepare_out_dir(self) -> None:
-        existing = [p for p in OUTPUTS if osp.exists(osp.join(self.out, p))]
+        from kdcl_mm.demo.report import report_files  # pulls in torch: not on --help
+        outputs = OUTPUTS + tuple(report_files(list(SOLO_CONFIGS)))
+        existing = [p for p in outputs if osp.exists(osp.join(self.out, p))]
         if existing and not self.args.overwrite:
             raise SystemExit(
                 f'demo: {self.out} already holds the results of a demo ({", ".join(existing)}). '
