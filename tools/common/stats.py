@@ -1,4 +1,5 @@
 """Summary statistics shared by the benchmark (timings) and the demo (accuracies over seeds)."""
+import math
 from typing import Sequence
 
 import numpy as np
@@ -17,3 +18,72 @@ def summarize(values: Sequence[float]) -> dict:
     return dict(n=int(x.size), mean=float(x.mean()), std=std, median=float(median),
                 q1=float(q1), q3=float(q3))
 
+
+
+# t_{0.975, df} for df = 1..30 (scipy.stats.t.ppf), for when scipy is missing: the 95 % interval
+# of up to 31 seeds.
+_T975 = (12.706204736174694, 4.302652729749462, 3.1824463052837078, 2.7764451051977934,
+         2.5705818356363146, 2.4469118511449786, 2.364624251592784, 2.306004135204166,
+         2.262157162798205, 2.228138851986274, 2.200985160091639, 2.1788128296672284,
+         2.1603686564627913, 2.144786687917804, 2.131449545559776, 2.1199052992212546,
+         2.1098155778333156, 2.1009220402410382, 2.0930240544083087, 2.085963447265864,
+         2.0796138447276795, 2.0738730679040254, 2.0686576104190486, 2.0638985616280245,
+         2.0595385527532972, 2.0555294386428735, 2.0518305164802846, 2.0484071417952454,
+         2.045229642132703, 2.0422724563012378)
+
+
+def t_quantile(q: float, df: int) -> float:
+    """The ``q`` quantile of Student's t with ``df`` degrees of freedom.
+
+    scipy when installed (mmdet depends on it); otherwise a table that covers q = 0.975 and
+    df <= 30, the 95 % interval of up to 31 seeds.
+    """
+    if df < 1:
+        raise ValueError(f't_quantile: df must be >= 1, got {df}.')
+    try:
+        from scipy.stats import t
+    except ImportError:
+        if abs(q - 0.975) < 1e-12 and df <= len(_T975):
+            return _T975[df - 1]
+        raise ImportError(f't_quantile({q}, {df}) needs scipy: without it only the 95 % '
+                          f'interval (q=0.975) up to df={len(_T975)} is tabulated. Fix: '
+                          'pip install scipy.')
+    return float(t.ppf(q, df))
+
+
+def paired_interval(differences: Sequence[float], confidence: float = 0.95) -> dict:
+    """The t-interval of the mean of paired differences (one per seed).
+
+    ``mean ± t_{(1+confidence)/2, n-1} * sd / sqrt(n)`` with the sample ``sd``. Returns
+    ``n, mean, sd, t, half_width, low, high, confidence``; for n < 2 there is no interval and
+    ``sd, t, half_width, low, high`` are None.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f'paired_interval: confidence must be in (0, 1), got {confidence}.')
+    x = np.asarray(list(differences), dtype=np.float64)
+    result = dict(n=int(x.size), mean=float(x.mean()) if x.size else None, sd=None, t=None,
+                  half_width=None, low=None, high=None, confidence=confidence)
+    if x.size < 2:
+        return result
+    sd = float(x.std(ddof=1))
+    t = t_quantile((1 + confidence) / 2, x.size - 1)
+    half = t * sd / np.sqrt(x.size)
+    result.update(sd=sd, t=t, half_width=float(half), low=result['mean'] - float(half),
+                  high=result['mean'] + float(half))
+    return result
+
+
+def sign_test(n_higher: int, n_lower: int) -> float:
+    """Two-sided exact sign test p-value; ties are left out before calling.
+
+    ``p = min(1, 2 * P(X <= min(n_higher, n_lower)))`` for X ~ Binomial(n_higher + n_lower,
+    1/2); 1.0 when there is no untied pair.
+    """
+    if n_higher < 0 or n_lower < 0:
+        raise ValueError(f'sign_test: counts must be >= 0, got {n_higher}, {n_lower}.')
+    n = n_higher + n_lower
+    if n == 0:
+        return 1.0
+    k = min(n_higher, n_lower)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    return min(1.0, 2 * tail)

@@ -1,0 +1,64 @@
+"""tools/common/stats.py: the paired t-interval and the sign test the demo's verdicts rest on,
+against values computed by hand."""
+import math
+import sys
+
+import pytest
+
+from tools.common.stats import paired_interval, sign_test, t_quantile
+
+T_975_DF2 = 4.302652729911275  # t_{0.975, 2}, from a t-table
+
+
+@pytest.mark.parametrize('scipy', ['installed', 'missing'])
+def test_interval_of_one_two_three(scipy, monkeypatch):
+    if scipy == 'missing':
+        monkeypatch.setitem(sys.modules, 'scipy.stats', None)  # import fails: the table is used
+    result = paired_interval([1.0, 2.0, 3.0])
+    assert result['n'] == 3 and result['mean'] == pytest.approx(2.0)
+    assert result['sd'] == pytest.approx(1.0)  # sqrt((1 + 0 + 1) / 2)
+    assert result['t'] == pytest.approx(T_975_DF2, rel=1e-9)
+    half = T_975_DF2 / math.sqrt(3)  # 2.4841...
+    assert result['half_width'] == pytest.approx(half, rel=1e-9)
+    assert round(result['half_width'], 4) == 2.4841
+    assert (result['low'], result['high']) == pytest.approx((2.0 - half, 2.0 + half), rel=1e-9)
+    assert result['confidence'] == 0.95
+
+
+def test_interval_of_constant_differences_is_a_point():
+    result = paired_interval([-1.0, -1.0])
+    assert result['sd'] == 0.0 and result['low'] == result['high'] == pytest.approx(-1.0)
+
+
+def test_two_seeds_use_t_with_one_degree_of_freedom():
+    result = paired_interval([1.0, 2.0])  # mean 1.5, sd sqrt(0.5), t_{0.975,1} = 12.7062
+    half = 12.706204736174694 * math.sqrt(0.5) / math.sqrt(2)
+    assert result['half_width'] == pytest.approx(half, rel=1e-9)
+    assert result['low'] == pytest.approx(1.5 - half) and result['low'] < 0
+
+
+def test_one_seed_has_no_interval():
+    result = paired_interval([0.7])
+    assert result['n'] == 1 and result['mean'] == pytest.approx(0.7)
+    assert result['half_width'] is result['low'] is result['high'] is result['sd'] is None
+
+
+def test_other_confidence_without_scipy_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, 'scipy.stats', None)
+    with pytest.raises(ImportError, match='pip install scipy'):
+        t_quantile(0.95, 4)
+    with pytest.raises(ValueError, match='confidence'):
+        paired_interval([1.0, 2.0], confidence=95)
+
+
+@pytest.mark.parametrize('higher, lower, p', [
+    (5, 0, 2 / 32),            # 0.0625
+    (0, 5, 2 / 32),
+    (3, 0, 2 / 8),             # 0.25
+    (4, 1, 2 * (1 + 5) / 32),  # 0.375
+    (2, 2, 1.0),               # 2 * 11/16 capped at 1
+    (0, 0, 1.0),               # no untied seed: no evidence either way
+    (10, 0, 2 / 1024),
+])
+def test_sign_test_two_sided_exact(higher, lower, p):
+    assert sign_test(higher, lower) == pytest.approx(p)
