@@ -1,18 +1,11 @@
 """Re-estimate GeneralSoftTarget's ensemble weights on held-out data once per epoch."""
-from typing import Optional
-
 import torch
-import torch.nn.functional as F
-from mmengine.dist import all_reduce
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
-from kdcl_mm.models.classifiers.kdcl import hard_labels
-
-
-def unwrap(model):
-    return model.module if is_model_wrapper(model) else model
+from kdcl_mm.engine.general_weights import estimate_general_weights
+# `unwrap` is re-exported: kd_warmup_hook imports it from here.
+from kdcl_mm.models.helpers import unwrap  # noqa: F401
 
 
 @HOOKS.register_module()
@@ -51,30 +44,13 @@ class GeneralWeightsHook(Hook):
         if runner.epoch % self.interval == 0:
             self.estimate(runner)
 
-    @torch.no_grad()
     def estimate(self, runner) -> torch.Tensor:
         model = unwrap(runner.model)
-        generator = model.soft_target
-        was_training = model.training
-        model.eval()  # held-out data must not move BN statistics
-        products, count = None, torch.zeros((), dtype=torch.float64)
-        for batch in self._loader:
-            data = model.data_preprocessor(batch, training=False)
-            probs = [F.softmax(z, dim=1) for z in model.student_logits(data['inputs'])]
-            labels = hard_labels(data['data_samples'])
-            batch_products = generator.error_products(probs, labels)
-            products = batch_products if products is None else products + batch_products
-            count += labels.numel()
-        model.train(was_training)
-        device = generator.weights.device
-        products, count = products.to(device), count.to(device)
-        all_reduce(products)
-        all_reduce(count)
-        weights = generator.weights_from_covariance(products / count)
-        generator.set_weights(weights)
+        weights, count = estimate_general_weights(model, self._loader)
+        model.soft_target.set_weights(weights)
         self.history.append((runner.epoch, weights.tolist()))
         runner.logger.info('GeneralSoftTarget weights (epoch %d, %d held-out samples): %s',
-                           runner.epoch, int(count.item()), ', '.join(
+                           runner.epoch, count, ', '.join(
                                f'{n}={w:.4f}' for n, w in zip(model.student_names, weights.tolist())))
         for name, w in zip(model.student_names, weights.tolist()):
             runner.message_hub.update_scalar(f'train/general_weight/{name}', w)

@@ -6,6 +6,8 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
+from kdcl_mm.models.soft_targets.base import at_least_fp32, autocast_disabled
+
 
 @MODELS.register_module()
 class SoftTargetKDLoss(nn.Module):
@@ -13,7 +15,10 @@ class SoftTargetKDLoss(nn.Module):
 
     KL is averaged over the batch; the target logits are detached here, so
     no gradient reaches the soft target. T² keeps gradient scales comparable
-    across temperatures.
+    across temperatures. The loss is computed in fp32 with autocast off, also
+    when the logits come fp16/bf16 from a mixed-precision forward: the student
+    logits are cast with ``.float()``, so the gradient flows back through the
+    cast and reaches the student in its own dtype. The loss is returned in fp32.
 
     Args:
         temperature: Softmax temperature T (> 0).
@@ -45,8 +50,9 @@ class SoftTargetKDLoss(nn.Module):
                 f'{tuple(student_logits.shape)} and '
                 f'{tuple(target_logits.shape)}.')
         t = self.temperature
-        log_p_s = F.log_softmax(student_logits / t, dim=-1)
-        log_p_t = F.log_softmax(target_logits.detach() / t, dim=-1)
-        kl = F.kl_div(log_p_s, log_p_t, reduction='batchmean',
-                      log_target=True)
-        return self.loss_weight * self.ramp * t**2 * kl
+        with autocast_disabled(student_logits.device.type):
+            log_p_s = F.log_softmax(at_least_fp32(student_logits) / t, dim=-1)
+            log_p_t = F.log_softmax(at_least_fp32(target_logits.detach()) / t, dim=-1)
+            kl = F.kl_div(log_p_s, log_p_t, reduction='batchmean',
+                          log_target=True)
+            return self.loss_weight * self.ramp * t**2 * kl

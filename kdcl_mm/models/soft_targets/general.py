@@ -1,34 +1,58 @@
-"""General KDCL soft target: Perrone–Cooper optimal linear ensemble."""
+"""General KDCL soft target: an optimal linear ensemble with weights from held-out errors."""
+import logging
 from typing import List
 
 import torch
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
-from .base import BaseSoftTarget
+from .base import BaseSoftTarget, fp32_no_grad
+from .general_weighting import (closed_form_weights, shrink_to_diagonal, shrinkage_intensity,
+                                simplex_weights)
+
+WEIGHTINGS = ('closed_form', 'simplex', 'shrinkage')
+
+
+def min_heldout_samples(num_students: int) -> int:
+    """Held-out samples below which GeneralSoftTarget warns: 25·N(N+1), i.e. 50 samples per
+    free entry of the symmetric N×N matrix C (150 for 2 students, 300 for 3).
+
+    A rule of thumb, not a bound: the weights depend on differences of C's entries (for two
+    students on E[(e_1 − e_2)²], the students' disagreement), which are small when students
+    agree, so they need many more samples than C's entries themselves. On the MNIST demo, 30
+    held-out digits for 2 students gave closed-form weights swinging between −1.7 and +2.7.
+    """
+    return 25 * num_students * (num_students + 1)
 
 
 @MODELS.register_module()
 class GeneralSoftTarget(BaseSoftTarget):
     """t = Σ_i w_i z_i with w from held-out error correlations.
 
-    w = C⁻¹1 / 1ᵀC⁻¹1 where C_ij = mean over held-out samples of
-    Σ_c (f_i − t)(f_j − t), f the softmax probabilities and t the one-hot
-    label (Perrone & Cooper, 1993). Weights start uniform; a hook calls
-    :meth:`estimate_weights` (or sums :meth:`error_products` across ranks
-    and calls :meth:`weights_from_covariance`) and then :meth:`set_weights`.
-    ``weights`` and ``estimated`` are buffers, so checkpoints keep them.
+    C_ij = mean over held-out samples of Σ_c (f_i − t)(f_j − t), f the softmax probabilities
+    and t the one-hot label, and w minimises wᵀCw subject to Σw = 1 (Perrone & Cooper, 1993).
+    Weights start uniform; a hook (``GeneralWeightsHook``, through
+    ``kdcl_mm.engine.general_weights.estimate_general_weights``) sums
+    :meth:`error_statistics` over held-out batches and ranks, calls
+    :meth:`weights_from_statistics` and then :meth:`set_weights`. ``weights`` and
+    ``estimated`` are buffers, so checkpoints keep them.
 
     Args:
         num_students: Number of students N (>= 2).
-        reg: Ridge added to C before solving, relative to its mean diagonal,
-            because students that err alike make C near-singular.
+        reg: Ridge added to C before solving, relative to its mean diagonal, because students
+            that err alike make C near-singular.
+        weighting: How w is computed from C (kdcl_mm/models/soft_targets/general_weighting.py):
+            ``'closed_form'``: w = C⁻¹1 / 1ᵀC⁻¹1, the paper's; weights may be negative.
+            ``'simplex'``: additionally w ≥ 0 (exact active-set solution).
+            ``'shrinkage'``: the closed form on C with its off-diagonal entries shrunk toward 0
+            by the Ledoit–Wolf intensity estimated from the same held-out samples.
     """
 
     requires_heldout = True
 
-    def __init__(self, num_students: int, reg: float = 1e-3):
+    def __init__(self, num_students: int, reg: float = 1e-3, weighting: str = 'closed_form'):
         super().__init__()
         if int(num_students) != num_students or num_students < 2:
             raise ValueError(f'GeneralSoftTarget.num_students must be an '
@@ -36,8 +60,15 @@ class GeneralSoftTarget(BaseSoftTarget):
                              f'{num_students}.')
         if not reg >= 0:
             raise ValueError(f'GeneralSoftTarget.reg must be >= 0, got {reg}.')
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f'GeneralSoftTarget.weighting must be one of {WEIGHTINGS}, '
+                             f'got {weighting!r}.')
         self.num_students = int(num_students)
         self.reg = float(reg)
+        self.weighting = weighting
+        #: Shrinkage intensity of the last estimate (None unless weighting='shrinkage').
+        self.last_intensity = None
+        self._warned_small_heldout = False
         self.register_buffer(
             'weights', torch.full((self.num_students, ),
                                   1.0 / self.num_students))
@@ -50,26 +81,68 @@ class GeneralSoftTarget(BaseSoftTarget):
                 f'{self.num_students} but got {what} from {len(tensors)} '
                 f'students; set num_students to the number of students.')
 
-    @torch.no_grad()
+    @fp32_no_grad
     def forward(self, logits: List[Tensor], labels: Tensor) -> Tensor:
         z = self.stack(logits, labels)
         self.check_count(logits, 'logits')
         return torch.einsum('n,nbc->bc', self.weights.to(z.dtype), z)
 
-    @torch.no_grad()
-    def error_products(self, probs: List[Tensor], labels: Tensor) -> Tensor:
-        """Σ over samples of Σ_c (f_i − t)(f_j − t), as (N, N) float64.
+    @fp32_no_grad
+    def error_statistics(self, probs: List[Tensor], labels: Tensor) -> Tensor:
+        """(2, N, N) float64: Σ over samples of the per-sample error products
+        p_ij = Σ_c (f_i − t)(f_j − t), and Σ of their squares p_ij².
 
-        A sum, not a mean, so ranks can all-reduce sums and sample counts.
+        Sums, not means, so ranks can all-reduce them with the sample count. The squares
+        give the shrinkage intensity; the other weightings ignore them.
         """
         self.check_inputs(probs, labels, what='probabilities')
         self.check_count(probs, 'probabilities')
         f = torch.stack(probs).double()  # (N, M, C)
         errors = f - F.one_hot(labels.long(), f.shape[-1]).double()
-        return torch.einsum('imc,jmc->ij', errors, errors)
+        per_sample = torch.einsum('imc,jmc->mij', errors, errors)
+        return torch.stack([per_sample.sum(0), (per_sample**2).sum(0)])
+
+    def error_products(self, probs: List[Tensor], labels: Tensor) -> Tensor:
+        """Σ over samples of Σ_c (f_i − t)(f_j − t), as (N, N) float64."""
+        return self.error_statistics(probs, labels)[0]
+
+    def check_heldout_size(self, count: int) -> None:
+        """Refuse fewer held-out samples than students; warn (once) below
+        :func:`min_heldout_samples`."""
+        n = self.num_students
+        if count < n:
+            raise ValueError(
+                f'GeneralSoftTarget: the held-out split has {count} sample(s) for {n} students '
+                f'(heldout/students = {count / n:.2f} < 1), so the error matrix C is singular. '
+                "Enlarge the heldout part: raise HeldOutSplit's ratio in "
+                'GeneralWeightsHook.heldout_dataloader (and in train_dataloader, the same split).')
+        if count < min_heldout_samples(n) and not self._warned_small_heldout:
+            print_log(
+                f'GeneralSoftTarget: {count} held-out samples for {n} students '
+                f'(heldout/students = {count / n:.1f}); below {min_heldout_samples(n)} the '
+                f"weights are noisy. Consider weighting='simplex' or 'shrinkage' "
+                f"(model.soft_target.weighting, now {self.weighting!r}) or a larger "
+                "HeldOutSplit ratio.", logger='current', level=logging.WARNING)
+            self._warned_small_heldout = True
+
+    def weights_from_statistics(self, statistics: Tensor, count: int) -> Tensor:
+        """Weights from :meth:`error_statistics` summed over ``count`` held-out samples."""
+        n = self.num_students
+        if tuple(statistics.shape) != (2, n, n):
+            raise ValueError(f'Error statistics must be (2, {n}, {n}), got '
+                             f'{tuple(statistics.shape)}.')
+        count = int(count)
+        self.check_heldout_size(count)
+        means = statistics.detach().double() / count
+        covariance = means[0]
+        if self.weighting == 'shrinkage':
+            self.last_intensity = shrinkage_intensity(means[0], means[1], count)
+            covariance = shrink_to_diagonal(covariance, self.last_intensity)
+        return self.weights_from_covariance(covariance)
 
     def weights_from_covariance(self, covariance: Tensor) -> Tensor:
-        """w = C⁻¹1 / 1ᵀC⁻¹1 of the ridge-regularised C (may be negative)."""
+        """Weights of the ridge-regularised C by ``weighting`` (shrinkage: C is taken as given,
+        already shrunk; see :meth:`weights_from_statistics`)."""
         n = self.num_students
         if tuple(covariance.shape) != (n, n):
             raise ValueError(f'Error covariance must be ({n}, {n}), got '
@@ -77,13 +150,14 @@ class GeneralSoftTarget(BaseSoftTarget):
         c = covariance.detach().double()
         c = c + self.reg * c.diagonal().mean() * torch.eye(
             n, dtype=c.dtype, device=c.device)
-        inv_ones = torch.linalg.solve(c, c.new_ones(n))
-        return (inv_ones / inv_ones.sum()).to(self.weights)
+        if self.weighting == 'simplex':
+            return simplex_weights(c).to(self.weights)
+        return closed_form_weights(c).to(self.weights)
 
     def estimate_weights(self, probs: List[Tensor], labels: Tensor) -> Tensor:
         """Weights from held-out softmax probabilities (N × (M, C))."""
-        return self.weights_from_covariance(
-            self.error_products(probs, labels) / labels.numel())
+        return self.weights_from_statistics(
+            self.error_statistics(probs, labels), labels.numel())
 
     @torch.no_grad()
     def set_weights(self, weights: Tensor) -> None:

@@ -5,7 +5,7 @@ import torch
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
-from .base import BaseSoftTarget
+from .base import BaseSoftTarget, fp32_no_grad
 
 
 def project_to_simplex(v: Tensor) -> Tensor:
@@ -90,7 +90,7 @@ class LinearSoftTarget(BaseSoftTarget):
         #: Weights (N,) of the last forward; None before the first one.
         self.alpha: Optional[Tensor] = None
 
-    @torch.no_grad()
+    @fp32_no_grad
     def forward(self, logits: List[Tensor], labels: Tensor) -> Tensor:
         z = self.stack(logits, labels)
         self.alpha = self.solve(z.float(), labels)

@@ -1,17 +1,16 @@
 """Mean of the students' logits (DML-style baseline, not KDCL)."""
 from typing import List
 
-import torch
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
-from .base import BaseSoftTarget
+from .base import BaseSoftTarget, fp32_no_grad
 
 
 @MODELS.register_module()
 class MeanSoftTarget(BaseSoftTarget):
     """t = (1/N) Σ_i z_i."""
 
-    @torch.no_grad()
+    @fp32_no_grad
     def forward(self, logits: List[Tensor], labels: Tensor) -> Tensor:
         return self.stack(logits, labels).mean(dim=0)

@@ -1,11 +1,10 @@
 """MinLogit KDCL soft target."""
 from typing import List
 
-import torch
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
-from .base import BaseSoftTarget
+from .base import BaseSoftTarget, fp32_no_grad
 
 
 @MODELS.register_module()
@@ -17,7 +16,7 @@ class MinLogitSoftTarget(BaseSoftTarget):
     student's.
     """
 
-    @torch.no_grad()
+    @fp32_no_grad
     def forward(self, logits: List[Tensor], labels: Tensor) -> Tensor:
         z = self.stack(logits, labels)  # (N, B, C)
         index = labels.view(1, -1, 1).expand(z.shape[0], -1, 1)

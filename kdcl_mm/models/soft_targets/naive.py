@@ -6,14 +6,14 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
-from .base import BaseSoftTarget
+from .base import BaseSoftTarget, fp32_no_grad
 
 
 @MODELS.register_module()
 class NaiveSoftTarget(BaseSoftTarget):
     """t[b] = z_k[b] with k = argmin_i CE(z_i[b], y_b)."""
 
-    @torch.no_grad()
+    @fp32_no_grad
     def forward(self, logits: List[Tensor], labels: Tensor) -> Tensor:
         z = self.stack(logits, labels)  # (N, B, C)
         num_students, batch = z.shape[:2]

@@ -1,0 +1,66 @@
+"""estimate_general_weights: the held-out pass that GeneralWeightsHook (and benchmarks) use."""
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+from kdcl_mm.engine.general_weights import estimate_general_weights
+
+NUM_CLASSES = 5
+TINY = dict(type='ImageClassifier',
+            backbone=dict(type='ResNet', depth=18, stem_channels=4, base_channels=4),
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(type='LinearClsHead', num_classes=NUM_CLASSES, in_channels=32))
+
+
+def build_kdcl(soft_target=dict(type='GeneralSoftTarget', num_students=2)):
+    torch.manual_seed(0)
+    return MODELS.build(dict(type='KDCL', students=[copy.deepcopy(TINY), copy.deepcopy(TINY)],
+                             soft_target=soft_target))
+
+
+def loader(sizes=(3, 4), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [dict(inputs=torch.randn(n, 3, 16, 16, generator=g),
+                 data_samples=[DataSample().set_gt_label(i % NUM_CLASSES) for i in range(n)])
+            for n in sizes]
+
+
+@pytest.mark.parametrize('start_training', [True, False])
+def test_matches_generator_on_all_samples_and_restores_mode(start_training):
+    model = build_kdcl().train(start_training)
+    bn_before = model.students[0].backbone.bn1.running_mean.clone()
+    batches = loader()
+    weights, count = estimate_general_weights(model, batches)
+    assert count == 7
+    assert model.training is start_training
+    # Eval mode for the pass: BN running statistics did not move.
+    torch.testing.assert_close(model.students[0].backbone.bn1.running_mean, bn_before)
+    model.eval()
+    with torch.no_grad():
+        inputs = torch.cat([b['inputs'] for b in batches])
+        probs = [F.softmax(z, dim=1) for z in model.student_logits(inputs)]
+    labels = torch.tensor([i % NUM_CLASSES for n in (3, 4) for i in range(n)])
+    expected = model.soft_target.estimate_weights(probs, labels)
+    torch.testing.assert_close(weights, expected, rtol=1e-5, atol=1e-6)
+    assert weights.dtype == model.soft_target.weights.dtype
+    # The function returns the weights; it does not set them.
+    assert not bool(model.soft_target.estimated)
+
+
+def test_restores_train_mode_when_the_pass_fails():
+    model = build_kdcl().train()
+    bad = [dict(inputs=torch.randn(2, 3, 16, 16), data_samples=[DataSample().set_gt_label(0)])]
+    with pytest.raises(Exception):
+        estimate_general_weights(model, bad)
+    assert model.training
+
+
+def test_refuses_other_generators_and_empty_loaders():
+    with pytest.raises(ValueError, match='GeneralSoftTarget, got MeanSoftTarget'):
+        estimate_general_weights(build_kdcl(dict(type='MeanSoftTarget')), loader())
+    with pytest.raises(ValueError, match='heldout'):
+        estimate_general_weights(build_kdcl(), [])
