@@ -1,28 +1,17 @@
 """kdcl_mm: online knowledge distillation via collaborative learning for OpenMMLab.
 
-Importing the package registers every kdcl_mm module in mmpretrain's (and mmengine's)
-registries, teaches mmengine the ``kdcl_mm::`` config scope and makes local
-checkpoints load under torch >= 2.6 (see :mod:`kdcl_mm.engine.checkpoint_loading`).
+Importing the package only registers modules: every kdcl_mm model, hook, metric and dataset
+goes into mmpretrain's (and mmengine's) registries, mmengine learns the ``kdcl_mm::`` config
+scope, and local checkpoints load under torch >= 2.6 (:mod:`kdcl_mm.engine.checkpoint_loading`).
+It needs neither mmcv's compiled ops nor mmdet/mmseg: KDCL pretraining runs on mmcv-lite.
+Detection and segmentation configs import :mod:`kdcl_mm.downstream`, which checks the ops.
 """
 import _kdcl_mm_scope
 
-__version__ = '0.1.0'
+from .utils.stack_check import require_supported_torch
+from .version import __version__
 
-
-def _require_compiled_mmcv() -> None:
-    # Without it, mmdet/mmseg (imported below) fail deep inside with an unhelpful ImportError.
-    try:
-        import mmcv._ext  # noqa: F401
-    except ImportError as err:
-        raise ImportError(
-            f'mmcv is installed without its compiled ops (mmcv._ext: {err}). kdcl_mm needs '
-            'mmcv 2.1.0 built against your torch. Fix: pip uninstall -y mmcv && '
-            'bash tools/install.sh (it builds mmcv with --no-build-isolation and checks _ext).'
-        ) from err
-
-
-_require_compiled_mmcv()
-
+require_supported_torch()
 _kdcl_mm_scope.install()
 
 from .engine.checkpoint_loading import register_checkpoint_loader  # noqa: E402

@@ -1,7 +1,7 @@
 import pytest
 from mmengine.config import Config
 
-from kdcl_mm.utils.config_checks import check_kdcl_config
+from kdcl_mm.engine.config_checks import check_kdcl_config
 
 CONFIG = 'configs/kdcl/resnet18-w16_mbv2-w0.5_mnist.py'
 

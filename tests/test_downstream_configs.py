@@ -245,7 +245,7 @@ def exported_resnet18(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def mnist_coco(tmp_path_factory):
-    from kdcl_mm.datasets import generate_mnist_coco
+    from tools.dataset_converters.mnist_coco import generate_mnist_coco
     root = str(tmp_path_factory.mktemp('mnist_coco') / 'data')
     generate_mnist_coco(root, num_train=4, num_val=2, num_test=0, canvas_size=64,
                         scale=(16, 32), progress=False)

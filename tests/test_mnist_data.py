@@ -10,9 +10,10 @@ from mmpretrain.registry import DATASETS
 from pycocotools.coco import COCO
 
 import kdcl_mm  # noqa: F401
-from kdcl_mm.datasets import MNISTCocoSegDataset, generate_mnist_coco, mnist_splits
-from kdcl_mm.datasets.mnist_coco import render_canvas
+from kdcl_mm.datasets import mnist_splits
+from kdcl_mm.datasets.mnist_coco_seg import MNISTCocoSegDataset
 from kdcl_mm.datasets.mnist_digits import MNIST_CLASSES, _cached_splits, load_mnist_digits
+from tools.dataset_converters.mnist_coco import generate_mnist_coco, render_canvas
 
 SMALL = dict(num_train=6, num_val=3, num_test=3, canvas_size=64, scale=(12, 32),
              digits_per_canvas=(2, 4), progress=False)

@@ -10,7 +10,7 @@ from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmpretrain.registry import MODELS
 
-from kdcl_mm.utils.config_checks import check_kdcl_config
+from kdcl_mm.engine.config_checks import check_kdcl_config
 
 CONFIGS = sorted(glob.glob('configs/kdcl/*.py') + glob.glob('configs/baselines/*.py'))
 

@@ -7,10 +7,12 @@ import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import kdcl_mm  # noqa: F401  (registers modules, kdcl_mm:: scope, checkpoint loading)
-from kdcl_mm.utils.config_checks import check_kdcl_config
+from kdcl_mm.engine.config_checks import check_kdcl_config
+from kdcl_mm.engine.schedule_check import check_param_schedulers
 from kdcl_mm.utils.dist_env import prepare_distributed
 
 
@@ -72,9 +74,14 @@ def main():
     args = parse_args()
     cfg = merge_args(Config.fromfile(args.config), args)
     check_kdcl_config(cfg)
+    try:  # an impossible schedule stops here, before data or model are built
+        check_param_schedulers(cfg)
+    except ValueError as err:
+        raise SystemExit(f'error: {err}') from None
     refuse_to_overwrite(cfg, args)
     prepare_distributed(cfg)  # gloo on CPU, per-rank augmentation seeds
-    runner = Runner.from_cfg(cfg)
+    # As mmpretrain's tools/train.py: kdcl_mm's recipes name CheckedRunner, which validates them.
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     runner.train()
 
 

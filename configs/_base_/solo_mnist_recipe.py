@@ -3,9 +3,8 @@ _base_ = [
     './models/mnist_students.py',
     './datasets/mnist_digits_solo.py',
     './schedules/mnist_30e.py',
-    'mmpretrain::_base_/default_runtime.py',
+    './default_runtime.py',
 ]
-custom_imports = dict(imports=['kdcl_mm'], allow_failed_imports=False)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(type='CheckpointHook', interval=-1, max_keep_ckpts=1, save_last=True,

@@ -1,10 +1,9 @@
 # WRN-16-2 trained alone with the recipe of configs/kdcl/wrn16-2_resnet32_cifar100.py.
 _base_ = [
     '../_base_/datasets/cifar100_bs128_solo.py',
-    'mmpretrain::_base_/schedules/cifar10_bs128.py',
-    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/schedules/cifar10_bs128.py',
+    '../_base_/default_runtime.py',
 ]
-custom_imports = dict(imports=['kdcl_mm'], allow_failed_imports=False)
 model = dict(
     type='ImageClassifier',
     backbone=dict(type='WideResNet', depth=16, widen_factor=2),

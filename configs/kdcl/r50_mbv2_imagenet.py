@@ -3,10 +3,9 @@
 # 8 GPUs x 32 images: bash tools/dist_train.sh configs/kdcl/r50_mbv2_imagenet.py 8
 _base_ = [
     '../_base_/datasets/imagenet_bs32_kdcl.py',
-    'mmpretrain::_base_/schedules/imagenet_bs256.py',
-    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/schedules/imagenet_bs256.py',
+    '../_base_/default_runtime.py',
 ]
-custom_imports = dict(imports=['kdcl_mm'], allow_failed_imports=False)
 
 model = dict(
     type='KDCL',

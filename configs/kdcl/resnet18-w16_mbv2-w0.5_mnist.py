@@ -6,9 +6,8 @@ _base_ = [
     '../_base_/models/mnist_students.py',
     '../_base_/datasets/mnist_digits_kdcl.py',
     '../_base_/schedules/mnist_30e.py',
-    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/default_runtime.py',
 ]
-custom_imports = dict(imports=['kdcl_mm'], allow_failed_imports=False)
 
 model = dict(
     type='KDCL',

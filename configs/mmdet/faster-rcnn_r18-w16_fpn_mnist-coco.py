@@ -5,8 +5,11 @@
 #   python tools/dataset_converters/mnist_coco.py --out-dir data/mnist_coco
 #   python tools/train.py configs/mmdet/faster-rcnn_r18-w16_fpn_mnist-coco.py \
 #       --cfg-options model.backbone.init_cfg.checkpoint=<student>.pth
-_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
-custom_imports = dict(imports=['mmpretrain.models', 'kdcl_mm'], allow_failed_imports=False)
+_base_ = [
+    'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py', '../_base_/datasets/mnist_normalization.py'
+]
+custom_imports = dict(imports=['mmpretrain.models', 'kdcl_mm.downstream'],
+                      allow_failed_imports=False)
 
 # The exported KDCL student (tools/export_students.py); a solo ImageClassifier checkpoint
 # works too (its keys are also backbone.*). mmengine substitutes this variable when the file
@@ -16,8 +19,8 @@ data_root = 'data/mnist_coco/'
 canvas = (128, 128)
 
 model = dict(
-    # The students' input normalisation (configs/_base_/datasets/mnist_digits_kdcl.py).
-    data_preprocessor=dict(mean=[33.3, 33.3, 33.3], std=[78.6, 78.6, 78.6]),
+    # The students' input normalisation.
+    data_preprocessor=dict(mean=_base_.mnist_mean, std=_base_.mnist_std),
     backbone=dict(
         type='mmpretrain.ResNet',  # the student's own class and arguments: keys match exactly
         depth=18,

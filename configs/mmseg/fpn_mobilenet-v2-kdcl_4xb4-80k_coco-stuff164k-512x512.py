@@ -6,12 +6,6 @@ _base_ = './fpn_r50-kdcl_4xb4-80k_coco-stuff164k-512x512.py'
 
 pretrained = 'work_dirs/r50_mbv2_imagenet/students/mobilenet_v2.pth'
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='mmpretrain.MobileNetV2',  # the student's own class, so the checkpoint keys match
-        widen_factor=1.0,
-        out_indices=(1, 2, 4, 7),  # strides 4, 8, 16, 32, as ResNet's four stages
-        norm_cfg=dict(type='SyncBN', requires_grad=True),
-        norm_eval=False,
-        init_cfg=dict(type='StrictPretrained', checkpoint=pretrained, prefix='backbone.')),
-    neck=dict(in_channels=[24, 32, 96, 1280]))
+    backbone=dict(_base_.mobilenet_v2, norm_cfg=dict(type='SyncBN', requires_grad=True),
+                  norm_eval=False, init_cfg=dict(_base_.student_init, checkpoint=pretrained)),
+    neck=dict(in_channels=_base_.mobilenet_v2_fpn_in_channels))

@@ -7,9 +7,11 @@
 #       --cfg-options model.backbone.init_cfg.checkpoint=<student>.pth
 _base_ = [
     'mmseg::_base_/models/fpn_r50.py', 'mmseg::_base_/default_runtime.py',
-    'mmseg::_base_/schedules/schedule_20k.py'
+    'mmseg::_base_/schedules/schedule_20k.py', '../_base_/datasets/mnist_normalization.py'
 ]
-custom_imports = dict(imports=['mmpretrain.models', 'kdcl_mm'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmpretrain.models', 'kdcl_mm.downstream', 'kdcl_mm.datasets.mnist_coco_seg'],
+    allow_failed_imports=False)
 
 # The exported KDCL student (tools/export_students.py); a solo ImageClassifier checkpoint
 # works too (its keys are also backbone.*). mmengine substitutes this variable when the file
@@ -20,8 +22,8 @@ canvas = (128, 128)
 norm_cfg = dict(type='BN', requires_grad=True)  # one CPU process: no SyncBN
 
 model = dict(
-    # The students' input normalisation (configs/_base_/datasets/mnist_digits_kdcl.py).
-    data_preprocessor=dict(mean=[33.3, 33.3, 33.3], std=[78.6, 78.6, 78.6], size=canvas),
+    # The students' input normalisation.
+    data_preprocessor=dict(mean=_base_.mnist_mean, std=_base_.mnist_std, size=canvas),
     pretrained=None,
     backbone=dict(
         _delete_=True,

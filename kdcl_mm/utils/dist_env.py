@@ -5,18 +5,21 @@ adapted to the machine:
 
 * without CUDA it switches ``env_cfg.dist_cfg.backend`` to ``'gloo'`` (NCCL needs GPUs),
   wraps the model in DDP without ``device_ids``, drops ``sync_bn`` (torch's SyncBatchNorm
-  only synchronises GPU tensors) and starts the process group itself, because mmengine's
-  launchers call ``torch.cuda.set_device``, which raises without a driver;
+  only synchronises GPU tensors) and starts the process group itself with
+  ``torch.distributed.init_process_group``, because mmengine's launchers call
+  ``torch.cuda.set_device``, which raises without a driver. mmengine's Runner then finds the
+  group initialised and uses it, as it does for any pre-initialised group;
 * it defaults ``randomness.diff_rank_seed`` to True, so that every rank draws its own
   augmentations (KDCL's per-student views, batch mixes, dropout).
 """
 import logging
-from contextlib import contextmanager
-from unittest import mock
+import os
+import subprocess
 
 import torch
+import torch.distributed as torch_dist
 from mmengine.config import Config
-from mmengine.dist import get_rank, init_dist
+from mmengine.dist import get_rank
 from mmengine.logging import print_log
 from mmengine.registry import MODEL_WRAPPERS
 from torch.nn.parallel import DistributedDataParallel
@@ -55,8 +58,13 @@ def use_gloo_on_cpu(cfg: Config) -> None:
                   logger='current', level=logging.WARNING)
         cfg.sync_bn = None
     cfg.model_wrapper_cfg = _ddp_without_device_ids(cfg)
-    with _cuda_device_selection_skipped():
-        init_dist(cfg.launcher, **dist_cfg)
+    if cfg.launcher == 'slurm':
+        export_slurm_rendezvous()
+    elif cfg.launcher != 'pytorch':
+        raise ValueError(f'--launcher {cfg.launcher} needs CUDA here; on CPU use --launcher '
+                         'pytorch (torchrun, tools/dist_train.sh) or slurm.')
+    # env:// reads RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT, as torchrun sets them.
+    torch_dist.init_process_group(**dist_cfg)
     if get_rank() == 0:
         print_log(f'CUDA is not available: the {cfg.launcher} launcher runs on CPU with the '
                   f"gloo backend (env_cfg.dist_cfg.backend was {requested!r}).",
@@ -75,9 +83,14 @@ def _ddp_without_device_ids(cfg: Config) -> dict:
     return wrapper
 
 
-@contextmanager
-def _cuda_device_selection_skipped():
-    # mmengine's pytorch and slurm launchers select the local GPU unconditionally; everything
-    # else they do (rank, world size, master address from Slurm) holds on CPU too.
-    with mock.patch.object(torch.cuda, 'set_device', lambda device: None):
-        yield
+def export_slurm_rendezvous(default_port: int = 29500) -> None:
+    """The environment ``env://`` needs, from Slurm's variables (as mmengine's slurm launcher
+    derives it): rank and world size from the task ids, node 0 as master."""
+    nodes = os.environ['SLURM_NODELIST']
+    os.environ.setdefault('MASTER_PORT', str(default_port))
+    if 'MASTER_ADDR' not in os.environ:
+        os.environ['MASTER_ADDR'] = subprocess.getoutput(
+            f'scontrol show hostname {nodes} | head -n1')
+    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+    os.environ['RANK'] = os.environ['SLURM_PROCID']
+    os.environ['LOCAL_RANK'] = os.environ['SLURM_LOCALID']

