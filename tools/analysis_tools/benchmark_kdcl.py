@@ -1,18 +1,42 @@
 """Measure what KDCL costs over training its students alone (see docs/benchmark.md).
 
+Run from the repository root:
+
     # CPU, the MNIST recipe's students (minutes); --quick: seconds
-    python tools/analysis_tools/benchmark_kdcl.py --out-dir work_dirs/benchmark
+    python -m tools.analysis_tools.benchmark_kdcl --out-dir work_dirs/benchmark
     # GPU: ResNet-50 + MobileNetV2, 224x224, batch 64, fp16 AMP
-    python tools/analysis_tools/benchmark_kdcl.py --device cuda --preset imagenet \\
+    python -m tools.analysis_tools.benchmark_kdcl --device cuda --preset imagenet \\
         --channels-last --out-dir work_dirs/benchmark_imagenet
+
+The code lives in tools/analysis_tools/benchmark/.
 """
 import argparse
 
 from mmengine.logging import MMLogger
 
 import kdcl_mm  # noqa: F401  (registers modules)
-from kdcl_mm.apis.benchmark import (GENERATORS, check_out_dir, format_markdown,
-                                    preset_settings, run_benchmark, write_report)
+from tools.analysis_tools.benchmark import (GENERATORS, check_out_dir, format_markdown,
+                                            preset_settings, run_benchmark, write_report)
+
+
+def parse_ratio_targets(values):
+    """``['1.03', 'Linear=1.05']`` -> every measured generator 1.03, Linear 1.05."""
+    default, targets = None, {}
+    for value in values or []:
+        name, _, number = value.rpartition('=')
+        if name and name not in GENERATORS:
+            raise SystemExit(f'--ratio-target {value}: {name!r} is not a generator; choose '
+                             f'from {list(GENERATORS)}')
+        try:
+            number = float(number)
+        except ValueError:
+            raise SystemExit(f'--ratio-target {value}: expected R or GENERATOR=R, e.g. 1.03 '
+                             'or Linear=1.05')
+        if name:
+            targets[name] = number
+        else:
+            default = number
+    return default, targets
 
 
 def parse_args():
@@ -40,21 +64,32 @@ def parse_args():
     parser.add_argument('--threads', type=int, help="torch threads (small preset: 1, which "
                         "stays reproducible on a CPU shared with other jobs; imagenet: torch's)")
     parser.add_argument('--seed', type=int)
+    parser.add_argument('--ratio-target', nargs='+', metavar='[GENERATOR=]R',
+                        help='report whether KDCL / Σ(students alone) <= R: a bare R for every '
+                        'measured generator, GENERATOR=R for one (e.g. 1.03 Linear=1.05)')
+    parser.add_argument('--general-fraction-target', type=float, metavar='F',
+                        help="report whether General's weight estimation takes <= F of an "
+                        'epoch (e.g. 0.02)')
     return parser.parse_args()
 
 
 def main():
     args = parse_args()
     check_out_dir(args.out_dir, args.overwrite)  # fail before minutes of measuring
+    default_target, ratio_targets = parse_ratio_targets(args.ratio_target)
     settings = preset_settings(
         args.preset, args.quick, config=args.config, device=args.device,
         amp=args.amp, channels_last=args.channels_last or None,
         generators=tuple(args.generators) if args.generators else None,
         batch_size=args.batch_size, num_workers=args.num_workers, rounds=args.rounds,
         steps_per_round=args.steps_per_round, warmup_steps=args.warmup_steps,
-        heldout_ratio=args.heldout_ratio, threads=args.threads, seed=args.seed)
+        heldout_ratio=args.heldout_ratio, threads=args.threads, seed=args.seed,
+        general_fraction_target=args.general_fraction_target)
     if settings.amp == 'none':
         settings.amp = None
+    if default_target is not None:
+        ratio_targets = {g: ratio_targets.get(g, default_target) for g in settings.generators}
+    settings.ratio_targets = ratio_targets
     logger = MMLogger.get_instance('kdcl_benchmark', log_level='INFO')
     report = run_benchmark(settings, logger)
     paths = write_report(report, args.out_dir, args.overwrite)
