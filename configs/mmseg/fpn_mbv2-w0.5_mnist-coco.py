@@ -1,0 +1,20 @@
+# Semantic FPN on MNIST-COCO with the narrow MobileNetV2 student of
+# configs/kdcl/resnet18-w16_mbv2-w0.5_mnist.py as its backbone: the ResNet-18 config with the
+# backbone swapped, so both students are checked downstream (docs/demo.md, `--full`). FPN
+# needs no dilation, which mmpretrain's MobileNetV2 (the student's class) does not offer.
+#   python tools/train.py configs/mmseg/fpn_mbv2-w0.5_mnist-coco.py \
+#       --cfg-options model.backbone.init_cfg.checkpoint=<out-dir>/mobilenet_v2.pth
+_base_ = ['./fpn_r18-w16_mnist-coco.py', '../_base_/models/downstream_backbones.py']
+
+# The exported KDCL student (tools/export_students.py names it after the student); a solo
+# ImageClassifier checkpoint works too. Re-set here: the base's variable was substituted when
+# the base was parsed.
+pretrained = 'work_dirs/resnet18-w16_mbv2-w0.5_mnist/students/mobilenet_v2.pth'
+model = dict(
+    backbone=dict(
+        _base_.mobilenet_v2,  # the student's own class: keys match exactly
+        widen_factor=0.5,  # and its own argument
+        init_cfg=dict(_base_.student_init, checkpoint=pretrained)),
+    # widen_factor 0.5: make_divisible(24/2, 8) = 16, 32/2 = 16, 96/2 = 48; the last 1x1 conv
+    # keeps 1280 channels (mmpretrain widens it only for widen_factor > 1).
+    neck=dict(in_channels=[16, 16, 48, 1280]))
