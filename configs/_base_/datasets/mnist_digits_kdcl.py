@@ -23,14 +23,16 @@ train_pipeline = [
 ]
 test_pipeline = [dict(type='Resize', scale=(64, 64)), dict(type='PackInputs')]
 
+# persistent_workers=False: without workers there is nothing to keep, and mmpretrain's own
+# tools/train.py would otherwise force True, which torch refuses for num_workers=0.
 train_dataloader = dict(
-    batch_size=32, num_workers=0,
+    batch_size=32, num_workers=0, persistent_workers=False,
     dataset=dict(type=dataset_type, split='train', num_labeled=num_labeled,
                  pipeline=train_pipeline),
     # DefaultSampler + per-sample augmentation seeds and mid-epoch resume (exact resume).
     sampler=dict(type='ResumableSampler', shuffle=True))
 val_dataloader = dict(
-    batch_size=250, num_workers=0,
+    batch_size=250, num_workers=0, persistent_workers=False,
     dataset=dict(type=dataset_type, split='val', pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False))
 # The test split is only read for the final report, never for choosing the recipe.

@@ -3,7 +3,7 @@ from typing import Callable, List
 
 from mmengine.config import Config
 from mmengine.runner import Runner
-from mmpretrain.registry import RUNNERS
+from mmengine.registry import RUNNERS
 
 from ..config_checks import check_kdcl_config
 
@@ -19,6 +19,8 @@ class CheckedRunner(Runner):
     kdcl_mm's recipes set ``runner_type = 'CheckedRunner'``, which every OpenMMLab entry point
     honours (mmpretrain's ``tools/train.py`` builds ``RUNNERS.build(cfg)`` when the key is
     set), so a mistake stops before data, model or hooks are built, whoever launched it.
+    Registered in mmengine's root registry: entry points build runners before any default
+    scope exists, and the root is what they look in.
     """
 
     @classmethod
