@@ -10,7 +10,9 @@ train_pipeline = [
     dict(type='MultiView', num_views=2, transforms=[distortion]),
     dict(type='PackInputs'),
 ]
-train_dataloader = dict(batch_size=128, dataset=dict(pipeline=train_pipeline))
+# ResumableSampler: DefaultSampler + per-sample augmentation seeds and mid-epoch resume.
+train_dataloader = dict(batch_size=128, dataset=dict(pipeline=train_pipeline),
+                        sampler=dict(type='ResumableSampler'))
 val_dataloader = dict(batch_size=256)
 test_dataloader = val_dataloader
 val_evaluator = dict(type='KDCLAccuracy', topk=(1, 5))

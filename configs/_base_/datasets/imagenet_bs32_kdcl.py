@@ -14,7 +14,9 @@ train_pipeline = [
     dict(type='MultiView', num_views=num_students, transforms=[distortion]),
     dict(type='PackInputs'),
 ]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+# ResumableSampler: DefaultSampler + per-sample augmentation seeds and mid-epoch resume.
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline),
+                        sampler=dict(type='ResumableSampler'))
 
 val_evaluator = dict(type='KDCLAccuracy', topk=(1, 5))
 test_evaluator = val_evaluator
