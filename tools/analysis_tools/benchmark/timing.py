@@ -5,6 +5,7 @@ import time
 from typing import Callable, Dict, Sequence
 
 import numpy as np
+import torch
 from torch.utils.data import ConcatDataset
 
 from tools.common.stats import summarize
@@ -14,7 +15,6 @@ from .config_data import BenchmarkData
 def sync(device: str) -> None:
     """Wait for queued CUDA work (a no-op on CPU), so a timer sees finished steps."""
     if device.startswith('cuda'):
-        import torch
         torch.cuda.synchronize(device)
 
 
