@@ -17,7 +17,6 @@ import os
 import os.path as osp
 import sys
 import time
-from typing import Dict, List
 
 import torch
 
@@ -67,6 +66,8 @@ def _finite(log_vars: dict) -> bool:
 
 def run_mode(cfg, args, device: str, amp, channels_last: bool) -> dict:
     """Build KDCL and each student alone, warm up, time them round-robin, measure memory."""
+    # Imported here, not at the top: --help, the no-CUDA message and the overwrite refusal
+    # answer without importing OpenMMLab (which the node may still have to install).
     from tools.analysis_tools.benchmark.arms import build_arms, round_robin
     from tools.analysis_tools.benchmark.memory import PeakMemory
     from tools.analysis_tools.benchmark.presets import BenchmarkSettings
@@ -128,10 +129,13 @@ def scale_lr(cfg, batch_size: int) -> float:
 
 
 def run_check(args) -> dict:
+    from tools.analysis_tools.benchmark.presets import BenchmarkSettings
     from tools.analysis_tools.benchmark.run import load_kdcl_config, seed_everything
     from tools.common.machine import describe_machine
 
     device = 'cpu' if args.dry else 'cuda'
+    # Bad --config/--generator stop here, not as an error in every mode.
+    BenchmarkSettings(config=args.config, device=device, generators=(args.generator,)).check()
     started = time.time()
     cfg = load_kdcl_config(args.config)
     lr = scale_lr(cfg, args.batch_size)
@@ -189,7 +193,7 @@ def format_markdown(report: dict) -> str:
         lines.append(f"| {r['mode']} | {r['channels_last']} | {k['median_ms']:.1f} | "
                      f"{k['images_per_s']:.0f} | {r['students_alone_ms']:.1f} | {r['ratio']:.3f} "
                      f"| {k['peak_mb']:.0f} | {'yes' if r['losses_finite'] else 'NO'} | ok |")
-    lines += ['', 'Per arm (median ms, IQR ms, images/s, peak MB, fp16 loss scale):', '']
+    lines += ['', 'Per arm (median ms, IQR ms, images/s, peak MB, AMP loss scale):', '']
     for r in report['runs']:
         if r['status'] == 'ok':
             cells = [f"{name} {a['median_ms']:.1f} ({a['iqr_ms']:.1f}), "
