@@ -162,6 +162,7 @@ def run_check(args) -> dict:
             runs.append(run)
     settings = {k: v for k, v in vars(args).items() if k not in ('out_dir', 'overwrite')}
     settings.update(device=device, generator=args.generator, lr=lr,
+                    cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(),
                     cudnn_allow_tf32=torch.backends.cudnn.allow_tf32,
                     matmul_allow_tf32=torch.backends.cuda.matmul.allow_tf32)
     ok = all(r['status'] != 'error' and r.get('losses_finite', True) for r in runs)
@@ -174,7 +175,8 @@ def format_markdown(report: dict) -> str:
     lines = [f"# KDCL GPU check{' (dry run on CPU)' if s['dry'] else ''}", '',
              f"Device: {m.get('gpu') or 'CPU'} ({m['cpu']}, {m['cores']} cores); torch "
              f"{m['torch']}, python {m['python']}, mmengine {m['mmengine']}, mmpretrain "
-             f"{m.get('mmpretrain')}. TF32: cudnn {s['cudnn_allow_tf32']}, matmul "
+             f"{m.get('mmpretrain')}; CUDA {s['cuda']}, cuDNN {s['cudnn']}. TF32: cudnn "
+             f"{s['cudnn_allow_tf32']}, matmul "
              f"{s['matmul_allow_tf32']}.",
              f"Config `{s['config']}`, generator {s['generator']}, batch {s['batch_size']} "
              f"(lr {s['lr']:g}), "
