@@ -128,7 +128,10 @@ def downstream_results(manifest: dict, root: str) -> dict:
             scores[which][run['seed']] = value
     results = {}
     for task, (key, _, label) in DOWNSTREAM_METRICS.items():
-        for student in sorted({s for t, s, _ in scores if t == task}):
+        ran = {s for t, s, _ in scores if t == task}
+        # The manifest's student order (ResNet-18 first), then any other backbone by name.
+        for student in [s for s in manifest['students'] if s in ran] + sorted(
+                ran - set(manifest['students'])):
             kdcl, solo = scores[(task, student, 'kdcl')], scores[(task, student, 'solo')]
             comparison = stated(compare(kdcl, solo))
             results.setdefault(task, {})[student] = dict(
@@ -198,6 +201,7 @@ def build_report(manifest: dict, root: str) -> dict:
         seeds=sorted({r['seed'] for r in manifest['runs']}),
         classification=classification_results(manifest, root),
         downstream=downstream,
-        downstream_students=sorted({s for per in downstream.values() for s in per}),
+        downstream_students=[s for s in manifest['students']
+                             if any(s in per for per in downstream.values())],
         plots=make_plots(manifest, root),
         timings=manifest.get('timings', {}))
