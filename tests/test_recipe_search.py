@@ -133,3 +133,20 @@ def test_candidate_config_changes_only_t_weight_and_warmup(tmp_path):
 def test_unknown_generator_is_refused():
     with pytest.raises(SystemExit):
         recipe_search.parse_args(['--generators', 'Median'])
+
+
+def test_default_grid_has_every_generator_and_general_weighting():
+    args = recipe_search.parse_args([])
+    assert args.generators == ['Naive', 'Linear', 'MinLogit', 'General', 'General:simplex',
+                               'General:shrinkage', 'Mean']
+    assert args.temperatures == [1.0, 2.0, 4.0, 8.0] and args.kd_weights == [0.5, 1.0, 2.0]
+    assert len(args.final_seeds) >= 5 and not set(args.final_seeds) & {0, 1, 2, 3, 4}
+
+
+def test_general_weighting_candidate_sets_the_weighting(tmp_path):
+    path = tmp_path / 'c.py'
+    path.write_text(candidate_config(Candidate('General:shrinkage', 2.0, 1.0, False)))
+    cfg = Config.fromfile(str(path))
+    assert cfg.model.soft_target.type == 'GeneralSoftTarget'
+    assert cfg.model.soft_target.weighting == 'shrinkage'
+    assert [h['type'] for h in cfg.custom_hooks] == ['GeneralWeightsHook']

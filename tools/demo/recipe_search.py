@@ -193,13 +193,26 @@ class Search:
         print(markdown)
 
 
+def default_generators() -> List[str]:
+    """Every generator of the ablation, and GeneralSoftTarget's other weightings as
+    ``General:<weighting>`` ('General' alone is its default weighting)."""
+    import inspect
+
+    from kdcl_mm.models.soft_targets.general import WEIGHTINGS, GeneralSoftTarget
+    default = inspect.signature(GeneralSoftTarget).parameters['weighting'].default
+    names = list(GENERATOR_CONFIGS)
+    at = names.index('General') + 1
+    return names[:at] + [f'General:{w}' for w in WEIGHTINGS if w != default] + names[at:]
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out-dir', default='work_dirs/recipe_search')
-    parser.add_argument('--generators', nargs='+', default=list(GENERATOR_CONFIGS),
-                        help='generators of the coarse stage: keys of GENERATOR_CONFIGS, or '
-                        'General:<weighting> for a GeneralSoftTarget weighting variant')
+    parser.add_argument('--generators', nargs='+', default=None,
+                        help='generators of the coarse stage: Naive, Linear, MinLogit, General, '
+                        'Mean, or General:<weighting> for a GeneralSoftTarget weighting '
+                        '(default: all, with every weighting)')
     parser.add_argument('--temperatures', type=float, nargs='+', default=[1.0, 2.0, 4.0, 8.0])
     parser.add_argument('--kd-weights', type=float, nargs='+', default=[0.5, 1.0, 2.0])
     parser.add_argument('--coarse-seeds', type=int, nargs='+', default=[10, 11])
@@ -214,6 +227,8 @@ def parse_args(argv=None):
     parser.add_argument('--partial-note', default=None,
                         help='a note printed under the table (e.g. which part of the grid ran)')
     args = parser.parse_args(argv)
+    if args.generators is None:
+        args.generators = default_generators()
     for gen in args.generators:
         if gen.partition(':')[0] not in GENERATOR_CONFIGS or (':' in gen and
                                                               not gen.startswith('General:')):
