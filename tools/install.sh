@@ -68,6 +68,10 @@ CONSTRAINTS="$(mktemp)"
 trap 'rm -f "$CONSTRAINTS"' EXIT
 if [ "$torch_minor" -lt 3 ]; then
   printf 'numpy<2\nopencv-python<4.11\n' >"$CONSTRAINTS"
+  if ! "$PY" -c 'import numpy, sys; sys.exit(int(numpy.__version__.split(".")[0]) >= 2)'; then
+    say "torch $torch_version needs numpy < 2 (installing numpy<2, opencv-python<4.11)"
+    "${PIP[@]}" install -q "numpy<2" "opencv-python<4.11"
+  fi
 fi
 # torchvision's minor version is torch's plus 15 (0.16 <-> 2.1, 0.29 <-> 2.14).
 if ! "$PY" -c 'import torchvision' 2>/dev/null; then

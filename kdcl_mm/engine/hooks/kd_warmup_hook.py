@@ -2,7 +2,7 @@
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
-from .general_weights_hook import unwrap
+from kdcl_mm.models.helpers import unwrap
 
 
 @HOOKS.register_module()

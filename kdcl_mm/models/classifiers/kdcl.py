@@ -11,6 +11,7 @@ from mmpretrain.models.classifiers import BaseClassifier
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
+from ..helpers import hard_labels
 from .students import StudentSpec, resolve_students
 
 Views = Union[torch.Tensor, Sequence[torch.Tensor]]
@@ -110,13 +111,15 @@ class KDCL(BaseClassifier):
         # tools/train.py refuses such configs; other entry points (mmpretrain's own tools, a
         # hand-built Runner) get told once instead of training with silent uniform weights.
         # The cheap flag first: reading `estimated` from a GPU buffer would sync every step.
-        if (not self._warned_heldout and getattr(self.soft_target, 'requires_heldout', False)
-                and not bool(self.soft_target.estimated)):
+        if self._warned_heldout or not getattr(self.soft_target, 'requires_heldout', False):
+            return
+        # Once estimated, the weights stay estimated: stop reading the buffer after that too.
+        self._warned_heldout = True
+        if not bool(self.soft_target.estimated):
             print_log('GeneralSoftTarget is training with its initial uniform weights: nothing '
                       'has estimated them on held-out data. Add '
                       "dict(type='GeneralWeightsHook', heldout_dataloader=...) to custom_hooks.",
                       logger='current', level=logging.WARNING)
-            self._warned_heldout = True
 
     def _views(self, inputs: Views) -> Sequence[torch.Tensor]:
         if isinstance(inputs, torch.Tensor):  # distortion off, or evaluation
@@ -128,13 +131,6 @@ class KDCL(BaseClassifier):
                 f'MultiView(num_views={self.num_students}) in train_dataloader.dataset.pipeline, '
                 'or drop MultiView to give every student the same view.')
         return inputs
-
-
-def hard_labels(data_samples: List[DataSample]) -> torch.Tensor:
-    """(B,) class indices; the argmax class for mixed/soft labels."""
-    if 'gt_score' in data_samples[0]:
-        return torch.stack([s.gt_score for s in data_samples]).argmax(dim=1)
-    return torch.cat([s.gt_label for s in data_samples])
 
 
 def _common_num_classes(students: nn.ModuleList, names: List[str]) -> int:
