@@ -85,7 +85,7 @@ class PreemptionHook(Hook):
             atomic_write(path, osp.join(runner.work_dir, 'last_checkpoint'))
             atomic_write(path + '\n', osp.join(runner.work_dir, MARKER))
         runner.train_loop.stop_mid_epoch()
-        runner.logger.info(
+        runner.logger.warning(  # shown at any log_level: the run did not finish
             f'Stopped on {self.received or "a signal on another rank"} after iteration '
             f'{batch_idx + 1}/{len(runner.train_dataloader)} of epoch {runner.epoch + 1} '
             f'(iteration {iteration}); saved {path}. Continue with --resume.')
