@@ -307,6 +307,29 @@ def test_out_dir_with_only_a_plot_is_refused_and_overwrite_removes_only_demo_out
     assert sorted(p.name for p in out.iterdir()) == ['notes.txt']
 
 
+@pytest.mark.parametrize('flags, seeds, ablation, downstream, students', [
+    ([], [0, 1, 2], [0, 1], [0], ['resnet18']),  # make demo: as measured (19.3 min)
+    (['--full'], [0, 1, 2, 3, 4], [0, 1, 2, 3, 4], [0, 1], STUDENTS),
+    (['--quick'], [0], [], [0], STUDENTS),
+    (['--full', '--seeds', '3', '4', '--ablation-seeds'], [3, 4], [], [3, 4], STUDENTS),
+])
+def test_modes_set_seeds_ablation_and_downstream(flags, seeds, ablation, downstream, students,
+                                                 tmp_path):
+    args = run_demo.parse_args([*flags, '--out-dir', str(tmp_path)])
+    assert (args.seeds, args.ablation_seeds) == (seeds, ablation)
+    assert (args.downstream_seeds, args.downstream_students) == (downstream, students)
+    demo = Demo(args)
+    jobs = demo.classification_jobs()
+    assert len(jobs) == 3 * len(seeds) + 4 * len(ablation)  # KDCL + 2 solo; 4 other generators
+    # data + report, the runs, and per downstream seed: export + 2 tasks x 2 arms per student.
+    assert demo.num_steps == 2 + len(jobs) + len(downstream) * (1 + 4 * len(students))
+
+
+def test_quick_and_full_are_exclusive(tmp_path):
+    with pytest.raises(SystemExit):
+        run_demo.parse_args(['--quick', '--full'])
+
+
 # ------------------------------------------------------------------ the chain, as CI runs it
 @pytest.mark.slow
 def test_quick_chain_writes_a_well_formed_report(tmp_path):
