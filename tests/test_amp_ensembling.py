@@ -23,6 +23,9 @@ GENERATORS = ['NaiveSoftTarget', 'LinearSoftTarget', 'MinLogitSoftTarget', 'Mean
               'GeneralSoftTarget']
 # Linear generators and an upper bound of Σ|w_i| for them.
 LINEAR = {'MeanSoftTarget': 1.0, 'MinLogitSoftTarget': 2.0, 'GeneralSoftTarget': 2.0}
+# bf16 autocast on CPU everywhere; fp16 and bf16 on CUDA where there is a GPU.
+AUTOCASTS = [('cpu', torch.bfloat16)] + ([('cuda', torch.float16), ('cuda', torch.bfloat16)]
+                                         if torch.cuda.is_available() else [])
 
 
 def build(name):
@@ -40,13 +43,15 @@ def logits(scale=1.0, seed=0, batch=16, classes=10):
     return z, labels
 
 
+@pytest.mark.parametrize('device,dtype', AUTOCASTS)
 @pytest.mark.parametrize('name', GENERATORS)
-def test_soft_target_under_bf16_autocast_is_the_fp32_path(name):
+def test_soft_target_under_autocast_is_the_fp32_path(name, device, dtype):
     z32, labels = logits()
-    z16 = [z.bfloat16() for z in z32]
-    generator = build(name)
+    z32, labels = [z.to(device) for z in z32], labels.to(device)
+    z16 = [z.to(dtype) for z in z32]
+    generator = build(name).to(device)
     expected = generator([z.float() for z in z16], labels)
-    with torch.autocast('cpu', dtype=torch.bfloat16):
+    with torch.autocast(device, dtype=dtype):
         target = generator(z16, labels)
     assert target.dtype == torch.float32
     assert not target.requires_grad
@@ -89,28 +94,29 @@ def test_general_error_statistics_are_float64_under_autocast():
     torch.testing.assert_close(statistics, expected, rtol=0, atol=0)
 
 
-def kd_loss_and_grad(z, target, autocast):
+def kd_loss_and_grad(z, target, autocast, dtype=torch.bfloat16):
     kd = MODELS.build(dict(type='SoftTargetKDLoss', temperature=4.0, loss_weight=1.0))
     z = z.detach().clone().requires_grad_()
-    with torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast):
+    with torch.autocast(z.device.type, dtype=dtype, enabled=autocast):
         loss = kd(z, target)
     loss.backward()
     return loss, z.grad
 
 
+@pytest.mark.parametrize('device,dtype', AUTOCASTS)
 @pytest.mark.parametrize('scale', [1.0, 1e4])
-def test_kd_loss_under_bf16_autocast_is_the_fp32_path(scale):
+def test_kd_loss_under_autocast_is_the_fp32_path(scale, device, dtype):
     (student, other), _ = logits(scale)
-    student16 = student.bfloat16()
-    target = other  # a soft target is fp32
-    loss, grad = kd_loss_and_grad(student16, target, autocast=True)
+    student16 = student.to(device, dtype)
+    target = other.to(device)  # a soft target is fp32
+    loss, grad = kd_loss_and_grad(student16, target, autocast=True, dtype=dtype)
     expected_loss, expected_grad = kd_loss_and_grad(student16.float(), target, autocast=False)
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
     torch.testing.assert_close(loss, expected_loss, rtol=0, atol=0)
     # The gradient reaches the bf16 logits through the cast: the fp32 gradient, rounded.
-    assert grad.dtype == torch.bfloat16 and torch.isfinite(grad).all()
+    assert grad.dtype == dtype and torch.isfinite(grad).all()
     assert grad.abs().sum() > 0
-    torch.testing.assert_close(grad, expected_grad.bfloat16(), rtol=0, atol=0)
+    torch.testing.assert_close(grad, expected_grad.to(dtype), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize('name', GENERATORS)
@@ -157,7 +163,10 @@ def test_kdcl_train_step_with_bf16_autocast_on_cpu(soft_target):
     wrapper = build_optim_wrapper(model, dict(type='BF16AutocastOptimWrapper',
                                               optimizer=dict(type='SGD', lr=0.1)))
     before = [p.detach().clone() for p in model.parameters()]
-    views = [torch.rand(4, 3, 16, 16) * 255 for _ in range(2)]
+    # 32x32, not 16x16: at 16x16 layer4.0.conv1 (stride 2) gets a 1x1 input, and torch 2.14.1's
+    # CPU bf16 conv2d backward then returns non-finite weight gradients in about half of the
+    # calls (uninitialised memory; fp32 and inputs >= 2x2 are fine), a torch bug, not ours.
+    views = [torch.rand(4, 3, 32, 32) * 255 for _ in range(2)]
     data = dict(inputs=views, data_samples=[DataSample().set_gt_label(i) for i in range(4)])
     losses = model.train_step(data, wrapper)
     assert set(losses) >= {'resnet18_0.loss_kd', 'resnet18_1.loss_kd', 'loss'}

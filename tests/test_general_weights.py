@@ -64,3 +64,24 @@ def test_refuses_other_generators_and_empty_loaders():
         estimate_general_weights(build_kdcl(dict(type='MeanSoftTarget')), loader())
     with pytest.raises(ValueError, match='heldout'):
         estimate_general_weights(build_kdcl(), [])
+
+
+@pytest.mark.parametrize('weighting', ['closed_form', 'shrinkage'])
+def test_hook_sets_logs_and_records_the_estimate(weighting):
+    from unittest import mock
+
+    from mmengine.logging import MessageHub
+    from mmpretrain.registry import HOOKS
+    model = build_kdcl(dict(type='GeneralSoftTarget', num_students=2, weighting=weighting))
+    hook = HOOKS.build(dict(type='GeneralWeightsHook', heldout_dataloader=dict(dataset=dict())))
+    hook._loader = loader()
+    hub = MessageHub(f'test_general_hook_{weighting}')
+    runner = mock.Mock(model=model, epoch=3, message_hub=hub)
+    weights = hook.estimate(runner)
+    assert bool(model.soft_target.estimated)
+    torch.testing.assert_close(model.soft_target.weights, weights)
+    assert hook.history == [(3, weights.tolist())]
+    scalars = hub.log_scalars
+    assert scalars['train/general_weight/resnet18_0'].current() == weights[0].item()
+    assert scalars['train/general_weight/resnet18_1'].current() == weights[1].item()
+    assert ('train/general_shrinkage' in scalars) is (weighting == 'shrinkage')

@@ -10,7 +10,7 @@ from kdcl_mm.models.helpers import unwrap  # noqa: F401
 
 @HOOKS.register_module()
 class GeneralWeightsHook(Hook):
-    """Perrone–Cooper weights from the students' errors on a held-out split.
+    """Ensemble weights (model.soft_target.weighting) from the students' held-out errors.
 
     Runs before every ``interval``-th training epoch (the weights are then stale until
     the next one, as in the paper). Error products are summed on every rank and
@@ -54,4 +54,8 @@ class GeneralWeightsHook(Hook):
                                f'{n}={w:.4f}' for n, w in zip(model.student_names, weights.tolist())))
         for name, w in zip(model.student_names, weights.tolist()):
             runner.message_hub.update_scalar(f'train/general_weight/{name}', w)
+        intensity = getattr(model.soft_target, 'last_intensity', None)
+        if intensity is not None:  # weighting='shrinkage'
+            runner.logger.info('GeneralSoftTarget shrinkage intensity: %.4f', intensity)
+            runner.message_hub.update_scalar('train/general_shrinkage', intensity)
         return weights
