@@ -2,10 +2,13 @@
 # when everything is installed; a cold mmcv build takes ~8-12 minutes on 2 cores).
 PY ?= $(or $(KDCL_PYTHON),.venv/bin/python)
 
-.PHONY: install demo demo-quick demo-full test test-fast
+.PHONY: install install-lite demo demo-quick demo-full test test-fast lint
 
 install:
 	bash tools/install.sh
+
+install-lite:                  ## KDCL pretraining only: mmcv-lite instead of the mmcv build (minutes)
+	bash tools/install.sh --no-ops
 
 demo: install                  ## the main job: the KDCL pipeline in miniature on shipped MNIST digits
 	PYTHON=$(PY) bash tools/run_demo.sh
@@ -21,3 +24,7 @@ test: install                  ## the whole test suite, slow end-to-end tests in
 
 test-fast: install
 	$(PY) -m pytest -m "not slow"
+
+lint: install                  ## what CI checks besides the tests (ruff: pyproject.toml [tool.ruff])
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
