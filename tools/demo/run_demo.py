@@ -74,8 +74,9 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    args = parse_args(argv)
     from .pipeline import Demo  # mmengine and torch: not on --help
-    Demo(parse_args(argv))()
+    Demo(args)()
 
 
 if __name__ == '__main__':
