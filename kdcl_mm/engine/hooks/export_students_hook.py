@@ -6,7 +6,7 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook, Hook
 from mmpretrain.registry import HOOKS
 
-from kdcl_mm.apis import export_students
+from kdcl_mm.engine.student_export import export_students
 
 
 @HOOKS.register_module()

@@ -25,6 +25,7 @@ from mmengine.runner.checkpoint import _load_checkpoint, save_checkpoint
 from mmengine.utils import track_iter_progress
 
 from kdcl_mm.models.classifiers import resolve_students
+from kdcl_mm.utils.overwrite_guard import refuse_overwrite
 
 StudentRef = Union[int, str]
 STUDENT_PREFIX = 'students.'
@@ -145,10 +146,7 @@ def export_students(checkpoint: str,
     kdcl = load_kdcl_checkpoint(checkpoint)
     indices = select_students(kdcl.names, students)
     outputs = [osp.join(out_dir, kdcl.names[i] + ext) for i in indices for ext in ('.pth', '.py')]
-    existing = [p for p in outputs if osp.exists(p)]
-    if existing and not overwrite:
-        raise FileExistsError(f'refusing to overwrite {", ".join(existing)}; pass '
-                              'overwrite=True (--overwrite) or choose another out_dir.')
+    refuse_overwrite(outputs, overwrite, flag='overwrite=True (--overwrite)')
     os.makedirs(out_dir, exist_ok=True)
 
     written = []
