@@ -8,6 +8,8 @@ from mmengine.dist import all_gather_object, get_dist_info
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
+from kdcl_mm.models.helpers import unwrap
+
 
 def capture_rng_state() -> dict:
     """This process's python, numpy, torch CPU (and CUDA, once initialised) generator states.
@@ -40,6 +42,15 @@ def restore_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state['cuda'])
 
 
+def _load_buffers(runner, buffers) -> None:
+    if not buffers:
+        return
+    model_buffers = dict(unwrap(runner.model).named_buffers())
+    with torch.no_grad():
+        for name, value in buffers.items():
+            model_buffers[name].copy_(value)
+
+
 def _as_tuples(value):
     # random.setstate needs tuples; a checkpoint round trip may hand back lists.
     return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
@@ -58,6 +69,11 @@ class RNGStateHook(Hook):
     * On ``--resume`` every rank restores its own state at the position it was taken (the start
       of the next epoch, or the next iteration after a mid-epoch checkpoint).
 
+    With several processes it also keeps every rank's model buffers: under DDP with
+    ``broadcast_buffers=False`` (mmengine's default) BN statistics are per rank, and a checkpoint
+    holds rank 0's model only, so on resume every other rank would continue from rank 0's
+    statistics. They are stored with each rank's random state and put back with it.
+
     Resuming a checkpoint without random state (saved before this hook existed), or with another
     number of processes, continues with fresh generators and a one-line warning.
     """
@@ -65,7 +81,8 @@ class RNGStateHook(Hook):
 
     def __init__(self):
         self._snapshot: Optional[dict] = None  # all ranks' states, what checkpoints store
-        self._pending: Optional[tuple] = None  # (where, iter, this rank's state) to restore
+        # (where, iter, this rank's loaded state, or None for this run's own snapshot)
+        self._pending: Optional[tuple] = None
 
     def take_snapshot(self, runner, where: str, iteration: int) -> None:
         """Collective: capture every rank's states for a checkpoint of position ``iteration``.
@@ -75,9 +92,12 @@ class RNGStateHook(Hook):
         """
         rank, world_size = get_dist_info()
         own = capture_rng_state()
+        if world_size > 1:
+            own['buffers'] = {name: buffer.detach().cpu().clone()
+                              for name, buffer in unwrap(runner.model).named_buffers()}
         states = all_gather_object(own) if world_size > 1 else [own]
         self._snapshot = dict(where=where, iter=iteration, world_size=world_size, states=states)
-        self._pending = (where, iteration, own)
+        self._pending = (where, iteration, None)  # this run's own state: generators only
 
     def after_train_epoch(self, runner) -> None:
         # A mid-epoch checkpoint taken after the epoch's last iteration: restore it here, where
@@ -116,6 +136,12 @@ class RNGStateHook(Hook):
             self._pending = (saved['where'], saved['iter'], saved['states'][rank])
 
     def _restore_if_due(self, runner, where: str) -> None:
-        if self._pending is not None and self._pending[:2] == (where, runner.iter):
-            restore_rng_state(self._pending[2])
-            self._pending = None
+        if self._pending is None or self._pending[:2] != (where, runner.iter):
+            return
+        state = self._pending[2]
+        if state is None:  # this run's own snapshot: undo what happened since it was taken
+            state = self._snapshot['states'][get_dist_info()[0]]
+        else:  # loaded from a checkpoint
+            _load_buffers(runner, state.get('buffers'))
+        restore_rng_state(state)
+        self._pending = None
