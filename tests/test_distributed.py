@@ -438,3 +438,44 @@ def test_sync_bn_torch_converts_every_student_bn():
     assert {name.split('.')[0] for name, _ in norms} == {'students'}
     assert {cls for _, cls in norms} == {torch.nn.SyncBatchNorm}
     assert model.state_dict().keys() == keys  # checkpoints and exported students still load
+
+
+@pytest.mark.slow
+def test_two_process_resume_is_bit_identical_on_every_rank(tmp_path, probe_dir):
+    """tools/dist_train.sh with 2 CPU processes: 2 epochs straight versus the same run resumed
+    from its epoch-1 checkpoint (issue 14). Every rank's parameters and buffers (BN statistics
+    are per rank; General's weights), and rank 0's optimizer state, must match bit for bit."""
+    needs_two_cores()
+    from mmengine.config import Config
+
+    from resume_utils import max_abs_difference, tiny_options
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'kdcl',
+                                   'resnet18-w16_mbv2-w0.5_mnist_general.py'))
+    cfg.merge_from_dict(tiny_options(cfg, num_labeled=32))  # 2 iterations per epoch and rank
+    cfg.merge_from_dict(dict(
+        custom_imports=dict(imports=['kdcl_mm', 'dist_probe'], allow_failed_imports=False),
+        custom_hooks=[*cfg.custom_hooks, dict(type='RankProbeHook')],
+        train_cfg=dict(max_epochs=2),
+        # Mixup draws on every rank in the main process, between loading and the model.
+        data_preprocessor=dict(batch_augments=dict(augments=[dict(type='Mixup', alpha=0.4)])),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1, save_best=None,
+                                           max_keep_ckpts=-1))))
+    config = str(tmp_path / 'tiny_resume.py')
+    cfg.dump(config)
+    env = script_env(PYTHONPATH=probe_dir)
+    straight, resumed = str(tmp_path / 'straight'), str(tmp_path / 'resumed')
+    rc, out = run_script('dist_train.sh', config, 2, '--work-dir', straight, env=env)
+    assert rc == 0, out[-5000:]
+    rc, out = run_script('dist_train.sh', config, 2, '--work-dir', resumed, '--resume',
+                         osp.join(straight, 'epoch_1.pth'), env=env)
+    assert rc == 0, out[-5000:]
+    assert sorted(f for f in os.listdir(resumed) if f.endswith('.pth')) == [
+        'epoch_2.pth', 'rank0.pth', 'rank1.pth']  # it started after epoch 1
+    differences = [max_abs_difference(*(torch.load(osp.join(d, 'epoch_2.pth'),
+                                                   weights_only=False)
+                                        for d in (straight, resumed)))]
+    for rank_a, rank_b in zip(load_ranks(straight), load_ranks(resumed)):
+        differences += [float((rank_a[kind][k].double() - rank_b[kind][k].double()).abs().max())
+                        for kind in ('parameters', 'buffers') for k in rank_a[kind]]
+    print(f'2 processes, resumed from epoch 1: max |difference| = {max(differences)}')
+    assert max(differences) == 0, f'max |difference| = {max(differences)}'
