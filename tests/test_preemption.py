@@ -14,7 +14,7 @@ from mmengine.runner import Runner
 
 from kdcl_mm.engine.atomic_file_backend import atomic_write
 from kdcl_mm.engine.hooks.preemption_hook import PreemptionHook
-from resume_utils import max_abs_difference, tiny_mnist
+from resume_utils import MNIST, max_abs_difference, tiny_mnist
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -165,3 +165,19 @@ def test_signal_mid_epoch_saves_exits_0_and_resume_is_bit_identical(tmp_path, si
     print(f'preempted at iteration 5 by {signal.Signals(signum).name}, resumed: '
           f'max |difference| = {difference}')
     assert difference == 0, f'max |difference| = {difference}'
+
+
+@pytest.mark.parametrize('restarts,args,resumes', [
+    ('0', [], False),  # first attempt: as given
+    ('1', [], True),  # requeued: continue from the last checkpoint
+    ('2', ['--resume', 'w/iter_5.pth'], False),  # an explicit --resume is kept as it is
+])
+def test_slurm_train_resumes_a_requeued_job(tmp_path, restarts, args, resumes):
+    (tmp_path / 'srun').write_text('#!/usr/bin/env bash\necho "$@"\n')  # prints the command
+    (tmp_path / 'srun').chmod(0o755)
+    env = dict(os.environ, PATH=f'{tmp_path}:{os.environ["PATH"]}',
+               SLURM_RESTART_COUNT=restarts)
+    out = subprocess.run(['bash', 'tools/slurm_train.sh', 'part', 'job', MNIST, 'w', *args],
+                         cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout
+    expected = ['--work-dir', 'w', '--launcher', 'slurm', *args] + ['--resume'] * resumes
+    assert out.split()[-len(expected):] == expected
