@@ -1,10 +1,6 @@
 # Faster R-CNN with FPN on the KDCL-trained MobileNetV2 student, COCO 2017, 1x schedule: the
 # R50-FPN recipe with the backbone swapped (see README.md).
-_base_ = [
-    'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py', '../_base_/models/downstream_backbones.py'
-]
-custom_imports = dict(imports=['mmpretrain.models', 'kdcl_mm.downstream'],
-                      allow_failed_imports=False)
+_base_ = './faster-rcnn_r50-kdcl_fpn_1x_coco.py'
 
 pretrained = 'work_dirs/r50_mbv2_imagenet/students/mobilenet_v2.pth'
 model = dict(
