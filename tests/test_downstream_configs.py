@@ -77,7 +77,8 @@ def test_backbone_is_the_students_class_loaded_strictly_from_pretrained(path):
     # variable must also re-set init_cfg.checkpoint, or it would load the wrong student.
     assert backbone.init_cfg == dict(type='StrictPretrained', checkpoint=cfg.pretrained,
                                      prefix='backbone.')
-    assert {'mmpretrain.models', 'kdcl_mm'} <= set(cfg.custom_imports.imports)
+    # kdcl_mm.downstream: kdcl_mm plus the compiled-ops check that detectors and segmentors need.
+    assert {'mmpretrain.models', 'kdcl_mm.downstream'} <= set(cfg.custom_imports.imports)
     if backbone.type == 'mmpretrain.ResNet':
         assert backbone.zero_init_residual is False
 
