@@ -104,8 +104,12 @@ def tiny_config(tmp_path, **options):
     return cfg
 
 
-def train_py(*args, cwd=REPO, env=None):
-    proc = subprocess.run([sys.executable, 'tools/train.py', *map(str, args)], cwd=cwd, env=env,
+def mmpretrain_train_py(*args, env=None):
+    """mmpretrain's own tools/train.py (as installed by mim), which knows nothing of kdcl_mm but
+    what the config says; it also sets default_collate and persistent workers."""
+    import mmpretrain
+    script = osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'tools', 'train.py')
+    proc = subprocess.run([sys.executable, script, *map(str, args)], cwd=REPO, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           timeout=600)
     return proc.returncode, proc.stdout
@@ -152,8 +156,9 @@ def test_signal_mid_epoch_saves_exits_0_and_resume_is_bit_identical(tmp_path, si
     assert not (work_dir / 'epoch_2.pth').exists()
     assert not glob.glob(str(work_dir / '.*.tmp'))
 
-    # --resume continues at iteration 6 (the third of epoch 2) and finishes as usual.
-    rc, out = train_py(tmp_path / 'tiny.py', '--work-dir', work_dir, '--resume',
+    # --resume continues at iteration 6 (the third of epoch 2) and finishes as usual, under
+    # mmpretrain's entry point too.
+    rc, out = mmpretrain_train_py(tmp_path / 'tiny.py', '--work-dir', work_dir, '--resume',
                        '--cfg-options', f'custom_hooks.{len(cfg.custom_hooks) - 1}.at_iter=0',
                        env=env)
     assert rc == 0, out[-3000:]

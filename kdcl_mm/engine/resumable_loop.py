@@ -70,7 +70,13 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
                 f'Resumed at iteration {self._iter} of epoch {self._epoch}, i.e. iteration '
                 f'{start} of an epoch of {len(self.dataloader)}: the checkpoint was saved with '
                 'another dataset size or batch size. Resume with the same train_dataloader.')
+        # A DataLoader draws its workers' base seed from torch's generator when it creates an
+        # iterator: every epoch, but with persistent workers only the first time. Keep that
+        # draw out of the training stream, so that the epoch after a resume (a new iterator)
+        # and the same epoch without one (a reused iterator) start from the same state.
+        state = torch.get_rng_state()
         batches = iter(self._dataloader_from(start))
+        torch.set_rng_state(state)
         for idx, data_batch in enumerate(batches, start):
             self.run_iter(idx, data_batch)
             if self.preempted:

@@ -50,37 +50,37 @@ def _horizon(scheduler: dict, max_epochs: Optional[int], max_iters: Optional[int
 
 
 def check_param_schedulers(cfg: Config) -> None:
-    """Raise ValueError, naming the scheduler and the fix, for a schedule that cannot run."""
-    train_cfg = cfg.get('train_cfg') or {}
-    max_epochs, max_iters = train_cfg.get('max_epochs'), train_cfg.get('max_iters')
+    """Raise ValueError, naming the scheduler and the fix, for a schedule that cannot run.
+
+    A scheduler whose ``end`` is unset is always possible (see :func:`fit_param_schedulers`).
+    """
     for path, scheduler in iter_schedulers(cfg.get('param_scheduler')):
         if not isinstance(scheduler, dict):
             continue
         kind = scheduler.get('type', '?')
         begin, end = scheduler.get('begin', 0), scheduler.get('end')
-        horizon, unit, key = _horizon(scheduler, max_epochs, max_iters)
+        unit, key = _horizon(scheduler, None, None)[1:]
         if end is not None and end <= begin:
             raise ValueError(
                 f'{path} ({kind}) begins at {unit} {begin} but ends at {end}: it can never act. '
                 f'Fix: set {path}.end > {begin}, or remove `end` so that it ends with '
                 f'train_cfg.{key}.')
-        if end is None and horizon is not None and begin >= horizon:
-            print_log(f'{path} ({kind}) begins at {unit} {begin}, after this run ends '
-                      f'(train_cfg.{key}={horizon}): it does not act in this run.',
-                      logger='current')
 
 
 def fit_param_schedulers(param_scheduler, max_epochs: int, max_iters: int):
     """A copy where a scheduler with unset ``end`` that begins at or after the run's end ends
     one step after its begin, so that mmengine builds it (it never acts in this run)."""
     fitted = copy.deepcopy(param_scheduler)
-    for _, scheduler in iter_schedulers(fitted):
+    for path, scheduler in iter_schedulers(fitted):
         if not isinstance(scheduler, dict) or scheduler.get('end') is not None:
             continue
-        horizon = _horizon(scheduler, max_epochs, max_iters)[0]
+        horizon, unit, key = _horizon(scheduler, max_epochs, max_iters)
         begin = scheduler.get('begin', 0)
         if begin >= horizon:
             scheduler['end'] = begin + 1
+            print_log(f'{path} ({scheduler.get("type", "?")}) begins at {unit} {begin}, after '
+                      f'this run ends (train_cfg.{key}={horizon}): it does not act in this run.',
+                      logger='current')
     return fitted
 
 
