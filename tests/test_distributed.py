@@ -138,9 +138,12 @@ def free_port() -> int:
 
 
 def script_env(**extra) -> dict:
-    # CUDA hidden: the CPU/gloo path is tested on every machine, GPU or not.
-    return dict(os.environ, PYTHON=sys.executable, MASTER_PORT=str(free_port()),
-                CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='1', **extra)
+    # CUDA hidden: the CPU/gloo path is tested on every machine, GPU or not. No MASTER_PORT:
+    # the launcher then lets torchrun bind a free port itself; a port probed free here could be
+    # taken by another process before torchrun binds it (a test failed so under load).
+    env = dict(os.environ, PYTHON=sys.executable, CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='1')
+    env.pop('MASTER_PORT', None)
+    return dict(env, **extra)
 
 
 def run_script(script, *args, env, timeout=RUN_TIMEOUT):
@@ -286,8 +289,9 @@ def test_slurm_test_launches_with_slurm_launcher(kdcl_run, kdcl_config, probe_di
     bin_dir.mkdir()
     (bin_dir / 'srun').write_text(FAKE_SRUN)
     (bin_dir / 'srun').chmod(0o755)
+    # mmengine's Slurm launcher needs MASTER_PORT (no torchrun here to pick one).
     env = script_env(PYTHONPATH=probe_dir, GPUS='2', GRES='', MASTER_ADDR='127.0.0.1',
-                     PATH=f'{bin_dir}:{os.environ["PATH"]}')
+                     MASTER_PORT=str(free_port()), PATH=f'{bin_dir}:{os.environ["PATH"]}')
     out_dir = tmp_path / 'out'
     rc, out = run_script('slurm_test.sh', 'cpu', 'tiny', kdcl_config,
                          osp.join(work_dir, 'epoch_2.pth'), '--work-dir', out_dir, env=env)

@@ -64,14 +64,24 @@ EOF
 }
 
 # torchrun_launch GPUS SCRIPT [ARGS...]: one node's share of a (multi-node) torchrun job.
+# One node without MASTER_PORT: torchrun --standalone binds its store on a port the kernel
+# picks, in the same bind() call. A fixed default (29500) collides with any other job on the
+# node, and a port probed free beforehand and passed in can be taken by another process in
+# the seconds before torchrun binds it (what made a 2-process test fail under load).
 torchrun_launch() {
     local gpus=$1 script=$2
     shift 2
     local nnodes=${NNODES:-1} node_rank=${NODE_RANK:-0}
-    local master_addr=${MASTER_ADDR:-127.0.0.1} master_port=${MASTER_PORT:-29500}
+    local master_addr=${MASTER_ADDR:-127.0.0.1} master_port=${MASTER_PORT:-}
     require_int NNODES "$nnodes" 1
     require_int NODE_RANK "$node_rank" 0
     (( node_rank < nnodes )) || die "NODE_RANK=$node_rank must be < NNODES=$nnodes"
+    if [[ -z $master_port ]] && (( nnodes == 1 )); then
+        check_processes_fit "$gpus"
+        exec "$PYTHON" -m torch.distributed.run --standalone --nproc-per-node="$gpus" \
+            "$KDCL_ROOT/$script" "$@"
+    fi
+    master_port=${master_port:-29500}  # several nodes must agree on it
     require_int MASTER_PORT "$master_port" 1
     (( master_port <= 65535 )) || die "MASTER_PORT must be <= 65535, got $master_port"
     check_processes_fit "$gpus"
