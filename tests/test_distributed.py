@@ -451,7 +451,6 @@ def test_two_process_resume_is_bit_identical_on_every_rank(tmp_path, probe_dir):
     are per rank; General's weights), and rank 0's optimizer state, must match bit for bit."""
     needs_two_cores()
     from mmengine.config import Config
-
     from resume_utils import max_abs_difference, tiny_options
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'kdcl',
                                    'resnet18-w16_mbv2-w0.5_mnist_general.py'))

@@ -5,13 +5,12 @@ import numpy as np
 import pytest
 import torch
 from mmengine.runner import Runner
+from resume_utils import MNIST, MNIST_GENERAL, max_abs_difference, tiny_mnist
 from torch.utils.data import DataLoader, Dataset
 
 from kdcl_mm.datasets.samplers import ResumableSampler, sample_seed
-from kdcl_mm.engine.hooks.rng_state_hook import (RNGStateHook, capture_rng_state,
-                                                  restore_rng_state)
+from kdcl_mm.engine.hooks.rng_state_hook import RNGStateHook, capture_rng_state, restore_rng_state
 from kdcl_mm.models.helpers import unwrap
-from resume_utils import MNIST, MNIST_GENERAL, max_abs_difference, tiny_mnist
 
 
 def draws():
@@ -67,21 +66,32 @@ def test_sample_draws_follow_seed_epoch_and_index_not_workers_and_leave_caller_s
     assert sample_seed(7, 1, 0, 3) != sample_seed(7, 1, 1, 3)  # each rank draws its own
 
 
-def test_resume_without_random_state_warns_once():
-    class Logger:
-        warnings = []
+class Logger:
+    def __init__(self):
+        self.warnings = []
 
-        def warning(self, message):
-            self.warnings.append(message)
+    def warning(self, message):
+        self.warnings.append(message)
 
-    class FakeRunner:
-        _resume = True
-        logger = Logger()
 
-    hook = RNGStateHook()
-    hook.after_load_checkpoint(FakeRunner(), {'meta': {'epoch': 1, 'iter': 5}})  # pre-hook
-    [warning] = Logger.warnings
-    assert 'not bit-identical' in warning and '\n' not in warning
+class FakeRunner:
+    _resume = True
+
+    def __init__(self):
+        self.logger = Logger()
+
+
+@pytest.mark.parametrize('checkpoint,expected', [
+    ({'meta': {'epoch': 1, 'iter': 5}}, 'holds no random state'),  # saved before the hook
+    ({'meta': {'epoch': 1, 'iter': 5},
+      'rng_state': dict(where='epoch', iter=5, world_size=2, states=[{}, {}])},
+     'holds the random state of 2 processes and this run has 1'),
+])
+def test_resume_without_usable_random_state_warns_once(checkpoint, expected):
+    hook, runner = RNGStateHook(), FakeRunner()
+    hook.after_load_checkpoint(runner, checkpoint)
+    [warning] = runner.logger.warnings
+    assert expected in warning and 'not bit-identical' in warning and '\n' not in warning
     assert hook._pending is None  # nothing to restore: the run goes on with its generators
 
 

@@ -11,10 +11,10 @@ import time
 import pytest
 import torch
 from mmengine.runner import Runner
+from resume_utils import MNIST, max_abs_difference, tiny_mnist
 
 from kdcl_mm.engine.atomic_file_backend import atomic_write
 from kdcl_mm.engine.hooks.preemption_hook import PreemptionHook
-from resume_utils import MNIST, max_abs_difference, tiny_mnist
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
+from resume_utils import MNIST, max_abs_difference, tiny_mnist
 
 from kdcl_mm.engine.schedule_check import check_param_schedulers, fit_param_schedulers
-from resume_utils import MNIST, max_abs_difference, tiny_mnist
 
 WARMUP = dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=2,
               convert_to_iter_based=True)

@@ -24,7 +24,8 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
       iteration without ``after_train_epoch``, validation or ``after_train`` (so hooks that
       act at the end of training, e.g. ExportStudentsHook, do not run on a preempted run).
     * **Schedules follow max_epochs.** Schedulers that would begin after the last epoch are
-      kept inactive instead of failing (:func:`~kdcl_mm.engine.schedule_check.fit_param_schedulers`).
+      kept inactive instead of failing
+      (:func:`~kdcl_mm.engine.schedule_check.fit_param_schedulers`).
 
     Args: as EpochBasedTrainLoop.
     """

@@ -6,13 +6,13 @@ Two properties make a resumed run load exactly what an uninterrupted one loads:
   asks the sampler to start at the first sample not yet trained on, so the batches already
   seen are neither loaded nor trained on again;
 * **per-sample seeds**: every index it yields carries a seed derived from (sampler seed, epoch,
-  rank, dataset index). The dataset's batch fetch (``__getitems__``, which torch's DataLoader calls in
-  the main process and in workers alike) draws each sample under python ``random``, numpy and
-  torch generators seeded from it, then puts the caller's generator states back. A sample's
-  augmentation is therefore the same whichever worker loads it, however many workers there are,
-  whether workers are persistent, and whether the epoch was interrupted (for the same number
-  of processes: each rank draws its own); and data loading in the
-  main process (``num_workers=0``) does not advance the global generators that the model's own
+  rank, dataset index). The dataset's batch fetch (``__getitems__``, which torch's DataLoader
+  calls in the main process and in workers alike) draws each sample under python ``random``,
+  numpy and torch generators seeded from it, then puts the caller's generator states back.
+  A sample's augmentation is therefore the same whichever worker loads it, however many
+  workers there are, whether workers are persistent, and whether the epoch was interrupted
+  (for the same number of processes: each rank draws its own); and data loading in the main
+  process (``num_workers=0``) does not advance the global generators that the model's own
   randomness (dropout, batch mixes) draws from.
 """
 import random
