@@ -1,4 +1,4 @@
-"""tools/demo/compare_general_weighting.py on hand-written runs: table, paired lines, choice, plot."""
+"""tools/demo/compare_general_weighting on hand-written runs: table, paired lines, choice, plot."""
 import json
 import os
 import os.path as osp

@@ -6,8 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kdcl_mm.models.soft_targets import GeneralSoftTarget
-from kdcl_mm.models.soft_targets import general_weighting
+from kdcl_mm.models.soft_targets import GeneralSoftTarget, general_weighting
 from kdcl_mm.models.soft_targets.general import min_heldout_samples
 from kdcl_mm.models.soft_targets.general_weighting import (closed_form_weights,
                                                            shrink_to_diagonal,
@@ -49,7 +48,8 @@ def test_simplex_three_students_is_the_grid_minimum(seed):
     w = simplex_weights(c)
     assert (w >= 0).all() and abs(w.sum().item() - 1) < 1e-12
     step = 0.005
-    grid = [(a * step, b * step) for a, b in itertools.product(range(201), repeat=2) if a + b <= 200]
+    grid = [(a * step, b * step) for a, b in itertools.product(range(201), repeat=2)
+            if a + b <= 200]
     points = t64([(a, b, max(0., 1 - a - b)) for a, b in grid])
     grid_min = torch.einsum('ki,ij,kj->k', points, c, points).min()
     value = w @ c @ w

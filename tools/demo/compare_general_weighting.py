@@ -3,8 +3,8 @@
 Trains the MNIST General recipe once per (weighting, seed), reads the last val top-1 of the
 ensemble and of each student from every run's ``vis_data/scalars.json``, and writes into the
 work dir a markdown table (``general_weighting.md``) and a plot of the weights per epoch for the
-closed form and the chosen weighting, first seed (``general_weighting.png``). The choice: the highest mean
-val ensemble top-1; the test split is never used. Runs that finished are reused.
+closed form and the chosen weighting, first seed (``general_weighting.png``). The choice: the
+highest mean val ensemble top-1; the test split is never used. Runs that finished are reused.
 
     python -m tools.demo.compare_general_weighting --work-dir work_dirs/general_weighting \
         --seeds 0 1 2 --jobs 2
@@ -79,7 +79,8 @@ def table(results: Dict[str, Dict[int, dict]]) -> List[str]:
             cells.append(f"{stats['mean']:.1f}{spread} ({per_seed})")
         all_w = [w for r in runs.values() for c in r['weights'].values() for w in c[1]]
         cells.append(f'{min(all_w):+.2f} / {max(all_w):+.2f}')
-        cells.append(f"{summarize([weight_swing(r['weights']) for r in runs.values()])['mean']:.3f}")
+        swing = summarize([weight_swing(r['weights']) for r in runs.values()])['mean']
+        cells.append(f'{swing:.3f}')
         lines.append('| ' + ' | '.join(cells) + ' |')
     return lines
 
@@ -163,7 +164,8 @@ def main(argv=None):
     machine = describe_machine(torch_threads=args.threads)
     lines = [f'Config: `{args.config}`, seeds {args.seeds}, last val epoch (val split, never '
              'test); mean ± std over seeds (per-seed values in brackets).', '', *table(results),
-             '', *paired_lines(results), '', f'Chosen: `{chosen}` (highest mean val ensemble top-1; ties: steadier weights).',
+             '', *paired_lines(results), '',
+             f'Chosen: `{chosen}` (highest mean val ensemble top-1; ties: steadier weights).',
              f'Machine: {machine["cpu"]}, {args.threads} torch thread(s) per run, '
              f'torch {machine["torch"]}.', f'Plot: {png}']
     if 'shrinkage' in results:

@@ -4,8 +4,7 @@ from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
 from kdcl_mm.engine.general_weights import estimate_general_weights
-# `unwrap` is re-exported: kd_warmup_hook imports it from here.
-from kdcl_mm.models.helpers import unwrap  # noqa: F401
+from kdcl_mm.models.helpers import unwrap  # noqa: F401 (kd_warmup_hook imports it from here)
 
 
 @HOOKS.register_module()
@@ -26,9 +25,10 @@ class GeneralWeightsHook(Hook):
 
     def __init__(self, heldout_dataloader: dict, interval: int = 1):
         if not isinstance(heldout_dataloader, dict) or 'dataset' not in heldout_dataloader:
-            raise ValueError('GeneralWeightsHook.heldout_dataloader must be a dataloader config '
-                             "with a dataset, e.g. dict(batch_size=64, dataset=dict(type='HeldOutSplit', "
-                             "part='heldout', ...), sampler=dict(type='DefaultSampler', shuffle=False))")
+            raise ValueError(
+                'GeneralWeightsHook.heldout_dataloader must be a dataloader config with a '
+                "dataset, e.g. dict(batch_size=64, dataset=dict(type='HeldOutSplit', "
+                "part='heldout', ...), sampler=dict(type='DefaultSampler', shuffle=False))")
         self.heldout_dataloader = heldout_dataloader
         self.interval = interval
         self.history = []  # (epoch, weights) for plots and logs
@@ -36,8 +36,9 @@ class GeneralWeightsHook(Hook):
     def before_train(self, runner) -> None:
         generator = unwrap(runner.model).soft_target
         if not getattr(generator, 'requires_heldout', False):
-            raise ValueError('GeneralWeightsHook is configured but model.soft_target is '
-                             f'{type(generator).__name__}; remove the hook or use GeneralSoftTarget.')
+            raise ValueError(
+                'GeneralWeightsHook is configured but model.soft_target is '
+                f'{type(generator).__name__}; remove the hook or use GeneralSoftTarget.')
         self._loader = runner.build_dataloader(self.heldout_dataloader, seed=runner.seed)
 
     def before_train_epoch(self, runner) -> None:
@@ -49,9 +50,9 @@ class GeneralWeightsHook(Hook):
         weights, count = estimate_general_weights(model, self._loader)
         model.soft_target.set_weights(weights)
         self.history.append((runner.epoch, weights.tolist()))
+        listed = ', '.join(f'{n}={w:.4f}' for n, w in zip(model.student_names, weights.tolist()))
         runner.logger.info('GeneralSoftTarget weights (epoch %d, %d held-out samples): %s',
-                           runner.epoch, count, ', '.join(
-                               f'{n}={w:.4f}' for n, w in zip(model.student_names, weights.tolist())))
+                           runner.epoch, count, listed)
         for name, w in zip(model.student_names, weights.tolist()):
             runner.message_hub.update_scalar(f'train/general_weight/{name}', w)
         intensity = getattr(model.soft_target, 'last_intensity', None)
