@@ -58,7 +58,10 @@ def test_loss_falls_and_validation_reports_students_and_ensemble(tmp_path):
     # The KD terms start near 0 (identical near-uniform students) and grow as the students
     # diverge, so learning shows in the label terms.
     ce = [r['resnet18.loss_ce'] + r['mobilenet_v2.loss_ce'] for r in records if 'loss' in r]
-    assert sum(ce[-3:]) / 3 < 0.8 * sum(ce[:3]) / 3
+    # Falls by more than 10%: over seeds 0-2 the last/first ratio was 0.74-0.83 both with
+    # the per-sample augmentation seeds of ResumableSampler and without them, so 0.8 was a coin
+    # toss on the random stream; no learning (lr 0) gives 1.0.
+    assert sum(ce[-3:]) / 3 < 0.9 * sum(ce[:3]) / 3
     val = [r for r in records if 'ensemble/top1' in r]
     assert len(val) == 2
     assert {'resnet18/top1', 'mobilenet_v2/top1', 'ensemble/top1'} <= set(val[-1])
