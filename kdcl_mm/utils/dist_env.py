@@ -37,9 +37,11 @@ def prepare_distributed(cfg: Config) -> None:
 def draw_augmentations_per_rank(cfg: Config) -> None:
     """Seed each rank differently unless the config decides (``randomness.diff_rank_seed``).
 
-    With one seed everywhere, data loading in the main process (``num_workers=0``) and batch
-    augments in the data preprocessor repeat the same random draws on every rank. mmengine
-    still shuffles with one synchronised seed, and DDP broadcasts rank 0's initial weights.
+    With one seed everywhere, batch augments in the data preprocessor (Mixup, CutMix) and
+    dropout repeat the same random draws on every rank. Per-sample augmentations do not
+    depend on it: ``ResumableSampler`` seeds each sample from (seed, epoch, rank, index).
+    mmengine still shuffles with one synchronised seed, and DDP broadcasts rank 0's initial
+    weights.
     """
     randomness = dict(cfg.get('randomness') or dict(seed=None))  # the Runner's default
     randomness.setdefault('diff_rank_seed', True)
