@@ -125,6 +125,14 @@ def test_every_weighting_sums_to_one(weighting):
         assert (w >= 0).all()
 
 
+def test_default_is_simplex_chosen_on_val():
+    # docs/demo.md, "General weights: closed form, simplex, shrinkage".
+    assert GeneralSoftTarget(num_students=2).weighting == 'simplex'
+    c = t64([[.1, .2], [.2, .5]])  # closed form [1.5, -0.5]
+    torch.testing.assert_close(GeneralSoftTarget(num_students=2, reg=0.0)
+                               .weights_from_covariance(c), torch.tensor([1., 0.]))
+
+
 def test_unknown_weighting_is_refused():
     with pytest.raises(ValueError, match=r"weighting must be one of .*got 'lw'"):
         GeneralSoftTarget(num_students=2, weighting='lw')

@@ -181,19 +181,19 @@ def test_linear_matches_brute_force_on_asymmetric_case():
 # ---- General --------------------------------------------------------------
 
 def test_general_weights_closed_form():
-    gen = GeneralSoftTarget(num_students=3, reg=0.0)
+    gen = GeneralSoftTarget(num_students=3, reg=0.0, weighting='closed_form')
     w = gen.weights_from_covariance(torch.diag(torch.tensor([1., 2., 4.])))
     assert torch.allclose(w, torch.tensor([4 / 7, 2 / 7, 1 / 7]))
     assert math.isclose(w.sum().item(), 1.0, abs_tol=1e-6)
 
-    gen2 = GeneralSoftTarget(num_students=2, reg=0.0)
+    gen2 = GeneralSoftTarget(num_students=2, reg=0.0, weighting='closed_form')
     # C^-1 ∝ [[4, -1.2], [-1.2, 1]], row sums [2.8, -0.2]
     w2 = gen2.weights_from_covariance(torch.tensor([[1., 1.2], [1.2, 4.]]))
     assert torch.allclose(w2, torch.tensor([2.8 / 2.6, -0.2 / 2.6]))
 
 
 def test_general_regularisation_relative_to_mean_diagonal():
-    gen = GeneralSoftTarget(num_students=2, reg=0.5)
+    gen = GeneralSoftTarget(num_students=2, reg=0.5, weighting='closed_form')
     # mean diag 2, ridge 1: diag(2, 4) -> w ∝ [1/2, 1/4]
     w = gen.weights_from_covariance(torch.diag(torch.tensor([1., 3.])))
     assert torch.allclose(w, torch.tensor([2 / 3, 1 / 3]))
@@ -203,7 +203,7 @@ def test_general_error_products_and_estimate_hand_computed():
     p1 = torch.tensor([[.8, .2], [.4, .6]])
     p2 = torch.tensor([[.6, .4], [.1, .9]])
     y = torch.tensor([0, 1])
-    gen = GeneralSoftTarget(num_students=2, reg=0.0)
+    gen = GeneralSoftTarget(num_students=2, reg=0.0, weighting='closed_form')
     # errors: p1 -> [-.2, .2], [.4, -.4]; p2 -> [-.4, .4], [.1, -.1]
     expected = torch.tensor([[.40, .24], [.24, .34]], dtype=torch.float64)
     assert torch.allclose(gen.error_products([p1, p2], y), expected)

@@ -44,15 +44,20 @@ class GeneralSoftTarget(BaseSoftTarget):
         reg: Ridge added to C before solving, relative to its mean diagonal, because students
             that err alike make C near-singular.
         weighting: How w is computed from C (kdcl_mm/models/soft_targets/general_weighting.py):
+            ``'simplex'`` (default): additionally w ≥ 0 (exact active-set solution).
             ``'closed_form'``: w = C⁻¹1 / 1ᵀC⁻¹1, the paper's; weights may be negative.
-            ``'simplex'``: additionally w ≥ 0 (exact active-set solution).
             ``'shrinkage'``: the closed form on C with its off-diagonal entries shrunk toward 0
             by the Ledoit–Wolf intensity estimated from the same held-out samples.
+            The default was chosen on the MNIST demo's val split (docs/demo.md, "General
+            weights: closed form, simplex, shrinkage"): over 5 seeds simplex had the highest
+            mean val ensemble top-1 (+0.6 over the closed form, paired 95 % interval
+            [−1.2, +2.4], so not a proven gain) and weights that moved a third as much from
+            epoch to epoch, never negative.
     """
 
     requires_heldout = True
 
-    def __init__(self, num_students: int, reg: float = 1e-3, weighting: str = 'closed_form'):
+    def __init__(self, num_students: int, reg: float = 1e-3, weighting: str = 'simplex'):
         super().__init__()
         if int(num_students) != num_students or num_students < 2:
             raise ValueError(f'GeneralSoftTarget.num_students must be an '
