@@ -85,3 +85,19 @@ def test_hook_sets_logs_and_records_the_estimate(weighting):
     assert scalars['train/general_weight/resnet18_0'].current() == weights[0].item()
     assert scalars['train/general_weight/resnet18_1'].current() == weights[1].item()
     assert ('train/general_shrinkage' in scalars) is (weighting == 'shrinkage')
+
+
+@pytest.mark.parametrize('epoch, iter_in_epoch, estimates', [
+    (0, 0, [0]), (1, 0, [1]), (1, 2, []),  # a mid-epoch resume keeps the checkpoint's weights
+])
+def test_hook_estimates_at_epoch_starts_but_not_after_a_mid_epoch_resume(
+        epoch, iter_in_epoch, estimates):
+    from types import SimpleNamespace
+
+    from kdcl_mm.engine.hooks import GeneralWeightsHook
+    hook = GeneralWeightsHook(heldout_dataloader=dict(dataset=dict(type='HeldOutSplit')))
+    seen = []
+    hook.estimate = lambda runner: seen.append(runner.epoch)
+    runner = SimpleNamespace(epoch=epoch, train_loop=SimpleNamespace(iter_in_epoch=iter_in_epoch))
+    hook.before_train_epoch(runner)
+    assert seen == estimates

@@ -11,8 +11,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import kdcl_mm  # noqa: F401  (registers modules, kdcl_mm:: scope, checkpoint loading)
-from kdcl_mm.engine.config_checks import check_kdcl_config
-from kdcl_mm.engine.schedule_check import check_param_schedulers
+from kdcl_mm.engine.runner.checked_runner import CONFIG_CHECKS
 from kdcl_mm.utils.dist_env import prepare_distributed
 
 
@@ -73,9 +72,9 @@ def refuse_to_overwrite(cfg: Config, args) -> None:
 def main():
     args = parse_args()
     cfg = merge_args(Config.fromfile(args.config), args)
-    check_kdcl_config(cfg)
-    try:  # an impossible schedule stops here, before data or model are built
-        check_param_schedulers(cfg)
+    try:  # a config mistake stops here, before data or model are built, for any config
+        for check in CONFIG_CHECKS:
+            check(cfg)
     except ValueError as err:
         raise SystemExit(f'error: {err}') from None
     refuse_to_overwrite(cfg, args)

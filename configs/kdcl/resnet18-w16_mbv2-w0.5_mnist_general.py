@@ -1,5 +1,6 @@
-# Generator ablation of the embedded MNIST recipe (docs/demo.md): General soft target,
-# Perrone-Cooper weights re-estimated every epoch on a held-out split. The split is carved
+# Generator ablation of the embedded MNIST recipe (docs/demo.md): General soft target, ensemble
+# weights re-estimated every epoch on a held-out split (simplex-constrained, the default chosen
+# on val over the paper's closed form, which swings with 30 held-out digits). The split is carved
 # from the labelled training digits (10% of 300 = 30, fixed seed) and excluded from training,
 # so General trains on 270 labels: labels beyond num_labeled would be extra supervision, and
 # the val split is reserved for choosing the recipe.

@@ -1,4 +1,4 @@
-from . import hooks  # noqa: F401
+from . import amp_check, hooks  # noqa: F401 (config checks, hooks)
 from .atomic_file_backend import ATOMIC_BACKEND_ARGS, AtomicLocalBackend, atomic_write
 from .bf16_optim_wrapper import BF16AutocastOptimWrapper  # noqa: F401 (registers it)
 from .checkpoint_loading import allow_globals, load_local_checkpoint

@@ -14,6 +14,8 @@ from typing import Optional
 
 import torch
 
+from .runner.checked_runner import CONFIG_CHECKS
+
 #: Wrappers that build a CUDA GradScaler / assert CUDA in mmengine 0.10.
 _CUDA_ONLY_WRAPPERS = ('AmpOptimWrapper', )
 
@@ -47,3 +49,11 @@ def check_amp_config(optim_wrapper_cfg, cuda_available: Optional[bool] = None) -
     problem = amp_config_problem(optim_wrapper_cfg, cuda_available)
     if problem:
         raise ValueError(problem)
+
+
+def check_amp_in_config(cfg) -> None:
+    """A :data:`CONFIG_CHECKS` entry: the config's ``optim_wrapper`` on this machine."""
+    check_amp_config(cfg.get('optim_wrapper'))
+
+
+CONFIG_CHECKS.append(check_amp_in_config)

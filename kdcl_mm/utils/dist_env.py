@@ -15,6 +15,7 @@ adapted to the machine:
 import logging
 import os
 import subprocess
+from datetime import timedelta
 
 import torch
 import torch.distributed as torch_dist
@@ -65,6 +66,8 @@ def use_gloo_on_cpu(cfg: Config) -> None:
     elif cfg.launcher != 'pytorch':
         raise ValueError(f'--launcher {cfg.launcher} needs CUDA here; on CPU use --launcher '
                          'pytorch (torchrun, tools/dist_train.sh) or slurm.')
+    if isinstance(dist_cfg.get('timeout'), (int, float)):  # seconds, as mmengine's init_dist
+        dist_cfg['timeout'] = timedelta(seconds=dist_cfg['timeout'])
     # env:// reads RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT, as torchrun sets them.
     torch_dist.init_process_group(**dist_cfg)
     if get_rank() == 0:

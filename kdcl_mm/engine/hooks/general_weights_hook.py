@@ -42,6 +42,8 @@ class GeneralWeightsHook(Hook):
         self._loader = runner.build_dataloader(self.heldout_dataloader, seed=runner.seed)
 
     def before_train_epoch(self, runner) -> None:
+        if getattr(runner.train_loop, 'iter_in_epoch', 0) > 0:
+            return  # resumed mid-epoch: the checkpoint holds the weights this epoch started with
         if runner.epoch % self.interval == 0:
             self.estimate(runner)
 
