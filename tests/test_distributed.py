@@ -305,7 +305,7 @@ def test_slurm_test_launches_with_slurm_launcher(kdcl_run, kdcl_config, probe_di
 def test_mmdet_detector_trains_with_two_processes(tmp_path):
     """The MNIST-COCO Faster R-CNN recipe, 4 train / 2 val canvases, 2 iterations, 2 ranks."""
     needs_two_cores()
-    from kdcl_mm.datasets import generate_mnist_coco
+    from tools.dataset_converters.mnist_coco import generate_mnist_coco
     root = str(tmp_path / 'mnist_coco') + '/'
     generate_mnist_coco(root, num_train=4, num_val=2, num_test=1, canvas_size=64,
                         scale=(16, 32), progress=False)
