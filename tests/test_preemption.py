@@ -134,7 +134,10 @@ def test_signal_mid_epoch_saves_exits_0_and_resume_is_bit_identical(tmp_path, si
     cfg.log_level = 'INFO'
     cfg.dump(tmp_path / 'tiny.py')
     work_dir = tmp_path / 'interrupted'
-    env = dict(os.environ, PYTHONPATH=f'{REPO}:{probe_dir}')
+    # The subprocesses must compute with as many threads as this process's straight run: a
+    # different thread count changes floating-point reduction order, and the runs diverge.
+    env = dict(os.environ, PYTHONPATH=f'{REPO}:{probe_dir}',
+               OMP_NUM_THREADS=str(torch.get_num_threads()))
     proc = subprocess.Popen([sys.executable, 'tools/train.py', tmp_path / 'tiny.py', '--work-dir',
                              work_dir], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)

@@ -54,8 +54,17 @@ def run_benchmark(settings: BenchmarkSettings, logger: Optional[MMLogger] = None
     logger = logger or MMLogger.get_instance('kdcl_benchmark', log_level='INFO')
     started, load_before = time.time(), load_average()
     cfg = load_kdcl_config(settings.config)
+    threads_before = torch.get_num_threads()
     if settings.threads:
         torch.set_num_threads(settings.threads)
+    try:
+        return _measure(settings, logger, cfg, started, load_before)
+    finally:  # a library call must not leave its caller with another thread count
+        torch.set_num_threads(threads_before)
+
+
+def _measure(settings: BenchmarkSettings, logger, cfg, started: float,
+             load_before) -> dict:
     _warn_if_busy(settings, load_before[0], logger)
     seed_everything(settings.seed)
     if settings.device.startswith('cuda'):
