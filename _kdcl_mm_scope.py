@@ -7,6 +7,7 @@ mmengine only resolves ``_base_ = 'pkg::path'`` for packages listed in its
 the moment ``mmengine.config.utils`` is first imported, without importing mmengine
 eagerly (which would slow down every Python start).
 """
+
 import importlib.abc
 import importlib.machinery
 import sys
@@ -20,7 +21,6 @@ def add_scope(module) -> None:
 
 
 class _ScopeFinder(importlib.abc.MetaPathFinder):
-
     def find_spec(self, fullname, path, target=None):
         if fullname != _TARGET:
             return None
@@ -47,9 +47,12 @@ def install() -> None:
 def write_pth(site_dir: str) -> str:
     """Write ``kdcl_mm.pth`` into ``site_dir``; returns its path."""
     import os
+
     path = os.path.join(site_dir, 'kdcl_mm.pth')
     with open(path, 'w') as f:
         # A .pth line must start with `import`; tolerate kdcl_mm being uninstalled later.
-        f.write('import importlib.util as _u; _u.find_spec("_kdcl_mm_scope") and '
-                '__import__("_kdcl_mm_scope").install()\n')
+        f.write(
+            'import importlib.util as _u; _u.find_spec("_kdcl_mm_scope") and '
+            '__import__("_kdcl_mm_scope").install()\n'
+        )
     return path

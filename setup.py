@@ -5,6 +5,7 @@ scope at interpreter start, so a downstream config that inherits ``kdcl_mm::...`
 before anything imports kdcl_mm. A .pth file must sit at the top of site-packages, which
 package data cannot reach; build_py can.
 """
+
 import importlib.util
 import os.path as osp
 
@@ -13,13 +14,13 @@ from setuptools.command.build_py import build_py
 
 # Loaded by path: PEP 517 backends do not put the source tree on sys.path.
 _spec = importlib.util.spec_from_file_location(
-    '_kdcl_mm_scope', osp.join(osp.dirname(osp.abspath(__file__)), '_kdcl_mm_scope.py'))
+    '_kdcl_mm_scope', osp.join(osp.dirname(osp.abspath(__file__)), '_kdcl_mm_scope.py')
+)
 _kdcl_mm_scope = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_kdcl_mm_scope)
 
 
 class BuildPyWithScopePth(build_py):
-
     def run(self):
         super().run()
         self.mkpath(self.build_lib)

@@ -6,6 +6,7 @@ scope, and local checkpoints load under torch >= 2.6 (:mod:`kdcl_mm.engine.check
 It needs neither mmcv's compiled ops nor mmdet/mmseg: KDCL pretraining runs on mmcv-lite.
 Detection and segmentation configs import :mod:`kdcl_mm.downstream`, which checks the ops.
 """
+
 import _kdcl_mm_scope
 
 from .utils.stack_check import require_supported_torch

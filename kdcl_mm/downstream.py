@@ -4,6 +4,7 @@ Detectors and segmentors need mmcv's compiled ops (RoIAlign, NMS, ...), which KD
 pretraining does not. Without them mmdet and mmseg fail deep inside their own imports; this
 module stops first, with the fix, and then registers kdcl_mm as usual.
 """
+
 from .utils.compiled_ops import require_compiled_ops
 
 require_compiled_ops('mmdet and mmseg models (detection and segmentation configs)')

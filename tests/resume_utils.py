@@ -1,5 +1,6 @@
 """Shared by the exact-resume, preemption and schedule tests: a tiny MNIST recipe, and the
 largest difference between two checkpoints' tensors."""
+
 import torch
 from mmengine.config import Config
 
@@ -20,22 +21,32 @@ def tiny_options(cfg, size=32, num_labeled=40, batch_size=8, num_val=16) -> dict
     """--cfg-options style overrides that shrink ``cfg`` (a loaded recipe)."""
     test_pipeline = [dict(type='Resize', scale=(size, size)), dict(type='PackInputs')]
     dataset = cfg.train_dataloader.dataset
-    inner = 'train_dataloader.dataset.dataset' if dataset.type == 'HeldOutSplit' else \
-        'train_dataloader.dataset'
+    inner = (
+        'train_dataloader.dataset.dataset'
+        if dataset.type == 'HeldOutSplit'
+        else 'train_dataloader.dataset'
+    )
     view = [dict(t) for t in cfg.distortion]
     view[0].update(scale=(size, size))
     view[1].update(crop_size=size, padding=2)
     options = {
         f'{inner}.num_labeled': num_labeled,
-        f'{inner}.pipeline': [dict(type='MultiView', num_views=2, transforms=[view]),
-                              dict(type='PackInputs')],
+        f'{inner}.pipeline': [
+            dict(type='MultiView', num_views=2, transforms=[view]),
+            dict(type='PackInputs'),
+        ],
         'train_dataloader.batch_size': batch_size,
         'default_hooks.logger.interval': 1,
         'log_level': 'WARNING',
     }
     for loader in ('val_dataloader', 'test_dataloader'):
-        options.update({f'{loader}.dataset.pipeline': test_pipeline,
-                        f'{loader}.dataset.indices': num_val, f'{loader}.batch_size': num_val})
+        options.update(
+            {
+                f'{loader}.dataset.pipeline': test_pipeline,
+                f'{loader}.dataset.indices': num_val,
+                f'{loader}.batch_size': num_val,
+            }
+        )
     hooks = [dict(h) for h in cfg.custom_hooks if h['type'] != 'ExportStudentsHook']
     for hook in hooks:
         if hook['type'] == 'GeneralWeightsHook':
@@ -51,8 +62,9 @@ def state_tensors(checkpoint: dict) -> dict:
     tensor of a Runner checkpoint."""
     tensors = {f'model/{k}': v for k, v in checkpoint['state_dict'].items()}
     for index, state in checkpoint['optimizer']['state'].items():
-        tensors.update({f'optimizer/{index}/{k}': v for k, v in state.items()
-                        if torch.is_tensor(v)})
+        tensors.update(
+            {f'optimizer/{index}/{k}': v for k, v in state.items() if torch.is_tensor(v)}
+        )
     return tensors
 
 
@@ -60,5 +72,6 @@ def max_abs_difference(a: dict, b: dict) -> float:
     """max |a - b| over all state tensors of two checkpoints (which must hold the same keys)."""
     a, b = state_tensors(a), state_tensors(b)
     assert a.keys() == b.keys()
-    return max(float((a[k].double() - b[k].double()).abs().max()) if a[k].numel() else 0.0
-               for k in a)
+    return max(
+        float((a[k].double() - b[k].double()).abs().max()) if a[k].numel() else 0.0 for k in a
+    )

@@ -1,4 +1,5 @@
 """--amp without CUDA is refused with a clear message; bf16 autocast on CPU through a wrapper."""
+
 import pytest
 import torch
 from torch import nn
@@ -24,9 +25,16 @@ def test_amp_bf16_without_cuda_is_refused_too():
     assert 'optim_wrapper.dtype=bfloat16' in problem
 
 
-@pytest.mark.parametrize('cfg,cuda', [(AMP, True), (dict(type='OptimWrapper'), False),
-                                      (dict(optimizer=dict(type='SGD')), False), (None, False),
-                                      (dict(type='BF16AutocastOptimWrapper'), False)])
+@pytest.mark.parametrize(
+    'cfg,cuda',
+    [
+        (AMP, True),
+        (dict(type='OptimWrapper'), False),
+        (dict(optimizer=dict(type='SGD')), False),
+        (None, False),
+        (dict(type='BF16AutocastOptimWrapper'), False),
+    ],
+)
 def test_runnable_configs_pass(cfg, cuda):
     assert amp_config_problem(cfg, cuda_available=cuda) is None
     check_amp_config(cfg, cuda_available=cuda)
@@ -35,6 +43,7 @@ def test_runnable_configs_pass(cfg, cuda):
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks mmengine on a machine without CUDA')
 def test_mmengine_amp_optim_wrapper_refuses_cpu_whatever_the_dtype():
     from mmengine.optim import AmpOptimWrapper
+
     optimizer = torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1)
     with pytest.raises(AssertionError, match='only available training on gpu'):
         AmpOptimWrapper(optimizer=optimizer, dtype='bfloat16')
@@ -42,9 +51,11 @@ def test_mmengine_amp_optim_wrapper_refuses_cpu_whatever_the_dtype():
 
 def test_bf16_wrapper_autocasts_the_forward_on_cpu():
     from mmengine.optim import build_optim_wrapper
+
     model = nn.Linear(4, 4)
-    wrapper = build_optim_wrapper(model, dict(type='BF16AutocastOptimWrapper',
-                                              optimizer=dict(type='SGD', lr=0.1)))
+    wrapper = build_optim_wrapper(
+        model, dict(type='BF16AutocastOptimWrapper', optimizer=dict(type='SGD', lr=0.1))
+    )
     x = torch.randn(2, 4)
     with wrapper.optim_context(model):
         assert model(x).dtype == torch.bfloat16

@@ -9,6 +9,7 @@ agree exactly (tolerance 0). Against the logits before bf16 rounding, the linear
 leaves a factor 2 for fp32 sums). Naive and Linear choose a student/solve a problem, so a
 rounding can change their choice; they are only compared on identical values.
 """
+
 import copy
 
 import pytest
@@ -19,13 +20,19 @@ from mmpretrain.structures import DataSample
 
 from kdcl_mm.models.soft_targets.base import autocast_disabled
 
-GENERATORS = ['NaiveSoftTarget', 'LinearSoftTarget', 'MinLogitSoftTarget', 'MeanSoftTarget',
-              'GeneralSoftTarget']
+GENERATORS = [
+    'NaiveSoftTarget',
+    'LinearSoftTarget',
+    'MinLogitSoftTarget',
+    'MeanSoftTarget',
+    'GeneralSoftTarget',
+]
 # Linear generators and an upper bound of Σ|w_i| for them.
 LINEAR = {'MeanSoftTarget': 1.0, 'MinLogitSoftTarget': 2.0, 'GeneralSoftTarget': 2.0}
 # bf16 autocast on CPU everywhere; fp16 and bf16 on CUDA where there is a GPU.
-AUTOCASTS = [('cpu', torch.bfloat16)] + ([('cuda', torch.float16), ('cuda', torch.bfloat16)]
-                                         if torch.cuda.is_available() else [])
+AUTOCASTS = [('cpu', torch.bfloat16)] + (
+    [('cuda', torch.float16), ('cuda', torch.bfloat16)] if torch.cuda.is_available() else []
+)
 
 
 def build(name):
@@ -39,7 +46,7 @@ def build(name):
 def logits(scale=1.0, seed=0, batch=16, classes=10):
     g = torch.Generator().manual_seed(seed)
     z = [scale * torch.randn(batch, classes, generator=g) for _ in range(2)]
-    labels = torch.randint(0, classes, (batch, ), generator=g)
+    labels = torch.randint(0, classes, (batch,), generator=g)
     return z, labels
 
 
@@ -67,8 +74,9 @@ def test_fp16_logits_give_an_fp32_target(name):
     z16 = [z.half() for z in z32]
     target = build(name)(z16, labels)
     assert target.dtype == torch.float32
-    torch.testing.assert_close(target, build(name)([z.float() for z in z16], labels),
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        target, build(name)([z.float() for z in z16], labels), rtol=0, atol=0
+    )
 
 
 def test_linear_solver_runs_in_fp32_under_autocast():
@@ -146,22 +154,36 @@ def test_autocast_disabled_turns_autocast_off_and_tolerates_unknown_devices():
 
 # ---- a whole KDCL step under bf16 autocast ----
 
-TINY = dict(type='ImageClassifier',
-            backbone=dict(type='ResNet', depth=18, stem_channels=4, base_channels=4),
-            neck=dict(type='GlobalAveragePooling'),
-            head=dict(type='LinearClsHead', num_classes=5, in_channels=32))
+TINY = dict(
+    type='ImageClassifier',
+    backbone=dict(type='ResNet', depth=18, stem_channels=4, base_channels=4),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=5, in_channels=32),
+)
 
 
-@pytest.mark.parametrize('soft_target', [dict(type='MinLogitSoftTarget'),
-                                         dict(type='LinearSoftTarget'),
-                                         dict(type='GeneralSoftTarget', num_students=2)])
+@pytest.mark.parametrize(
+    'soft_target',
+    [
+        dict(type='MinLogitSoftTarget'),
+        dict(type='LinearSoftTarget'),
+        dict(type='GeneralSoftTarget', num_students=2),
+    ],
+)
 def test_kdcl_train_step_with_bf16_autocast_on_cpu(soft_target):
     from mmengine.optim import build_optim_wrapper
+
     torch.manual_seed(0)
-    model = MODELS.build(dict(type='KDCL', students=[copy.deepcopy(TINY), copy.deepcopy(TINY)],
-                              soft_target=soft_target))
-    wrapper = build_optim_wrapper(model, dict(type='BF16AutocastOptimWrapper',
-                                              optimizer=dict(type='SGD', lr=0.1)))
+    model = MODELS.build(
+        dict(
+            type='KDCL',
+            students=[copy.deepcopy(TINY), copy.deepcopy(TINY)],
+            soft_target=soft_target,
+        )
+    )
+    wrapper = build_optim_wrapper(
+        model, dict(type='BF16AutocastOptimWrapper', optimizer=dict(type='SGD', lr=0.1))
+    )
     before = [p.detach().clone() for p in model.parameters()]
     # 32x32, not 16x16: at 16x16 layer4.0.conv1 (stride 2) gets a 1x1 input, and torch 2.14.1's
     # CPU bf16 conv2d backward then returns non-finite weight gradients in about half of the

@@ -8,11 +8,14 @@ import kdcl_mm  # noqa: F401
 
 
 def tiny_classifier():
-    return MODELS.build(dict(
-        type='ImageClassifier',
-        backbone=dict(type='ResNet', depth=18, stem_channels=8, base_channels=8),
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=3, in_channels=64)))
+    return MODELS.build(
+        dict(
+            type='ImageClassifier',
+            backbone=dict(type='ResNet', depth=18, stem_channels=8, base_channels=8),
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(type='LinearClsHead', num_classes=3, in_channels=64),
+        )
+    )
 
 
 def conv_weights(model):

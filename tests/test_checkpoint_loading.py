@@ -1,4 +1,5 @@
 """Runner checkpoints save, resume and load under torch >= 2.6 (weights_only by default)."""
+
 import os
 import pickle
 
@@ -12,7 +13,6 @@ from kdcl_mm.engine.checkpoint_loading import UnsafeCheckpointError, load_local_
 
 
 class ToyModel(BaseModel):
-
     def __init__(self):
         super().__init__()
         self.linear = nn.Linear(2, 1)
@@ -38,22 +38,33 @@ class ToyDataset(torch.utils.data.Dataset):
 def make_runner(work_dir, max_epochs, resume=False, load_from=None):
     torch.manual_seed(0)  # the model is built before the Runner seeds anything
     return Runner(
-        model=ToyModel(), work_dir=str(work_dir),
-        train_dataloader=dict(dataset=ToyDataset(), batch_size=2,
-                              sampler=dict(type='DefaultSampler', shuffle=True),
-                              collate_fn=dict(type='pseudo_collate')),
+        model=ToyModel(),
+        work_dir=str(work_dir),
+        train_dataloader=dict(
+            dataset=ToyDataset(),
+            batch_size=2,
+            sampler=dict(type='DefaultSampler', shuffle=True),
+            collate_fn=dict(type='pseudo_collate'),
+        ),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
         param_scheduler=dict(type='MultiStepLR', milestones=[1, 3], by_epoch=True, end=4),
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=2),
-                           logger=dict(type='LoggerHook', interval=1)),
-        resume=resume, load_from=load_from, randomness=dict(seed=0),
-        default_scope='mmengine', experiment_name=f'toy_{max_epochs}_{resume}')
+        default_hooks=dict(
+            checkpoint=dict(type='CheckpointHook', interval=2),
+            logger=dict(type='LoggerHook', interval=1),
+        ),
+        resume=resume,
+        load_from=load_from,
+        randomness=dict(seed=0),
+        default_scope='mmengine',
+        experiment_name=f'toy_{max_epochs}_{resume}',
+    )
 
 
 @pytest.mark.skipif(
     tuple(int(v) for v in torch.__version__.split('.')[:2]) < (2, 6),
-    reason='torch.load defaults to weights_only=True from torch 2.6 on; before, it loads anything')
+    reason='torch.load defaults to weights_only=True from torch 2.6 on; before, it loads anything',
+)
 def test_torch_load_alone_rejects_a_runner_checkpoint(tmp_path):
     """Why the compat exists: torch's default weights_only=True cannot read it."""
     make_runner(tmp_path, 2).train()
@@ -64,8 +75,9 @@ def test_torch_load_alone_rejects_a_runner_checkpoint(tmp_path):
 def test_runner_resumes_and_continues_like_an_uninterrupted_run(tmp_path):
     make_runner(tmp_path / 'full', 4).train()
     make_runner(tmp_path / 'part', 2).train()
-    resumed = make_runner(tmp_path / 'part', 4, resume=True,
-                          load_from=str(tmp_path / 'part' / 'epoch_2.pth'))
+    resumed = make_runner(
+        tmp_path / 'part', 4, resume=True, load_from=str(tmp_path / 'part' / 'epoch_2.pth')
+    )
     resumed.train()
     assert resumed.epoch == 4
     full = torch.load(tmp_path / 'full' / 'epoch_4.pth', weights_only=False)
@@ -75,6 +87,7 @@ def test_runner_resumes_and_continues_like_an_uninterrupted_run(tmp_path):
     assert part['meta']['epoch'] == 4
     # What made torch's weights_only loader refuse the file came back as real objects.
     from mmengine.logging import HistoryBuffer
+
     resumed_ckpt = load_local_checkpoint(str(tmp_path / 'part' / 'epoch_4.pth'))
     assert isinstance(resumed_ckpt['message_hub']['log_scalars']['train/loss'], HistoryBuffer)
 
@@ -89,8 +102,8 @@ def test_load_from_and_load_checkpoint_use_the_safe_loader(tmp_path):
 
 def test_plain_state_dicts_take_the_weights_only_path(tmp_path):
     path = tmp_path / 'backbone.pth'
-    torch.save({'state_dict': {'w': torch.arange(3.)}}, path)
-    assert torch.equal(load_local_checkpoint(str(path))['state_dict']['w'], torch.arange(3.))
+    torch.save({'state_dict': {'w': torch.arange(3.0)}}, path)
+    assert torch.equal(load_local_checkpoint(str(path))['state_dict']['w'], torch.arange(3.0))
 
 
 class _RunsCode:
@@ -111,6 +124,7 @@ def test_getattr_is_only_resolved_for_allowlisted_attributes(tmp_path):
     class _Sneaky:
         def __reduce__(self):
             import mmengine.logging.history_buffer as hb
+
             return (getattr, (hb.HistoryBuffer, '__init__'))
 
     path = tmp_path / 'sneaky.pth'

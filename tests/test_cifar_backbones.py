@@ -1,4 +1,5 @@
 """CIFAR ResNet-(6n+2) and Wide-ResNet backbones: sizes, shapes, training, errors."""
+
 import pytest
 import torch
 from mmpretrain.registry import MODELS
@@ -21,7 +22,8 @@ def classifier_cfg(backbone, in_channels, num_classes=100):
         type='ImageClassifier',
         backbone=backbone,
         neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=in_channels))
+        head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=in_channels),
+    )
 
 
 # Hand-computed with a 100-class linear head (64*100 + 100 = 6,500; WRN-16-2: 128*100 + 100).
@@ -31,18 +33,22 @@ def classifier_cfg(backbone, in_channels, num_classes=100):
 #   ResNet-110 (n=18): 464 + 18*4672 + 13952 + 17*18560 + 55552 + 17*73984 + 2752 + 6500 = 1,736,564
 # WRN-16-2 (n=2, pre-activation, bias-free 1x1 projections): stem 432; stage 1: 14,432 + 18,560;
 # stage 2: 57,536 + 73,984; stage 3: 229,760 + 295,424; final BN 256; head 12,900 = 703,284.
-@pytest.mark.parametrize('backbone, in_channels, expected', [
-    (dict(type='CifarResNet', depth=32), 64, 472_756),
-    (dict(type='CifarResNet', depth=110), 64, 1_736_564),
-    (dict(type='WideResNet', depth=16, widen_factor=2), 128, 703_284),
-])
+@pytest.mark.parametrize(
+    'backbone, in_channels, expected',
+    [
+        (dict(type='CifarResNet', depth=32), 64, 472_756),
+        (dict(type='CifarResNet', depth=110), 64, 1_736_564),
+        (dict(type='WideResNet', depth=16, widen_factor=2), 128, 703_284),
+    ],
+)
 def test_parameter_count_with_100_class_head(backbone, in_channels, expected):
     assert count_params(MODELS.build(classifier_cfg(backbone, in_channels))) == expected
 
 
 # He et al. (2016), Table 6, count CIFAR-10 models with parameter-free (option A) shortcuts.
-@pytest.mark.parametrize('depth, published_millions', [(20, 0.27), (32, 0.46), (44, 0.66),
-                                                       (56, 0.85), (110, 1.7)])
+@pytest.mark.parametrize(
+    'depth, published_millions', [(20, 0.27), (32, 0.46), (44, 0.66), (56, 0.85), (110, 1.7)]
+)
 def test_resnet_matches_he_et_al_table6(depth, published_millions):
     option_a_cifar10 = count_params(CifarResNet(depth)) - PROJECTION_PARAMS + 64 * 10 + 10
     digits = 1 if published_millions >= 1 else 2
@@ -59,11 +65,14 @@ def test_wide_resnet_matches_published_sizes(depth, widen_factor, published_mill
     assert round(cifar10 / 1e6, digits) == published_millions
 
 
-@pytest.mark.parametrize('backbone, channels', [
-    (dict(type='CifarResNet', depth=20), (16, 32, 64)),
-    (dict(type='CifarResNet', depth=20, base_channels=32), (32, 64, 128)),
-    (dict(type='WideResNet', depth=16, widen_factor=2), (32, 64, 128)),
-])
+@pytest.mark.parametrize(
+    'backbone, channels',
+    [
+        (dict(type='CifarResNet', depth=20), (16, 32, 64)),
+        (dict(type='CifarResNet', depth=20, base_channels=32), (32, 64, 128)),
+        (dict(type='WideResNet', depth=16, widen_factor=2), (32, 64, 128)),
+    ],
+)
 def test_output_shapes_without_max_pool(backbone, channels):
     outs = MODELS.build(dict(backbone, out_indices=(0, 1, 2)))(torch.randn(2, 3, 32, 32))
     assert [tuple(o.shape) for o in outs] == [(2, c, s, s) for c, s in zip(channels, (32, 16, 8))]
@@ -90,7 +99,7 @@ def test_wide_block_follows_the_pre_activation_formula(in_channels, out_channels
     x = torch.randn(2, in_channels, 6, 6)
 
     def fresh_bn(t):  # a fresh BatchNorm in eval mode only rescales by 1/sqrt(1 + eps)
-        return t / (1 + block.norm1.eps)**0.5
+        return t / (1 + block.norm1.eps) ** 0.5
 
     preact = torch.relu(fresh_bn(x))
     # The authors' code feeds the projection the pre-activated input, not x.
@@ -99,10 +108,13 @@ def test_wide_block_follows_the_pre_activation_formula(in_channels, out_channels
     torch.testing.assert_close(block(x), expected)
 
 
-@pytest.mark.parametrize('backbone, in_channels', [
-    (dict(type='CifarResNet', depth=8), 64),
-    (dict(type='WideResNet', depth=10, widen_factor=1, drop_rate=0.3), 64),
-])
+@pytest.mark.parametrize(
+    'backbone, in_channels',
+    [
+        (dict(type='CifarResNet', depth=8), 64),
+        (dict(type='WideResNet', depth=10, widen_factor=1, drop_rate=0.3), 64),
+    ],
+)
 def test_one_sgd_step_changes_every_parameter(backbone, in_channels):
     torch.manual_seed(0)
     model = MODELS.build(classifier_cfg(backbone, in_channels, num_classes=10))
@@ -153,8 +165,8 @@ def test_wide_resnet_rejects_bad_widen_factor(widen_factor):
         WideResNet(16, widen_factor)
 
 
-@pytest.mark.parametrize('cls, args', [(CifarResNet, (20, )), (WideResNet, (16, 2))])
-@pytest.mark.parametrize('out_indices', [(3, ), (), (-1, )])
+@pytest.mark.parametrize('cls, args', [(CifarResNet, (20,)), (WideResNet, (16, 2))])
+@pytest.mark.parametrize('out_indices', [(3,), (), (-1,)])
 def test_out_indices_must_name_a_stage(cls, args, out_indices):
     with pytest.raises(ValueError, match=r'backbone\.out_indices'):
         cls(*args, out_indices=out_indices)

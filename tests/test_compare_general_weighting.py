@@ -1,4 +1,5 @@
 """tools/demo/compare_general_weighting on hand-written runs: table, paired lines, choice, plot."""
+
 import json
 import os
 import os.path as osp
@@ -18,12 +19,25 @@ def write_run(work_dir, weighting, seed):
     run = osp.join(cgw.run_dir(work_dir, weighting, seed), '20261130_000000', 'vis_data')
     records = []
     for epoch, w in enumerate(weights, 1):
-        records.append({'general_weight/resnet18': w, 'general_weight/mobilenet_v2': 1 - w,
-                        'epoch': epoch, 'iter': 10 * epoch, 'step': 10 * epoch})
+        records.append(
+            {
+                'general_weight/resnet18': w,
+                'general_weight/mobilenet_v2': 1 - w,
+                'epoch': epoch,
+                'iter': 10 * epoch,
+                'step': 10 * epoch,
+            }
+        )
         if weighting == 'shrinkage':
             records[-1]['general_shrinkage'] = 0.1 * epoch
-        records.append({'ensemble/top1': ensemble - 1 if epoch < 3 else ensemble,
-                        'resnet18/top1': resnet, 'mobilenet_v2/top1': 90.0, 'step': epoch})
+        records.append(
+            {
+                'ensemble/top1': ensemble - 1 if epoch < 3 else ensemble,
+                'resnet18/top1': resnet,
+                'mobilenet_v2/top1': 90.0,
+                'step': epoch,
+            }
+        )
     os.makedirs(run)
     with open(osp.join(run, 'scalars.json'), 'w') as f:
         f.write('\n'.join(json.dumps(r) for r in records) + '\n')
@@ -36,12 +50,16 @@ def test_report_from_finished_runs(tmp_path):
             write_run(work_dir, weighting, seed)
     cgw.main(['--work-dir', work_dir, '--seeds', '0', '1', '--report-only'])
     text = open(osp.join(work_dir, 'general_weighting.md')).read()
-    assert '| `closed_form` | 94.5 ± 0.7 (94.0, 95.0) | 90.0 ± 0.0 (90.0, 90.0) | ' \
-           '93.5 ± 0.7 (93.0, 94.0) | -0.50 / +1.50 | 1.125 |' in text
+    assert (
+        '| `closed_form` | 94.5 ± 0.7 (94.0, 95.0) | 90.0 ± 0.0 (90.0, 90.0) | '
+        '93.5 ± 0.7 (93.0, 94.0) | -0.50 / +1.50 | 1.125 |' in text
+    )
     # Mean |change| between epochs, per seed: closed form (2 + 1.5) / 2 and (0.6 + 0.4) / 2.
     assert '| `simplex` | 95.5 ± 0.7 (95.0, 96.0) |' in text and '+0.00 / +1.00 | 0.750 |' in text
-    assert ('- `simplex` − `closed_form`, val ensemble top-1: mean +1.0 over 2 seeds, '
-            '95 % t-interval [+1.0, +1.0]; higher in 2 of 2 seeds.') in text
+    assert (
+        '- `simplex` − `closed_form`, val ensemble top-1: mean +1.0 over 2 seeds, '
+        '95 % t-interval [+1.0, +1.0]; higher in 2 of 2 seeds.'
+    ) in text
     # simplex and shrinkage tie on accuracy; shrinkage's weights are steadier.
     assert 'Chosen: `shrinkage`' in text
     assert 'Shrinkage intensity over epochs and seeds: 0.10 to 0.30.' in text

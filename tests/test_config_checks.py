@@ -7,7 +7,11 @@ CONFIG = 'configs/kdcl/resnet18-w16_mbv2-w0.5_mnist.py'
 
 
 def test_the_shipped_configs_pass():
-    for path in [CONFIG, 'configs/kdcl/r50_mbv2_imagenet_general.py', 'configs/kdcl/r50_r18_mbv2_imagenet.py']:
+    for path in [
+        CONFIG,
+        'configs/kdcl/r50_mbv2_imagenet_general.py',
+        'configs/kdcl/r50_r18_mbv2_imagenet.py',
+    ]:
         check_kdcl_config(Config.fromfile(path))
 
 

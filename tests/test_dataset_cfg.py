@@ -5,8 +5,11 @@ from kdcl_mm.datasets.dataset_cfg import innermost_dataset_cfg
 
 def test_follows_wrappers_to_the_dataset_with_a_pipeline():
     inner = dict(type='MNISTDigits', split='train', pipeline=[dict(type='PackInputs')])
-    wrapped = dict(type='RepeatDataset', times=2,
-                   dataset=dict(type='HeldOutSplit', part='train', dataset=inner))
+    wrapped = dict(
+        type='RepeatDataset',
+        times=2,
+        dataset=dict(type='HeldOutSplit', part='train', dataset=inner),
+    )
     assert innermost_dataset_cfg(wrapped) is inner
 
 

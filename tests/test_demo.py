@@ -1,5 +1,6 @@
 """The embedded demo: report builder on synthetic run outputs (exact numbers), and the quick
 chain end to end as CI runs it."""
+
 import json
 import os
 import os.path as osp
@@ -68,15 +69,18 @@ def test_summarize_gives_mean_and_sample_std():
     assert single['mean'] == 80.0 and single['std'] is None
 
 
-@pytest.mark.parametrize('kdcl, verdict, higher', [
-    ({0: 91.0, 1: 95.0}, 'higher', 2),
-    ({0: 89.0, 1: 93.0}, 'lower', 0),
-    # Issue 15: 'higher'/'lower' only when the paired 95 % interval excludes 0; a 2-seed
-    # interval of differences that disagree includes 0 (was 'mixed' under the sign rule).
-    ({0: 91.0, 1: 93.0}, 'inconclusive', 1),
-    ({0: 90.0, 1: 94.0}, 'same', 0),
-    ({0: 90.0, 1: 95.0}, 'inconclusive', 1),  # a tie is not a win
-])
+@pytest.mark.parametrize(
+    'kdcl, verdict, higher',
+    [
+        ({0: 91.0, 1: 95.0}, 'higher', 2),
+        ({0: 89.0, 1: 93.0}, 'lower', 0),
+        # Issue 15: 'higher'/'lower' only when the paired 95 % interval excludes 0; a 2-seed
+        # interval of differences that disagree includes 0 (was 'mixed' under the sign rule).
+        ({0: 91.0, 1: 93.0}, 'inconclusive', 1),
+        ({0: 90.0, 1: 94.0}, 'same', 0),
+        ({0: 90.0, 1: 95.0}, 'inconclusive', 1),  # a tie is not a win
+    ],
+)
 def test_compare_pairs_seeds_and_states_a_verdict(kdcl, verdict, higher):
     result = compare(kdcl, {0: 90.0, 1: 94.0, 7: 50.0})  # seed 7: no KDCL run, ignored
     assert result['seeds'] == [0, 1]
@@ -98,7 +102,7 @@ def test_compare_verdict_follows_the_paired_interval_not_the_seed_count():
     # KDCL is higher in 3/3 seeds.
     result = compare({0: 91.0, 1: 92.0, 2: 93.0}, solo)
     assert result['kdcl_higher_in'] == 3 and result['verdict'] == 'inconclusive'
-    half = T_975_DF2 / 3 ** 0.5
+    half = T_975_DF2 / 3**0.5
     assert result['interval']['low'] == pytest.approx(2.0 - half, rel=1e-9)
     assert result['interval']['high'] == pytest.approx(2.0 + half, rel=1e-9)
     assert result['sign_test_p'] == pytest.approx(0.25)  # 2 * (1/2)^3
@@ -111,14 +115,17 @@ def test_compare_verdict_follows_the_paired_interval_not_the_seed_count():
 # ------------------------------------------------------------------ scalars.json
 def test_metric_curve_reads_val_records_and_keeps_the_latest_per_epoch(tmp_path):
     path = str(tmp_path / 'scalars.json')
-    write_lines(path, [
-        dict(lr=0.1, loss=2.3, epoch=1, iter=10, step=10),
-        {'resnet18/top1': 50.0, 'ensemble/top1': 55.0, 'step': 1},
-        dict(lr=0.1, loss=1.3, epoch=2, iter=20, step=20),
-        {'resnet18/top1': 60.0, 'step': 2},
-        {'resnet18/top1': 61.0, 'step': 2},  # a resumed run re-validates epoch 2
-        {'resnet18/top1': 70.0, 'step': 3},
-    ])
+    write_lines(
+        path,
+        [
+            dict(lr=0.1, loss=2.3, epoch=1, iter=10, step=10),
+            {'resnet18/top1': 50.0, 'ensemble/top1': 55.0, 'step': 1},
+            dict(lr=0.1, loss=1.3, epoch=2, iter=20, step=20),
+            {'resnet18/top1': 60.0, 'step': 2},
+            {'resnet18/top1': 61.0, 'step': 2},  # a resumed run re-validates epoch 2
+            {'resnet18/top1': 70.0, 'step': 3},
+        ],
+    )
     records = load_scalars(path)
     assert metric_curve(records, 'resnet18/top1') == ([1, 2, 3], [50.0, 61.0, 70.0])
     assert metric_curve(records, 'ensemble/top1') == ([1], [55.0])
@@ -136,8 +143,11 @@ def test_load_scalars_names_the_bad_line(tmp_path):
 # ------------------------------------------------------------------ report builder
 # Per seed: solo test top-1, KDCL (Mean) test top-1, and downstream numbers.
 SOLO = {'resnet18': {0: 90.0, 1: 92.0}, 'mobilenet_v2': {0: 85.0, 1: 88.0}}
-MEAN = {'resnet18': {0: 91.0, 1: 94.0}, 'mobilenet_v2': {0: 84.0, 1: 87.0},
-        'ensemble': {0: 93.0, 1: 95.0}}
+MEAN = {
+    'resnet18': {0: 91.0, 1: 94.0},
+    'mobilenet_v2': {0: 84.0, 1: 87.0},
+    'ensemble': {0: 93.0, 1: 95.0},
+}
 NAIVE = {'resnet18': {0: 89.0}, 'mobilenet_v2': {0: 86.0}, 'ensemble': {0: 90.0}}
 MAP = {'kdcl': {0: 0.25, 1: 0.31}, 'solo': {0: 0.20, 1: 0.32}}  # COCO metric: fractions
 MIOU = {'kdcl': {0: 40.0, 1: 44.0}, 'solo': {0: 30.0, 1: 34.0}}  # mmseg metric: percent
@@ -145,8 +155,10 @@ MIOU = {'kdcl': {0: 40.0, 1: 44.0}, 'solo': {0: 30.0, 1: 34.0}}  # mmseg metric:
 
 def val_records(final):
     """Three epochs of validation climbing to ``final`` for every key in it."""
-    return [{k: v - 10.0 * (3 - epoch) for k, v in final.items()} | {'step': epoch}
-            for epoch in (1, 2, 3)]
+    return [
+        {k: v - 10.0 * (3 - epoch) for k, v in final.items()} | {'step': epoch}
+        for epoch in (1, 2, 3)
+    ]
 
 
 @pytest.fixture
@@ -159,8 +171,14 @@ def synthetic_demo(tmp_path):
         write_json(osp.join(root, work, 'test_metrics.json'), metrics)
         if scalars is not None:
             write_lines(osp.join(root, work, '20260101_000000/vis_data/scalars.json'), scalars)
-        runs.append(dict(run, seed=seed, test_metrics=f'{work}/test_metrics.json',
-                         scalars=scalars and f'{work}/20260101_000000/vis_data/scalars.json'))
+        runs.append(
+            dict(
+                run,
+                seed=seed,
+                test_metrics=f'{work}/test_metrics.json',
+                scalars=scalars and f'{work}/20260101_000000/vis_data/scalars.json',
+            )
+        )
 
     for gen, table in (('Mean', MEAN), ('Naive', NAIVE)):
         for seed in table['resnet18']:
@@ -169,19 +187,37 @@ def synthetic_demo(tmp_path):
     for student, per_seed in SOLO.items():
         for seed, acc in per_seed.items():
             metrics = {'accuracy/top1': acc}
-            add(f'solo_{student}', seed, metrics, val_records(metrics), kind='solo',
-                student=student)
+            add(
+                f'solo_{student}', seed, metrics, val_records(metrics), kind='solo', student=student
+            )
     for arm in ('kdcl', 'solo'):
         for seed in (0, 1):
-            add(f'detection_{arm}', seed, {'coco/bbox_mAP': MAP[arm][seed], 'coco/bbox_AP50': 0.5},
-                kind='detection', backbone=arm, student='resnet18')
-            add(f'segmentation_{arm}', seed, {'mIoU': MIOU[arm][seed], 'aAcc': 90.0},
-                kind='segmentation', backbone=arm, student='resnet18')
-    manifest = dict(mode='full', command='bash tools/run_demo.sh', students=STUDENTS,
-                    main_generator='Mean', runs=runs, recipe=dict(num_labeled=300, epochs=3),
-                    machine=dict(description='test machine'),
-                    timings=dict(steps=[dict(name='a', wall_s=2.0, cpu_s=3.0)], wall_s=2.0,
-                                 cpu_s=3.0))
+            add(
+                f'detection_{arm}',
+                seed,
+                {'coco/bbox_mAP': MAP[arm][seed], 'coco/bbox_AP50': 0.5},
+                kind='detection',
+                backbone=arm,
+                student='resnet18',
+            )
+            add(
+                f'segmentation_{arm}',
+                seed,
+                {'mIoU': MIOU[arm][seed], 'aAcc': 90.0},
+                kind='segmentation',
+                backbone=arm,
+                student='resnet18',
+            )
+    manifest = dict(
+        mode='full',
+        command='bash tools/run_demo.sh',
+        students=STUDENTS,
+        main_generator='Mean',
+        runs=runs,
+        recipe=dict(num_labeled=300, epochs=3),
+        machine=dict(description='test machine'),
+        timings=dict(steps=[dict(name='a', wall_s=2.0, cpu_s=3.0)], wall_s=2.0, cpu_s=3.0),
+    )
     return root, manifest
 
 
@@ -196,8 +232,9 @@ def test_report_numbers_come_from_the_runs(synthetic_demo):
     # +1, +2 is 1.5 ± 12.706 * 0.7071 / sqrt(2) = [-4.85, 7.85], which includes 0 (was
     # 'higher' under the all-seeds-higher rule).
     assert cls['comparison']['resnet18']['verdict'] == 'inconclusive'
-    assert cls['comparison']['resnet18']['interval']['low'] == pytest.approx(1.5 - 6.353102,
-                                                                             abs=1e-5)
+    assert cls['comparison']['resnet18']['interval']['low'] == pytest.approx(
+        1.5 - 6.353102, abs=1e-5
+    )
     assert cls['comparison']['resnet18']['delta']['mean'] == pytest.approx(1.5)
     assert cls['comparison']['mobilenet_v2']['verdict'] == 'lower'
     assert cls['comparison']['mobilenet_v2']['delta']['std'] == pytest.approx(0.0)
@@ -229,12 +266,18 @@ def test_report_files_markdown_and_plots(synthetic_demo):
     with open(paths['markdown']) as f:
         markdown = f.read()
     # Issue 15 added the 95 % interval and sign test columns and the interval verdict.
-    assert '| resnet18 | 91.00 ± 1.41 | 92.50 ± 2.12 | +1.50 ± 0.71 | [-4.85, +7.85] | 0.5 | ' \
+    assert (
+        '| resnet18 | 91.00 ± 1.41 | 92.50 ± 2.12 | +1.50 ± 0.71 | [-4.85, +7.85] | 0.5 | '
         'inconclusive (KDCL higher in 2/2 seeds) |' in markdown
-    assert '| mobilenet_v2 | 86.50 ± 2.12 | 85.50 ± 2.12 | -1.00 ± 0.00 | [-1.00, -1.00] | 0.5 | ' \
+    )
+    assert (
+        '| mobilenet_v2 | 86.50 ± 2.12 | 85.50 ± 2.12 | -1.00 ± 0.00 | [-1.00, -1.00] | 0.5 | '
         'lower (KDCL higher in 0/2 seeds) |' in markdown
-    assert '| detection | resnet18 | bbox mAP | 26.00 ± 8.49 | 28.00 ± 4.24 | +2.00 ± 4.24 | ' \
+    )
+    assert (
+        '| detection | resnet18 | bbox mAP | 26.00 ± 8.49 | 28.00 ± 4.24 | +2.00 ± 4.24 | '
         '[-36.12, +40.12] | 1 | inconclusive (KDCL higher in 1/2 seeds) |' in markdown
+    )
     assert '| Naive | 89.00 | 86.00 | 90.00 | 1 |' in markdown
     assert 'KDCL did NOT beat solo training' in markdown
     assert 'QUICK RUN' not in markdown
@@ -253,16 +296,37 @@ def test_quick_report_says_numbers_are_not_meaningful(synthetic_demo):
 def test_general_weights_are_plotted_when_logged(synthetic_demo):
     root, manifest = synthetic_demo
     scalars = 'runs/kdcl_General/seed0/scalars.json'
-    write_lines(osp.join(root, scalars), [
-        {'general_weight/resnet18': 0.6, 'general_weight/mobilenet_v2': 0.4, 'epoch': 1,
-         'step': 10},
-        {'general_weight/resnet18': 0.7, 'general_weight/mobilenet_v2': 0.3, 'epoch': 2,
-         'step': 20},
-        *val_records({'resnet18/top1': 90.0, 'mobilenet_v2/top1': 85.0})])
-    write_json(osp.join(root, 'runs/kdcl_General/seed0/test_metrics.json'),
-               {'resnet18/top1': 90.0, 'mobilenet_v2/top1': 85.0, 'ensemble/top1': 91.0})
-    manifest['runs'].append(dict(kind='kdcl', generator='General', seed=0, scalars=scalars,
-                                 test_metrics='runs/kdcl_General/seed0/test_metrics.json'))
+    write_lines(
+        osp.join(root, scalars),
+        [
+            {
+                'general_weight/resnet18': 0.6,
+                'general_weight/mobilenet_v2': 0.4,
+                'epoch': 1,
+                'step': 10,
+            },
+            {
+                'general_weight/resnet18': 0.7,
+                'general_weight/mobilenet_v2': 0.3,
+                'epoch': 2,
+                'step': 20,
+            },
+            *val_records({'resnet18/top1': 90.0, 'mobilenet_v2/top1': 85.0}),
+        ],
+    )
+    write_json(
+        osp.join(root, 'runs/kdcl_General/seed0/test_metrics.json'),
+        {'resnet18/top1': 90.0, 'mobilenet_v2/top1': 85.0, 'ensemble/top1': 91.0},
+    )
+    manifest['runs'].append(
+        dict(
+            kind='kdcl',
+            generator='General',
+            seed=0,
+            scalars=scalars,
+            test_metrics='runs/kdcl_General/seed0/test_metrics.json',
+        )
+    )
     report = build_report(manifest, root)
     assert report['plots']['general_weights'] == 'general_weights.png'
     assert_png(osp.join(root, 'general_weights.png'))
@@ -270,8 +334,11 @@ def test_general_weights_are_plotted_when_logged(synthetic_demo):
 
 def test_detector_without_any_box_counts_as_zero_map(synthetic_demo):
     root, manifest = synthetic_demo
-    run = next(r for r in manifest['runs'] if r['kind'] == 'detection'
-               and r['backbone'] == 'solo' and r['seed'] == 1)
+    run = next(
+        r
+        for r in manifest['runs']
+        if r['kind'] == 'detection' and r['backbone'] == 'solo' and r['seed'] == 1
+    )
     write_json(osp.join(root, run['test_metrics']), {})  # what mmdet's CocoMetric returns
     report = build_report(manifest, root)
     det = report['downstream']['detection']['resnet18']
@@ -307,14 +374,18 @@ def test_out_dir_with_only_a_plot_is_refused_and_overwrite_removes_only_demo_out
     assert sorted(p.name for p in out.iterdir()) == ['notes.txt']
 
 
-@pytest.mark.parametrize('flags, seeds, ablation, downstream, students', [
-    ([], [0, 1, 2], [0, 1], [0], ['resnet18']),  # make demo: as measured (19.3 min)
-    (['--full'], [0, 1, 2, 3, 4], [0, 1, 2, 3, 4], [0, 1], STUDENTS),
-    (['--quick'], [0], [], [0], STUDENTS),
-    (['--full', '--seeds', '3', '4', '--ablation-seeds'], [3, 4], [], [3, 4], STUDENTS),
-])
-def test_modes_set_seeds_ablation_and_downstream(flags, seeds, ablation, downstream, students,
-                                                 tmp_path):
+@pytest.mark.parametrize(
+    'flags, seeds, ablation, downstream, students',
+    [
+        ([], [0, 1, 2], [0, 1], [0], ['resnet18']),  # make demo: as measured (19.3 min)
+        (['--full'], [0, 1, 2, 3, 4], [0, 1, 2, 3, 4], [0, 1], STUDENTS),
+        (['--quick'], [0], [], [0], STUDENTS),
+        (['--full', '--seeds', '3', '4', '--ablation-seeds'], [3, 4], [], [3, 4], STUDENTS),
+    ],
+)
+def test_modes_set_seeds_ablation_and_downstream(
+    flags, seeds, ablation, downstream, students, tmp_path
+):
     args = run_demo.parse_args([*flags, '--out-dir', str(tmp_path)])
     assert (args.seeds, args.ablation_seeds) == (seeds, ablation)
     assert (args.downstream_seeds, args.downstream_students) == (downstream, students)
@@ -334,8 +405,15 @@ def test_quick_and_full_are_exclusive(tmp_path):
 @pytest.mark.slow
 def test_quick_chain_writes_a_well_formed_report(tmp_path):
     out_dir, data_dir = tmp_path / 'demo', tmp_path / 'mnist_coco'
-    cmd = ['bash', osp.join(REPO, 'tools', 'run_demo.sh'), '--quick', '--out-dir', str(out_dir),
-           '--data-dir', str(data_dir)]
+    cmd = [
+        'bash',
+        osp.join(REPO, 'tools', 'run_demo.sh'),
+        '--quick',
+        '--out-dir',
+        str(out_dir),
+        '--data-dir',
+        str(data_dir),
+    ]
     env = dict(os.environ, PYTHON=sys.executable)
     done = subprocess.run(cmd, cwd=str(tmp_path), env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -368,8 +446,9 @@ def test_quick_chain_writes_a_well_formed_report(tmp_path):
     markdown = (out_dir / 'report.md').read_text()
     assert 'QUICK RUN' in markdown and '| student | solo | KDCL |' in markdown
     assert_tables_well_formed(markdown)
-    assert (out_dir / 'students' / f'kdcl_{report["main_generator"]}' / 'seed0' /
-            'resnet18.pth').is_file()
+    assert (
+        out_dir / 'students' / f'kdcl_{report["main_generator"]}' / 'seed0' / 'resnet18.pth'
+    ).is_file()
 
     again = subprocess.run(cmd, cwd=str(tmp_path), env=env, capture_output=True, text=True)
     assert again.returncode != 0 and '--overwrite' in again.stderr

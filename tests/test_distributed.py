@@ -5,6 +5,7 @@ The end-to-end tests train a tiny KDCL (General soft target, held-out split) wit
 (through a stand-in ``srun``), and train a tiny RetinaNet on MNIST-COCO. A test-only hook
 saves what each rank holds at the end of the run, so the ranks can be compared.
 """
+
 import os
 import os.path as osp
 import shutil
@@ -12,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 from unittest import mock
 
 import pytest
@@ -78,7 +78,7 @@ class RankProbeHook(Hook):
         torch.save(self.record, osp.join(runner.work_dir, f'rank{runner.rank}.pth'))
 '''
 
-KDCL_CONFIG = '''
+KDCL_CONFIG = """
 _base_ = {base!r}
 custom_imports = dict(imports=['kdcl_mm', 'dist_probe'], allow_failed_imports=False)
 env_cfg = dict(dist_cfg=dict(backend='nccl'))  # mmpretrain's default; the tools switch to gloo
@@ -113,9 +113,9 @@ custom_hooks = [
 ]
 train_cfg = dict(max_epochs=2)
 param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True, begin=0, end=2)]
-'''
+"""
 
-DETECTOR_CONFIG = '''
+DETECTOR_CONFIG = """
 _base_ = {base!r}
 model = dict(backbone=dict(init_cfg=None),  # no exported student here
              test_cfg=dict(rcnn=dict(score_thr=0.0)))  # untrained boxes still reach CocoMetric
@@ -126,7 +126,7 @@ val_evaluator = dict(ann_file={root!r} + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 train_cfg = dict(max_epochs=2, val_interval=2)
 randomness = dict(seed=0)
-'''
+"""
 
 pytestmark = pytest.mark.dist
 
@@ -148,9 +148,15 @@ def script_env(**extra) -> dict:
 
 def run_script(script, *args, env, timeout=RUN_TIMEOUT):
     """Run tools/<script>; on timeout kill its whole process group (torchrun and workers)."""
-    proc = subprocess.Popen(['bash', osp.join(REPO, 'tools', script), *map(str, args)],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        ['bash', osp.join(REPO, 'tools', script), *map(str, args)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -188,8 +194,14 @@ def kdcl_run(tmp_path_factory, probe_dir, kdcl_config):
     """One 2-process KDCL training run: (work_dir, [rank0 record, rank1 record])."""
     needs_two_cores()
     work_dir = str(tmp_path_factory.mktemp('kdcl_run'))
-    rc, out = run_script('dist_train.sh', kdcl_config, 2, '--work-dir', work_dir,
-                         env=script_env(PYTHONPATH=probe_dir))
+    rc, out = run_script(
+        'dist_train.sh',
+        kdcl_config,
+        2,
+        '--work-dir',
+        work_dir,
+        env=script_env(PYTHONPATH=probe_dir),
+    )
     assert rc == 0, out[-5000:]
     return work_dir, load_ranks(work_dir)
 
@@ -226,7 +238,7 @@ def test_general_weights_identical_across_ranks(kdcl_run):
     _, (rank0, rank1) = kdcl_run
     weights = [r['buffers']['soft_target.weights'] for r in (rank0, rank1)]
     assert all(bool(r['buffers']['soft_target.estimated']) for r in (rank0, rank1))
-    assert not torch.allclose(weights[0], torch.full((2, ), 0.5))  # estimated, not the initial
+    assert not torch.allclose(weights[0], torch.full((2,), 0.5))  # estimated, not the initial
     assert torch.equal(weights[0], weights[1])
 
 
@@ -255,8 +267,15 @@ def test_validation_scores_every_sample_exactly_once(kdcl_run):
 @pytest.mark.slow
 def test_dist_test_scores_every_sample_exactly_once(kdcl_run, kdcl_config, probe_dir, tmp_path):
     work_dir, _ = kdcl_run
-    rc, out = run_script('dist_test.sh', kdcl_config, osp.join(work_dir, 'epoch_2.pth'), 2,
-                         '--work-dir', tmp_path, env=script_env(PYTHONPATH=probe_dir))
+    rc, out = run_script(
+        'dist_test.sh',
+        kdcl_config,
+        osp.join(work_dir, 'epoch_2.pth'),
+        2,
+        '--work-dir',
+        tmp_path,
+        env=script_env(PYTHONPATH=probe_dir),
+    )
     assert rc == 0, out[-5000:]
     for record in load_ranks(tmp_path):
         assert record['backend'] == 'gloo'
@@ -264,7 +283,7 @@ def test_dist_test_scores_every_sample_exactly_once(kdcl_run, kdcl_config, probe
         assert [m['probe/distinct'] for m in record['test_metrics']] == [NUM_TEST]
 
 
-FAKE_SRUN = '''#!/usr/bin/env bash
+FAKE_SRUN = """#!/usr/bin/env bash
 # Stand-in for Slurm's srun: runs --ntasks copies of the command here, with SLURM_* set.
 ntasks=1
 while [[ $1 == -* ]]; do
@@ -279,7 +298,7 @@ done
 rc=0
 for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
 exit $rc
-'''
+"""
 
 
 @pytest.mark.slow
@@ -290,11 +309,25 @@ def test_slurm_test_launches_with_slurm_launcher(kdcl_run, kdcl_config, probe_di
     (bin_dir / 'srun').write_text(FAKE_SRUN)
     (bin_dir / 'srun').chmod(0o755)
     # mmengine's Slurm launcher needs MASTER_PORT (no torchrun here to pick one).
-    env = script_env(PYTHONPATH=probe_dir, GPUS='2', GRES='', MASTER_ADDR='127.0.0.1',
-                     MASTER_PORT=str(free_port()), PATH=f'{bin_dir}:{os.environ["PATH"]}')
+    env = script_env(
+        PYTHONPATH=probe_dir,
+        GPUS='2',
+        GRES='',
+        MASTER_ADDR='127.0.0.1',
+        MASTER_PORT=str(free_port()),
+        PATH=f'{bin_dir}:{os.environ["PATH"]}',
+    )
     out_dir = tmp_path / 'out'
-    rc, out = run_script('slurm_test.sh', 'cpu', 'tiny', kdcl_config,
-                         osp.join(work_dir, 'epoch_2.pth'), '--work-dir', out_dir, env=env)
+    rc, out = run_script(
+        'slurm_test.sh',
+        'cpu',
+        'tiny',
+        kdcl_config,
+        osp.join(work_dir, 'epoch_2.pth'),
+        '--work-dir',
+        out_dir,
+        env=env,
+    )
     assert rc == 0, out[-5000:]
     for record in load_ranks(out_dir):
         assert (record['backend'], record['world_size']) == ('gloo', 2)
@@ -306,9 +339,11 @@ def test_mmdet_detector_trains_with_two_processes(tmp_path):
     """The MNIST-COCO Faster R-CNN recipe, 4 train / 2 val canvases, 2 iterations, 2 ranks."""
     needs_two_cores()
     from tools.dataset_converters.mnist_coco import generate_mnist_coco
+
     root = str(tmp_path / 'mnist_coco') + '/'
-    generate_mnist_coco(root, num_train=4, num_val=2, num_test=1, canvas_size=64,
-                        scale=(16, 32), progress=False)
+    generate_mnist_coco(
+        root, num_train=4, num_val=2, num_test=1, canvas_size=64, scale=(16, 32), progress=False
+    )
     config = tmp_path / 'tiny_detector.py'
     config.write_text(DETECTOR_CONFIG.format(base=MNIST_COCO_DETECTOR, root=root))
     work_dir = tmp_path / 'work'
@@ -322,25 +357,31 @@ def test_mmdet_detector_trains_with_two_processes(tmp_path):
 
 # ---- bad input: a clear message and a non-zero exit, before any worker starts ----
 
+
 def cpu_cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
-@pytest.mark.parametrize('script,args', [
-    ('dist_train.sh', [MNIST_KDCL]),
-    ('dist_test.sh', [MNIST_KDCL, MNIST_KDCL]),  # any existing file passes the checkpoint check
-])
+@pytest.mark.parametrize(
+    'script,args',
+    [
+        ('dist_train.sh', [MNIST_KDCL]),
+        ('dist_test.sh', [MNIST_KDCL, MNIST_KDCL]),  # any existing file passes the checkpoint check
+    ],
+)
 def test_too_many_processes_is_refused(script, args):
-    rc, out = run_script(script, *args, cpu_cores() + 1, env=script_env(),
-                         timeout=BAD_INPUT_TIMEOUT)
+    rc, out = run_script(
+        script, *args, cpu_cores() + 1, env=script_env(), timeout=BAD_INPUT_TIMEOUT
+    )
     assert rc != 0
     assert f'GPUS={cpu_cores() + 1}' in out and f'pass GPUS <= {cpu_cores()}' in out
 
 
 @pytest.mark.parametrize('gpus', ['0', 'two', '-1'])
 def test_gpus_must_be_a_positive_integer(gpus):
-    rc, out = run_script('dist_train.sh', MNIST_KDCL, gpus, env=script_env(),
-                         timeout=BAD_INPUT_TIMEOUT)
+    rc, out = run_script(
+        'dist_train.sh', MNIST_KDCL, gpus, env=script_env(), timeout=BAD_INPUT_TIMEOUT
+    )
     assert rc != 0
     assert 'GPUS must be an integer >= 1' in out
 
@@ -359,11 +400,18 @@ def test_master_port_in_use_is_refused():
 
 
 def test_missing_config_and_checkpoint_are_named(tmp_path):
-    rc, out = run_script('dist_train.sh', tmp_path / 'nope.py', 1, env=script_env(),
-                         timeout=BAD_INPUT_TIMEOUT)
+    rc, out = run_script(
+        'dist_train.sh', tmp_path / 'nope.py', 1, env=script_env(), timeout=BAD_INPUT_TIMEOUT
+    )
     assert rc != 0 and f"config '{tmp_path / 'nope.py'}' does not exist" in out
-    rc, out = run_script('dist_test.sh', MNIST_KDCL, tmp_path / 'nope.pth', 1, env=script_env(),
-                         timeout=BAD_INPUT_TIMEOUT)
+    rc, out = run_script(
+        'dist_test.sh',
+        MNIST_KDCL,
+        tmp_path / 'nope.pth',
+        1,
+        env=script_env(),
+        timeout=BAD_INPUT_TIMEOUT,
+    )
     assert rc != 0 and f"checkpoint '{tmp_path / 'nope.pth'}' does not exist" in out
 
 
@@ -371,17 +419,24 @@ def test_slurm_scripts_without_srun_say_so(tmp_path):
     if shutil.which('srun', path='/usr/bin:/bin'):
         pytest.skip('Slurm is installed system-wide here')
     env = script_env(PATH='/usr/bin:/bin')
-    rc, out = run_script('slurm_train.sh', 'gpu', 'job', MNIST_KDCL, tmp_path, env=env,
-                         timeout=BAD_INPUT_TIMEOUT)
+    rc, out = run_script(
+        'slurm_train.sh', 'gpu', 'job', MNIST_KDCL, tmp_path, env=env, timeout=BAD_INPUT_TIMEOUT
+    )
     assert rc != 0 and 'srun not found' in out
 
 
 # ---- the CPU fallback and SyncBN, in this process (a 1-process gloo group) ----
 
+
 @pytest.fixture
 def one_process_group():
-    env = dict(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1',
-               MASTER_PORT=str(free_port()))
+    env = dict(
+        RANK='0',
+        LOCAL_RANK='0',
+        WORLD_SIZE='1',
+        MASTER_ADDR='127.0.0.1',
+        MASTER_PORT=str(free_port()),
+    )
     with mock.patch.dict(os.environ, env):
         yield
         if torch.distributed.is_initialized():
@@ -392,16 +447,27 @@ def test_cpu_fallback_rewrites_the_config(one_process_group):
     from mmengine.config import Config
 
     from kdcl_mm.utils.dist_env import draw_augmentations_per_rank, use_gloo_on_cpu
-    cfg = Config(dict(launcher='pytorch', sync_bn='torch', find_unused_parameters=True,
-                      env_cfg=dict(dist_cfg=dict(backend='nccl', timeout=60)),
-                      randomness=dict(seed=3)))
+
+    cfg = Config(
+        dict(
+            launcher='pytorch',
+            sync_bn='torch',
+            find_unused_parameters=True,
+            env_cfg=dict(dist_cfg=dict(backend='nccl', timeout=60)),
+            randomness=dict(seed=3),
+        )
+    )
     use_gloo_on_cpu(cfg)
     draw_augmentations_per_rank(cfg)
     assert torch.distributed.get_backend() == 'gloo'
     assert cfg.env_cfg.dist_cfg == dict(backend='gloo', timeout=60)
     assert cfg.sync_bn is None
-    assert cfg.model_wrapper_cfg == dict(type='MMDistributedDataParallel', device_ids=None,
-                                         broadcast_buffers=False, find_unused_parameters=True)
+    assert cfg.model_wrapper_cfg == dict(
+        type='MMDistributedDataParallel',
+        device_ids=None,
+        broadcast_buffers=False,
+        find_unused_parameters=True,
+    )
     assert cfg.randomness == dict(seed=3, diff_rank_seed=True)
 
 
@@ -409,6 +475,7 @@ def test_no_launcher_leaves_the_config_alone():
     from mmengine.config import Config
 
     from kdcl_mm.utils.dist_env import prepare_distributed
+
     settings = dict(launcher='none', env_cfg=dict(dist_cfg=dict(backend='nccl')))
     cfg = Config(settings)
     prepare_distributed(cfg)
@@ -419,6 +486,7 @@ def test_rank_seeds_default_to_different_and_an_explicit_choice_is_kept():
     from mmengine.config import Config
 
     from kdcl_mm.utils.dist_env import draw_augmentations_per_rank
+
     cfg = Config(dict(launcher='pytorch'))  # mmdet's and mmseg's runtimes set no randomness
     draw_augmentations_per_rank(cfg)
     assert cfg.randomness == dict(seed=None, diff_rank_seed=True)
@@ -434,6 +502,7 @@ def test_sync_bn_torch_converts_every_student_bn():
     from mmengine.model import convert_sync_batchnorm
     from mmpretrain.registry import MODELS
     from torch.nn.modules.batchnorm import _BatchNorm
+
     model = MODELS.build(Config.fromfile(MNIST_KDCL).model)
     keys = model.state_dict().keys()
     model = convert_sync_batchnorm(model, 'torch')
@@ -452,33 +521,60 @@ def test_two_process_resume_is_bit_identical_on_every_rank(tmp_path, probe_dir):
     needs_two_cores()
     from mmengine.config import Config
     from resume_utils import max_abs_difference, tiny_options
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'kdcl',
-                                   'resnet18-w16_mbv2-w0.5_mnist_general.py'))
+
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs', 'kdcl', 'resnet18-w16_mbv2-w0.5_mnist_general.py')
+    )
     cfg.merge_from_dict(tiny_options(cfg, num_labeled=32))  # 2 iterations per epoch and rank
-    cfg.merge_from_dict(dict(
-        custom_imports=dict(imports=['kdcl_mm', 'dist_probe'], allow_failed_imports=False),
-        custom_hooks=[*cfg.custom_hooks, dict(type='RankProbeHook')],
-        train_cfg=dict(max_epochs=2),
-        # Mixup draws on every rank in the main process, between loading and the model.
-        data_preprocessor=dict(batch_augments=dict(augments=[dict(type='Mixup', alpha=0.4)])),
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1, save_best=None,
-                                           max_keep_ckpts=-1))))
+    cfg.merge_from_dict(
+        dict(
+            custom_imports=dict(imports=['kdcl_mm', 'dist_probe'], allow_failed_imports=False),
+            custom_hooks=[*cfg.custom_hooks, dict(type='RankProbeHook')],
+            train_cfg=dict(max_epochs=2),
+            # Mixup draws on every rank in the main process, between loading and the model.
+            data_preprocessor=dict(batch_augments=dict(augments=[dict(type='Mixup', alpha=0.4)])),
+            default_hooks=dict(
+                checkpoint=dict(
+                    type='CheckpointHook', interval=1, save_best=None, max_keep_ckpts=-1
+                )
+            ),
+        )
+    )
     config = str(tmp_path / 'tiny_resume.py')
     cfg.dump(config)
     env = script_env(PYTHONPATH=probe_dir)
     straight, resumed = str(tmp_path / 'straight'), str(tmp_path / 'resumed')
     rc, out = run_script('dist_train.sh', config, 2, '--work-dir', straight, env=env)
     assert rc == 0, out[-5000:]
-    rc, out = run_script('dist_train.sh', config, 2, '--work-dir', resumed, '--resume',
-                         osp.join(straight, 'epoch_1.pth'), env=env)
+    rc, out = run_script(
+        'dist_train.sh',
+        config,
+        2,
+        '--work-dir',
+        resumed,
+        '--resume',
+        osp.join(straight, 'epoch_1.pth'),
+        env=env,
+    )
     assert rc == 0, out[-5000:]
     assert sorted(f for f in os.listdir(resumed) if f.endswith('.pth')) == [
-        'epoch_2.pth', 'rank0.pth', 'rank1.pth']  # it started after epoch 1
-    differences = [max_abs_difference(*(torch.load(osp.join(d, 'epoch_2.pth'),
-                                                   weights_only=False)
-                                        for d in (straight, resumed)))]
+        'epoch_2.pth',
+        'rank0.pth',
+        'rank1.pth',
+    ]  # it started after epoch 1
+    differences = [
+        max_abs_difference(
+            *(
+                torch.load(osp.join(d, 'epoch_2.pth'), weights_only=False)
+                for d in (straight, resumed)
+            )
+        )
+    ]
     for rank_a, rank_b in zip(load_ranks(straight), load_ranks(resumed)):
-        differences += [float((rank_a[kind][k].double() - rank_b[kind][k].double()).abs().max())
-                        for kind in ('parameters', 'buffers') for k in rank_a[kind]]
+        differences += [
+            float((rank_a[kind][k].double() - rank_b[kind][k].double()).abs().max())
+            for kind in ('parameters', 'buffers')
+            for k in rank_a[kind]
+        ]
     print(f'2 processes, resumed from epoch 1: max |difference| = {max(differences)}')
     assert max(differences) == 0, f'max |difference| = {max(differences)}'

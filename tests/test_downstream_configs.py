@@ -1,4 +1,5 @@
 """configs/mmdet and configs/mmseg: the backbone loads an exported student exactly, or refuses."""
+
 import glob
 import os.path as osp
 import re
@@ -34,9 +35,12 @@ def registry_for(path):
 def random_state(module, seed):
     """A distinct random value for every tensor (integer buffers too)."""
     gen = torch.Generator().manual_seed(seed)
-    return {k: torch.randn(v.shape, generator=gen) if v.is_floating_point()
-            else torch.randint(1, 1000, v.shape, generator=gen, dtype=v.dtype)
-            for k, v in module.state_dict().items()}
+    return {
+        k: torch.randn(v.shape, generator=gen)
+        if v.is_floating_point()
+        else torch.randint(1, 1000, v.shape, generator=gen, dtype=v.dtype)
+        for k, v in module.state_dict().items()
+    }
 
 
 def bare_backbone_state(cfg, seed):
@@ -61,9 +65,16 @@ def assert_backbone_equal(model, expected):
 
 def test_every_family_has_kdcl_and_solo_configs():
     names = [osp.basename(c) for c in CONFIGS]
-    for family in ('faster-rcnn_r50', 'retinanet_r50', 'mask-rcnn_r50', 'faster-rcnn_mobilenetv2',
-                   'retinanet_mobilenetv2', 'fpn_r50', 'deeplabv3plus_r50-d8',
-                   'fpn_mobilenet-v2'):
+    for family in (
+        'faster-rcnn_r50',
+        'retinanet_r50',
+        'mask-rcnn_r50',
+        'faster-rcnn_mobilenetv2',
+        'retinanet_mobilenetv2',
+        'fpn_r50',
+        'deeplabv3plus_r50-d8',
+        'fpn_mobilenet-v2',
+    ):
         for kind in ('-kdcl', '-solo'):
             assert any(n.startswith(family + kind) for n in names), family + kind
 
@@ -75,8 +86,9 @@ def test_backbone_is_the_students_class_loaded_strictly_from_pretrained(path):
     assert backbone.type in ('mmpretrain.ResNet', 'mmpretrain.MobileNetV2')
     # The base file's `pretrained` is substituted at parse time: a config that changes the
     # variable must also re-set init_cfg.checkpoint, or it would load the wrong student.
-    assert backbone.init_cfg == dict(type='StrictPretrained', checkpoint=cfg.pretrained,
-                                     prefix='backbone.')
+    assert backbone.init_cfg == dict(
+        type='StrictPretrained', checkpoint=cfg.pretrained, prefix='backbone.'
+    )
     # kdcl_mm.downstream: kdcl_mm plus the compiled-ops check that detectors and segmentors need.
     assert {'mmpretrain.models', 'kdcl_mm.downstream'} <= set(cfg.custom_imports.imports)
     if backbone.type == 'mmpretrain.ResNet':
@@ -110,8 +122,13 @@ def test_init_weights_loads_every_backbone_tensor_of_an_exported_student(path, t
     assert_backbone_equal(model, weights)
 
 
-@pytest.mark.parametrize('name', ['faster-rcnn_mobilenetv2-kdcl_fpn_1x_coco.py',
-                                  'fpn_mobilenet-v2-kdcl_4xb4-80k_coco-stuff164k-512x512.py'])
+@pytest.mark.parametrize(
+    'name',
+    [
+        'faster-rcnn_mobilenetv2-kdcl_fpn_1x_coco.py',
+        'fpn_mobilenet-v2-kdcl_4xb4-80k_coco-stuff164k-512x512.py',
+    ],
+)
 def test_init_weights_from_a_kdcl_checkpoint_with_the_students_prefix(name, tmp_path):
     path = next(c for c in KDCL_CONFIGS if osp.basename(c) == name)
     cfg = Config.fromfile(path)
@@ -126,9 +143,14 @@ def test_init_weights_from_a_kdcl_checkpoint_with_the_students_prefix(name, tmp_
     assert_backbone_equal(model, wanted)
 
 
-@pytest.mark.parametrize('path', [pytest.param(KDCL_CONFIGS[0]), pytest.param(
-    next(c for c in KDCL_CONFIGS if 'faster-rcnn_r50' in c), marks=HEAVY)],
-    ids=lambda p: osp.basename(p))
+@pytest.mark.parametrize(
+    'path',
+    [
+        pytest.param(KDCL_CONFIGS[0]),
+        pytest.param(next(c for c in KDCL_CONFIGS if 'faster-rcnn_r50' in c), marks=HEAVY),
+    ],
+    ids=lambda p: osp.basename(p),
+)
 @pytest.mark.parametrize('change', ['missing', 'unexpected'])
 def test_a_missing_or_extra_backbone_key_stops_init_weights(path, change, tmp_path):
     cfg = Config.fromfile(path)
@@ -219,51 +241,70 @@ log_level = 'WARNING'
 @pytest.fixture(scope='module')
 def exported_resnet18(tmp_path_factory):
     """A narrow ResNet-18 student exported from a (untrained) KDCL checkpoint."""
+    from mmengine.registry import init_default_scope
     from mmengine.runner import save_checkpoint
     from mmpretrain.registry import MODELS
 
-    from mmengine.registry import init_default_scope
-
     from kdcl_mm.apis import export_students
+
     init_default_scope('mmpretrain')  # module fixtures run before the per-test scope fixture
     root = tmp_path_factory.mktemp('kdcl_ckpt')
     students = [
-        dict(type='ImageClassifier',
-             backbone=dict(type='ResNet', depth=18, stem_channels=8, base_channels=8),
-             neck=dict(type='GlobalAveragePooling'),
-             head=dict(type='LinearClsHead', num_classes=10, in_channels=64)),
-        dict(type='ImageClassifier', backbone=dict(type='MobileNetV2', widen_factor=0.25),
-             neck=dict(type='GlobalAveragePooling'),
-             head=dict(type='LinearClsHead', num_classes=10, in_channels=1280))]
-    cfg = Config(dict(model=dict(type='KDCL', students=students,
-                                 soft_target=dict(type='MeanSoftTarget'))))
+        dict(
+            type='ImageClassifier',
+            backbone=dict(type='ResNet', depth=18, stem_channels=8, base_channels=8),
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(type='LinearClsHead', num_classes=10, in_channels=64),
+        ),
+        dict(
+            type='ImageClassifier',
+            backbone=dict(type='MobileNetV2', widen_factor=0.25),
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(type='LinearClsHead', num_classes=10, in_channels=1280),
+        ),
+    ]
+    cfg = Config(
+        dict(model=dict(type='KDCL', students=students, soft_target=dict(type='MeanSoftTarget')))
+    )
     model = MODELS.build(cfg.model)
     model.init_weights()
-    save_checkpoint({'meta': {'cfg': cfg.pretty_text}, 'state_dict': model.state_dict()},
-                    str(root / 'kdcl.pth'))
+    save_checkpoint(
+        {'meta': {'cfg': cfg.pretty_text}, 'state_dict': model.state_dict()}, str(root / 'kdcl.pth')
+    )
     return export_students(str(root / 'kdcl.pth'), str(root / 'students'), students=[0])[0]
 
 
 @pytest.fixture(scope='module')
 def mnist_coco(tmp_path_factory):
     from tools.dataset_converters.mnist_coco import generate_mnist_coco
+
     root = str(tmp_path_factory.mktemp('mnist_coco') / 'data')
-    generate_mnist_coco(root, num_train=4, num_val=2, num_test=0, canvas_size=64,
-                        scale=(16, 32), progress=False)
+    generate_mnist_coco(
+        root, num_train=4, num_val=2, num_test=0, canvas_size=64, scale=(16, 32), progress=False
+    )
     return root
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('base, template, metric', [
-    ('mmdet/faster-rcnn_r50-kdcl_fpn_1x_coco.py', TINY_DETECTOR, 'val/coco/bbox_mAP'),
-    ('mmseg/fpn_r50-kdcl_4xb4-80k_coco-stuff164k-512x512.py', TINY_SEGMENTOR, 'val/mIoU'),
-], ids=['faster-rcnn', 'semantic-fpn'])
-def test_tiny_downstream_run_from_an_exported_student(base, template, metric, exported_resnet18,
-                                                      mnist_coco, tmp_path):
+@pytest.mark.parametrize(
+    'base, template, metric',
+    [
+        ('mmdet/faster-rcnn_r50-kdcl_fpn_1x_coco.py', TINY_DETECTOR, 'val/coco/bbox_mAP'),
+        ('mmseg/fpn_r50-kdcl_4xb4-80k_coco-stuff164k-512x512.py', TINY_SEGMENTOR, 'val/mIoU'),
+    ],
+    ids=['faster-rcnn', 'semantic-fpn'],
+)
+def test_tiny_downstream_run_from_an_exported_student(
+    base, template, metric, exported_resnet18, mnist_coco, tmp_path
+):
     from mmengine.runner import Runner
+
     path = tmp_path / 'tiny.py'
-    path.write_text(template.format(base=osp.join(REPO, 'configs', base),
-                                    student=exported_resnet18, data=mnist_coco))
+    path.write_text(
+        template.format(
+            base=osp.join(REPO, 'configs', base), student=exported_resnet18, data=mnist_coco
+        )
+    )
     cfg = Config.fromfile(str(path))
     cfg.work_dir = str(tmp_path / 'work_dir')
     runner = Runner.from_cfg(cfg)

@@ -1,4 +1,5 @@
 """Exact resume: a run resumed at an epoch boundary ends bit-identical to an uninterrupted one."""
+
 import random
 
 import numpy as np
@@ -14,8 +15,12 @@ from kdcl_mm.models.helpers import unwrap
 
 
 def draws():
-    return (random.random(), float(np.random.rand()), float(torch.rand(1)),
-            float(np.random.normal()))
+    return (
+        random.random(),
+        float(np.random.rand()),
+        float(torch.rand(1)),
+        float(np.random.normal()),
+    )
 
 
 def test_rng_state_round_trip_through_a_weights_only_checkpoint(tmp_path):
@@ -47,6 +52,7 @@ def load_epoch(num_workers, epoch=1, skip=0, seed=7):
 
 def test_sampler_order_is_default_samplers_and_skip_drops_the_first_samples():
     from mmengine.dataset import DefaultSampler
+
     reference = DefaultSampler(RandomItems(), shuffle=True, seed=7)
     reference.set_epoch(1)
     items = load_epoch(num_workers=0)
@@ -81,12 +87,19 @@ class FakeRunner:
         self.logger = Logger()
 
 
-@pytest.mark.parametrize('checkpoint,expected', [
-    ({'meta': {'epoch': 1, 'iter': 5}}, 'holds no random state'),  # saved before the hook
-    ({'meta': {'epoch': 1, 'iter': 5},
-      'rng_state': dict(where='epoch', iter=5, world_size=2, states=[{}, {}])},
-     'holds the random state of 2 processes and this run has 1'),
-])
+@pytest.mark.parametrize(
+    'checkpoint,expected',
+    [
+        ({'meta': {'epoch': 1, 'iter': 5}}, 'holds no random state'),  # saved before the hook
+        (
+            {
+                'meta': {'epoch': 1, 'iter': 5},
+                'rng_state': dict(where='epoch', iter=5, world_size=2, states=[{}, {}]),
+            },
+            'holds the random state of 2 processes and this run has 1',
+        ),
+    ],
+)
 def test_resume_without_usable_random_state_warns_once(checkpoint, expected):
     hook, runner = RNGStateHook(), FakeRunner()
     hook.after_load_checkpoint(runner, checkpoint)
@@ -95,17 +108,23 @@ def test_resume_without_usable_random_state_warns_once(checkpoint, expected):
     assert hook._pending is None  # nothing to restore: the run goes on with its generators
 
 
-MIXUP = dict(data_preprocessor=dict(batch_augments=dict(augments=[dict(type='Mixup',
-                                                                       alpha=0.4)])))
+MIXUP = dict(data_preprocessor=dict(batch_augments=dict(augments=[dict(type='Mixup', alpha=0.4)])))
 
 
 def train(config, work_dir, num_workers, resume_from=None, drop_hooks=(), **options):
     cfg = tiny_mnist(config, num_labeled=24)  # 3 iterations per epoch
-    cfg.merge_from_dict(dict(
-        work_dir=str(work_dir), train_cfg=dict(max_epochs=2),
-        train_dataloader=dict(num_workers=num_workers),
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1,
-                                           save_best=None, max_keep_ckpts=-1))))
+    cfg.merge_from_dict(
+        dict(
+            work_dir=str(work_dir),
+            train_cfg=dict(max_epochs=2),
+            train_dataloader=dict(num_workers=num_workers),
+            default_hooks=dict(
+                checkpoint=dict(
+                    type='CheckpointHook', interval=1, save_best=None, max_keep_ckpts=-1
+                )
+            ),
+        )
+    )
     cfg.merge_from_dict(options)
     for name in drop_hooks:
         cfg.default_hooks.pop(name)
@@ -113,31 +132,36 @@ def train(config, work_dir, num_workers, resume_from=None, drop_hooks=(), **opti
         cfg.resume, cfg.load_from = True, str(resume_from)
     runner = Runner.from_cfg(cfg)
     runner.train()
-    return unwrap(runner.model).kd_loss.ramp, torch.load(work_dir / 'epoch_2.pth',
-                                                           weights_only=False)
+    return unwrap(runner.model).kd_loss.ramp, torch.load(
+        work_dir / 'epoch_2.pth', weights_only=False
+    )
 
 
 def resumed_difference(tmp_path, config, num_workers, **options):
     """(max |difference| of all state tensors, warm-up ramps): 2 epochs straight versus the
     same run resumed from its epoch-1 checkpoint, as a run interrupted there would be."""
     ramp_a, straight = train(config, tmp_path / 'a', num_workers, **options)
-    ramp_b, resumed = train(config, tmp_path / 'b', num_workers,
-                            resume_from=tmp_path / 'a' / 'epoch_1.pth', **options)
+    ramp_b, resumed = train(
+        config, tmp_path / 'b', num_workers, resume_from=tmp_path / 'a' / 'epoch_1.pth', **options
+    )
     difference = max_abs_difference(straight, resumed)
     print(f'{config} num_workers={num_workers}: max |difference| = {difference}')
     return difference, (ramp_a, ramp_b)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('config,num_workers,options', [
-    (MNIST, 0, MIXUP),  # Mixup draws in the main process, between the data and the model
-    # Persistent workers: the resumed run's first epoch starts new workers, the straight run's
-    # reuses them (what mmpretrain's tools/train.py sets by default).
-    (MNIST, 2, dict(MIXUP, train_dataloader=dict(persistent_workers=True))),
-    (MNIST_GENERAL, 0, {}),
-    (MNIST_GENERAL, 2, {}),
-], ids=['mean-0-workers', 'mean-2-persistent-workers', 'general-0-workers',
-         'general-2-workers'])
+@pytest.mark.parametrize(
+    'config,num_workers,options',
+    [
+        (MNIST, 0, MIXUP),  # Mixup draws in the main process, between the data and the model
+        # Persistent workers: the resumed run's first epoch starts new workers, the straight run's
+        # reuses them (what mmpretrain's tools/train.py sets by default).
+        (MNIST, 2, dict(MIXUP, train_dataloader=dict(persistent_workers=True))),
+        (MNIST_GENERAL, 0, {}),
+        (MNIST_GENERAL, 2, {}),
+    ],
+    ids=['mean-0-workers', 'mean-2-persistent-workers', 'general-0-workers', 'general-2-workers'],
+)
 def test_resumed_run_is_bit_identical(tmp_path, config, num_workers, options):
     difference, ramps = resumed_difference(tmp_path, config, num_workers, **options)
     assert difference == 0, f'max |difference| = {difference}'
@@ -150,6 +174,11 @@ def test_without_the_random_state_the_comparison_fails(tmp_path):
     # What the test above guards against: a resume that redraws the epoch's augmentations and
     # batch mixes from the generators' fresh state.
     difference, _ = resumed_difference(
-        tmp_path, MNIST, 0, drop_hooks=['rng_state'],
-        train_dataloader=dict(sampler=dict(type='DefaultSampler')), **MIXUP)
+        tmp_path,
+        MNIST,
+        0,
+        drop_hooks=['rng_state'],
+        train_dataloader=dict(sampler=dict(type='DefaultSampler')),
+        **MIXUP,
+    )
     assert difference > 0

@@ -1,4 +1,5 @@
 """estimate_general_weights: the held-out pass that GeneralWeightsHook (and benchmarks) use."""
+
 import copy
 
 import pytest
@@ -10,23 +11,34 @@ from mmpretrain.structures import DataSample
 from kdcl_mm.engine.general_weights import estimate_general_weights
 
 NUM_CLASSES = 5
-TINY = dict(type='ImageClassifier',
-            backbone=dict(type='ResNet', depth=18, stem_channels=4, base_channels=4),
-            neck=dict(type='GlobalAveragePooling'),
-            head=dict(type='LinearClsHead', num_classes=NUM_CLASSES, in_channels=32))
+TINY = dict(
+    type='ImageClassifier',
+    backbone=dict(type='ResNet', depth=18, stem_channels=4, base_channels=4),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=NUM_CLASSES, in_channels=32),
+)
 
 
 def build_kdcl(soft_target=dict(type='GeneralSoftTarget', num_students=2)):
     torch.manual_seed(0)
-    return MODELS.build(dict(type='KDCL', students=[copy.deepcopy(TINY), copy.deepcopy(TINY)],
-                             soft_target=soft_target))
+    return MODELS.build(
+        dict(
+            type='KDCL',
+            students=[copy.deepcopy(TINY), copy.deepcopy(TINY)],
+            soft_target=soft_target,
+        )
+    )
 
 
 def loader(sizes=(3, 4), seed=0):
     g = torch.Generator().manual_seed(seed)
-    return [dict(inputs=torch.randn(n, 3, 16, 16, generator=g),
-                 data_samples=[DataSample().set_gt_label(i % NUM_CLASSES) for i in range(n)])
-            for n in sizes]
+    return [
+        dict(
+            inputs=torch.randn(n, 3, 16, 16, generator=g),
+            data_samples=[DataSample().set_gt_label(i % NUM_CLASSES) for i in range(n)],
+        )
+        for n in sizes
+    ]
 
 
 @pytest.mark.parametrize('start_training', [True, False])
@@ -72,6 +84,7 @@ def test_hook_sets_logs_and_records_the_estimate(weighting):
 
     from mmengine.logging import MessageHub
     from mmpretrain.registry import HOOKS
+
     model = build_kdcl(dict(type='GeneralSoftTarget', num_students=2, weighting=weighting))
     hook = HOOKS.build(dict(type='GeneralWeightsHook', heldout_dataloader=dict(dataset=dict())))
     hook._loader = loader()
@@ -87,14 +100,21 @@ def test_hook_sets_logs_and_records_the_estimate(weighting):
     assert ('train/general_shrinkage' in scalars) is (weighting == 'shrinkage')
 
 
-@pytest.mark.parametrize('epoch, iter_in_epoch, estimates', [
-    (0, 0, [0]), (1, 0, [1]), (1, 2, []),  # a mid-epoch resume keeps the checkpoint's weights
-])
+@pytest.mark.parametrize(
+    'epoch, iter_in_epoch, estimates',
+    [
+        (0, 0, [0]),
+        (1, 0, [1]),
+        (1, 2, []),  # a mid-epoch resume keeps the checkpoint's weights
+    ],
+)
 def test_hook_estimates_at_epoch_starts_but_not_after_a_mid_epoch_resume(
-        epoch, iter_in_epoch, estimates):
+    epoch, iter_in_epoch, estimates
+):
     from types import SimpleNamespace
 
     from kdcl_mm.engine.hooks import GeneralWeightsHook
+
     hook = GeneralWeightsHook(heldout_dataloader=dict(dataset=dict(type='HeldOutSplit')))
     seen = []
     hook.estimate = lambda runner: seen.append(runner.epoch)

@@ -1,5 +1,6 @@
 """The prepared GPU check: its dry mode end to end on CPU (through gpu_check.sh, as CI runs it),
 its refusals, and the offline wheel selection."""
+
 import json
 import os
 import os.path as osp
@@ -19,12 +20,23 @@ ARMS = ['kdcl/MinLogit', 'solo/resnet50', 'solo/mobilenet_v2']
 @pytest.fixture(scope='module')
 def dry_run(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp('gpu_check')
-    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1',
-               CUDA_VISIBLE_DEVICES='')  # the dry mode is the CPU path, also on a GPU machine
+    env = dict(
+        os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1', CUDA_VISIBLE_DEVICES=''
+    )  # the dry mode is the CPU path, also on a GPU machine
     result = subprocess.run(
-        ['bash', osp.join(ROOT, 'tools/analysis_tools/gpu_check.sh'), '--dry',
-         '--out-dir', str(out_dir)], capture_output=True, text=True, cwd=ROOT, env=env,
-        timeout=600)
+        [
+            'bash',
+            osp.join(ROOT, 'tools/analysis_tools/gpu_check.sh'),
+            '--dry',
+            '--out-dir',
+            str(out_dir),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+    )
     return result, out_dir
 
 
@@ -50,8 +62,10 @@ def test_dry_run_numbers_follow_from_the_timings(dry_run):
     for run in report['runs'][:2]:
         assert list(run['arms']) == ARMS
         assert run['students'] == ['resnet50', 'mobilenet_v2']
-        alone = run['arms']['solo/resnet50']['median_ms'] + \
-            run['arms']['solo/mobilenet_v2']['median_ms']
+        alone = (
+            run['arms']['solo/resnet50']['median_ms']
+            + run['arms']['solo/mobilenet_v2']['median_ms']
+        )
         assert run['students_alone_ms'] == pytest.approx(alone)
         assert run['ratio'] == pytest.approx(run['arms']['kdcl/MinLogit']['median_ms'] / alone)
         for arm in run['arms'].values():
@@ -61,8 +75,13 @@ def test_dry_run_numbers_follow_from_the_timings(dry_run):
             assert arm['losses_finite'] is True
             assert arm['loss_scale'] is None  # fp32: no AmpOptimWrapper
         kdcl_losses = run['arms']['kdcl/MinLogit']['last_losses']
-        assert set(kdcl_losses) == {'loss', 'resnet50.loss_ce', 'resnet50.loss_kd',
-                                    'mobilenet_v2.loss_ce', 'mobilenet_v2.loss_kd'}
+        assert set(kdcl_losses) == {
+            'loss',
+            'resnet50.loss_ce',
+            'resnet50.loss_kd',
+            'mobilenet_v2.loss_ce',
+            'mobilenet_v2.loss_kd',
+        }
     markdown = (out_dir / 'gpu_check.md').read_text()
     assert markdown == gpu_check.format_markdown(report)
     assert markdown.count('| skipped: AmpOptimWrapper needs CUDA |') == 4
@@ -86,15 +105,21 @@ def test_without_cuda_it_stops_with_a_message(tmp_path, capsys):
 
 def test_wheel_names_are_normalised():
     assert wheel_name('.whl/mmcv_lite-2.1.0-py2.py3-none-any.whl') == 'mmcv-lite'
-    assert wheel_name('opencv_python_headless-5.0.0.93-cp37-abi3-manylinux2014_x86_64.whl') == \
-        'opencv-python-headless'
+    assert (
+        wheel_name('opencv_python_headless-5.0.0.93-cp37-abi3-manylinux2014_x86_64.whl')
+        == 'opencv-python-headless'
+    )
     assert wheel_name('PyYAML-6.0.4-cp312-cp312-manylinux2014_x86_64.whl') == 'pyyaml'
 
 
 def test_openmmlab_wheels_always_install_others_only_when_missing():
-    wheels = ['w/mmengine-0.10.7-py3-none-any.whl', 'w/mmcv_lite-2.1.0-py2.py3-none-any.whl',
-              'w/mmpretrain-1.2.0-py2.py3-none-any.whl', 'w/numpy-2.5.5-cp312-cp312-x.whl',
-              'w/einops-0.8.2-py3-none-any.whl']
+    wheels = [
+        'w/mmengine-0.10.7-py3-none-any.whl',
+        'w/mmcv_lite-2.1.0-py2.py3-none-any.whl',
+        'w/mmpretrain-1.2.0-py2.py3-none-any.whl',
+        'w/numpy-2.5.5-cp312-cp312-x.whl',
+        'w/einops-0.8.2-py3-none-any.whl',
+    ]
     present = {'mmengine', 'numpy'}.__contains__
     install, skipped = select_wheels(wheels, present)
     assert [wheel_name(w) for w in install] == ['einops', 'mmcv-lite', 'mmengine', 'mmpretrain']

@@ -4,7 +4,7 @@ from mmpretrain.registry import DATASETS
 
 
 class Items:
-    metainfo = dict(classes=('x', ))
+    metainfo = dict(classes=('x',))
 
     def __len__(self):
         return 101
@@ -27,7 +27,9 @@ def test_parts_are_disjoint_cover_everything_and_are_deterministic():
     assert train.metainfo == Items.metainfo
 
 
-@pytest.mark.parametrize('kw, field', [(dict(part='val'), 'part'), (dict(part='train', ratio=1.0), 'ratio')])
+@pytest.mark.parametrize(
+    'kw, field', [(dict(part='val'), 'part'), (dict(part='train', ratio=1.0), 'ratio')]
+)
 def test_bad_arguments_name_the_field(kw, field):
     with pytest.raises(ValueError, match=f'HeldOutSplit.{field}'):
         DATASETS.build(dict(type='HeldOutSplit', dataset=Items(), **kw))

@@ -1,4 +1,5 @@
 """KDWarmupHook's ramp and GeneralWeightsHook's configuration errors."""
+
 from types import SimpleNamespace
 
 import pytest
@@ -10,12 +11,15 @@ def runner_with(epoch=0, iteration=0, iters_per_epoch=10):
     model = nn.Module()
     model.kd_loss = MODELS.build(dict(type='SoftTargetKDLoss'))
     model.soft_target = MODELS.build(dict(type='MeanSoftTarget'))
-    return SimpleNamespace(model=model, epoch=epoch, iter=iteration,
-                           train_dataloader=[None] * iters_per_epoch)
+    return SimpleNamespace(
+        model=model, epoch=epoch, iter=iteration, train_dataloader=[None] * iters_per_epoch
+    )
 
 
-@pytest.mark.parametrize('epoch, batch_idx, expected', [(0, 0, 0.0), (0, 5, 0.25), (1, 0, 0.5),
-                                                         (1, 5, 0.75), (2, 0, 1.0), (7, 3, 1.0)])
+@pytest.mark.parametrize(
+    'epoch, batch_idx, expected',
+    [(0, 0, 0.0), (0, 5, 0.25), (1, 0, 0.5), (1, 5, 0.75), (2, 0, 1.0), (7, 3, 1.0)],
+)
 def test_warmup_by_epoch_is_linear_in_fractional_epochs(epoch, batch_idx, expected):
     runner = runner_with(epoch=epoch)
     HOOKS.build(dict(type='KDWarmupHook', length=2)).before_train_iter(runner, batch_idx)
@@ -40,5 +44,7 @@ def test_general_weights_hook_needs_a_dataloader_config():
 
 def test_general_weights_hook_with_another_generator_is_an_error():
     hook = HOOKS.build(dict(type='GeneralWeightsHook', heldout_dataloader=dict(dataset=dict())))
-    with pytest.raises(ValueError, match='MeanSoftTarget; remove the hook or use GeneralSoftTarget'):
+    with pytest.raises(
+        ValueError, match='MeanSoftTarget; remove the hook or use GeneralSoftTarget'
+    ):
         hook.before_train(runner_with())

@@ -1,5 +1,6 @@
 """The installer and the import-time checks: supported torch range, no reinstall of a working
 stack, the lite (no compiled ops) mode, and clear errors with the fix."""
+
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from kdcl_mm.utils.stack_check import torch_problem
 # A stand-in interpreter: answers the installer's probes as an environment holding
 # FAKE_TORCH and (if FAKE_MMCV_OPS=1) a working mmcv FAKE_MMCV with ops, succeeds at everything
 # else, and logs every call (with the contents of any pip constraints file) to CALLS.
-FAKE_PYTHON = r'''#!/usr/bin/env bash
+FAKE_PYTHON = r"""#!/usr/bin/env bash
 echo "$*" >>"$CALLS"
 prev=
 for a in "$@"; do
@@ -27,7 +28,7 @@ case "$*" in
   *"show -q mmcv-lite"*) exit 1 ;;
   *) exit 0 ;;
 esac
-'''
+"""
 
 
 def run_installer(tmp_path, torch_version, *args, mmcv_version='2.1.0', mmcv_ops='1'):
@@ -35,11 +36,18 @@ def run_installer(tmp_path, torch_version, *args, mmcv_version='2.1.0', mmcv_ops
     fake.write_text(FAKE_PYTHON)
     fake.chmod(0o755)
     calls = tmp_path / 'calls.log'
-    env = dict(os.environ, KDCL_PYTHON=str(fake), CALLS=str(calls), FAKE_TORCH=torch_version,
-               FAKE_MMCV=mmcv_version, FAKE_MMCV_OPS=mmcv_ops,
-               KDCL_WHEEL_CACHE=str(tmp_path / 'wheels'))
-    out = subprocess.run(['bash', 'tools/install.sh', *args], capture_output=True, text=True,
-                         env=env, timeout=60)
+    env = dict(
+        os.environ,
+        KDCL_PYTHON=str(fake),
+        CALLS=str(calls),
+        FAKE_TORCH=torch_version,
+        FAKE_MMCV=mmcv_version,
+        FAKE_MMCV_OPS=mmcv_ops,
+        KDCL_WHEEL_CACHE=str(tmp_path / 'wheels'),
+    )
+    out = subprocess.run(
+        ['bash', 'tools/install.sh', *args], capture_output=True, text=True, env=env, timeout=60
+    )
     return out, calls.read_text() if calls.exists() else ''
 
 
@@ -87,16 +95,19 @@ def test_torch_range_at_import():
 
 
 def _python(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, '-W', 'ignore', '-c', code], capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, '-W', 'ignore', '-c', code], capture_output=True, text=True, timeout=600
+    )
 
 
 def test_kdcl_mm_itself_imports_neither_mmdet_nor_mmseg():
     # mmpretrain.models tries mmdet on its own (an optional layer); blocking it shows that
     # nothing of kdcl_mm needs it.
-    out = _python("import sys; sys.modules['mmdet'] = None; sys.modules['mmseg'] = None; "
-                  'import kdcl_mm, kdcl_mm.apis; print(sorted(kdcl_mm.models.__all__ '
-                  "if hasattr(kdcl_mm.models, '__all__') else []) is not None)")
+    out = _python(
+        "import sys; sys.modules['mmdet'] = None; sys.modules['mmseg'] = None; "
+        'import kdcl_mm, kdcl_mm.apis; print(sorted(kdcl_mm.models.__all__ '
+        "if hasattr(kdcl_mm.models, '__all__') else []) is not None)"
+    )
     assert out.returncode == 0, out.stderr[-2000:]
 
 
@@ -104,7 +115,9 @@ BLOCK_OPS = "import sys; sys.modules['mmcv._ext'] = None\n"
 
 
 def test_kdcl_trains_without_compiled_mmcv_ops():
-    code = BLOCK_OPS + '''
+    code = (
+        BLOCK_OPS
+        + """
 import torch
 import kdcl_mm
 from mmengine.registry import init_default_scope
@@ -123,15 +136,18 @@ before = model.students[1].head.fc.weight.clone()
 losses = model.train_step(data, optim)
 assert torch.isfinite(losses['loss']) and not torch.equal(before, model.students[1].head.fc.weight)
 print('trained', sorted(k for k in losses if k.endswith('loss_kd')))
-'''
+"""
+    )
     out = _python(code)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "trained ['resnet18_0.loss_kd', 'resnet18_1.loss_kd']" in out.stdout
 
 
 def test_a_detection_config_without_compiled_ops_says_how_to_add_them():
-    out = _python(BLOCK_OPS + 'from mmengine.config import Config\n'
-                  "Config.fromfile('configs/mmdet/faster-rcnn_r18-w16_fpn_mnist-coco.py')")
+    out = _python(
+        BLOCK_OPS + 'from mmengine.config import Config\n'
+        "Config.fromfile('configs/mmdet/faster-rcnn_r18-w16_fpn_mnist-coco.py')"
+    )
     assert out.returncode == 1
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith('kdcl_mm.utils.compiled_ops.MissingCompiledOpsError: mmdet and mmseg')

@@ -10,8 +10,8 @@ from kdcl_mm.models.losses import SoftTargetKDLoss
 
 def test_hand_computed_value():
     # T = 2: target row 0 gives p_t = [3/4, 1/4]; student zeros give [1/2, 1/2]
-    student = torch.tensor([[0., 0.], [1., -1.]])
-    target = torch.tensor([[2 * math.log(3), 0.], [1., -1.]])
+    student = torch.tensor([[0.0, 0.0], [1.0, -1.0]])
+    target = torch.tensor([[2 * math.log(3), 0.0], [1.0, -1.0]])
     kl_row0 = 0.75 * math.log(1.5) + 0.25 * math.log(0.5)
     loss = SoftTargetKDLoss(temperature=2.0, loss_weight=0.5)(student, target)
     # batchmean over 2 rows (row 1 contributes 0), times T^2 and the weight

@@ -1,4 +1,5 @@
 """KDCLAccuracy: per-student and ensemble top-k from one validation pass."""
+
 import pytest
 import torch
 from mmpretrain.registry import METRICS
@@ -6,23 +7,30 @@ from mmpretrain.registry import METRICS
 
 def sample(student_scores, label):
     scores = torch.tensor(student_scores)
-    return dict(student_scores=scores, pred_score=scores.mean(0),
-                gt_label=torch.tensor([label]), student_names=('a', 'b'))
+    return dict(
+        student_scores=scores,
+        pred_score=scores.mean(0),
+        gt_label=torch.tensor([label]),
+        student_names=('a', 'b'),
+    )
 
 
 def test_exact_accuracies_for_each_student_and_the_ensemble():
     metric = METRICS.build(dict(type='KDCLAccuracy', topk=(1, 2)))
     metric.dataset_meta = {}
-    metric.process(None, [
-        # a right, b wrong (label is b's last choice), ensemble right
-        sample([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]], 0),
-        # a wrong (3rd), b right; ensemble (0.45, 0.2, 0.35) -> class 0 right
-        sample([[0.1, 0.3, 0.6], [0.8, 0.1, 0.1]], 0),
-        # both right on class 2
-        sample([[0.1, 0.2, 0.7], [0.2, 0.2, 0.6]], 2),
-        # both wrong; ensemble (0.55, 0.35, 0.1) wrong
-        sample([[0.6, 0.3, 0.1], [0.5, 0.4, 0.1]], 1),
-    ])
+    metric.process(
+        None,
+        [
+            # a right, b wrong (label is b's last choice), ensemble right
+            sample([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]], 0),
+            # a wrong (3rd), b right; ensemble (0.45, 0.2, 0.35) -> class 0 right
+            sample([[0.1, 0.3, 0.6], [0.8, 0.1, 0.1]], 0),
+            # both right on class 2
+            sample([[0.1, 0.2, 0.7], [0.2, 0.2, 0.6]], 2),
+            # both wrong; ensemble (0.55, 0.35, 0.1) wrong
+            sample([[0.6, 0.3, 0.1], [0.5, 0.4, 0.1]], 1),
+        ],
+    )
     m = metric.evaluate(4)
     assert m['a/top1'] == pytest.approx(50.0)
     assert m['b/top1'] == pytest.approx(50.0)

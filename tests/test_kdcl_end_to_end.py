@@ -1,4 +1,5 @@
 """A tiny KDCL Runner run on the shipped MNIST digits: it learns, validates and resumes."""
+
 import json
 
 import pytest
@@ -28,13 +29,30 @@ def tiny_config(work_dir, max_epochs, general=False, deterministic_views=False, 
     if general:
         heldout = dict(ratio=0.25, seed=0)
         cfg.model.soft_target = dict(type='GeneralSoftTarget')
-        cfg.train_dataloader.dataset = dict(type='HeldOutSplit', part='train', **heldout,
-                                            dataset=cfg.train_dataloader.dataset)
-        cfg.custom_hooks = [dict(type='GeneralWeightsHook', heldout_dataloader=dict(
-            batch_size=16, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
-            dataset=dict(type='HeldOutSplit', part='heldout', **heldout,
-                         dataset=dict(type='MNISTDigits', split='train', num_labeled=48,
-                                      pipeline=test_pipeline))))]
+        cfg.train_dataloader.dataset = dict(
+            type='HeldOutSplit', part='train', **heldout, dataset=cfg.train_dataloader.dataset
+        )
+        cfg.custom_hooks = [
+            dict(
+                type='GeneralWeightsHook',
+                heldout_dataloader=dict(
+                    batch_size=16,
+                    num_workers=0,
+                    sampler=dict(type='DefaultSampler', shuffle=False),
+                    dataset=dict(
+                        type='HeldOutSplit',
+                        part='heldout',
+                        **heldout,
+                        dataset=dict(
+                            type='MNISTDigits',
+                            split='train',
+                            num_labeled=48,
+                            pipeline=test_pipeline,
+                        ),
+                    ),
+                ),
+            )
+        ]
     cfg.merge_from_dict(extra)
     return cfg
 
@@ -46,8 +64,12 @@ def scalars(work_dir):
 
 def test_loss_falls_and_validation_reports_students_and_ensemble(tmp_path):
     # 16 digits, one batch per epoch, two distorted views: the students can fit them quickly.
-    cfg = tiny_config(tmp_path, max_epochs=12, train_dataloader=dict(batch_size=16),
-                      optim_wrapper=dict(optimizer=dict(lr=0.01)))
+    cfg = tiny_config(
+        tmp_path,
+        max_epochs=12,
+        train_dataloader=dict(batch_size=16),
+        optim_wrapper=dict(optimizer=dict(lr=0.01)),
+    )
     cfg.train_dataloader.dataset.num_labeled = 16
     cfg.train_cfg.val_interval = 6
     view = cfg.train_dataloader.dataset.pipeline[0].transforms[0]
@@ -66,14 +88,22 @@ def test_loss_falls_and_validation_reports_students_and_ensemble(tmp_path):
     assert len(val) == 2
     assert {'resnet18/top1', 'mobilenet_v2/top1', 'ensemble/top1'} <= set(val[-1])
     train_keys = set().union(*(r.keys() for r in records if 'loss' in r))
-    assert {'resnet18.loss_ce', 'resnet18.loss_kd', 'mobilenet_v2.loss_ce',
-            'mobilenet_v2.loss_kd'} <= train_keys
+    assert {
+        'resnet18.loss_ce',
+        'resnet18.loss_kd',
+        'mobilenet_v2.loss_ce',
+        'mobilenet_v2.loss_kd',
+    } <= train_keys
 
 
 def test_general_weights_are_estimated_saved_and_restored_on_resume(tmp_path):
-    full = Runner.from_cfg(tiny_config(tmp_path / 'full', 3, general=True, deterministic_views=True))
+    full = Runner.from_cfg(
+        tiny_config(tmp_path / 'full', 3, general=True, deterministic_views=True)
+    )
     full.train()
-    Runner.from_cfg(tiny_config(tmp_path / 'part', 2, general=True, deterministic_views=True)).train()
+    Runner.from_cfg(
+        tiny_config(tmp_path / 'part', 2, general=True, deterministic_views=True)
+    ).train()
     ckpt2 = torch.load(tmp_path / 'part' / 'epoch_2.pth', weights_only=False)['state_dict']
     assert bool(ckpt2['soft_target.estimated'])
     weights2 = ckpt2['soft_target.weights']

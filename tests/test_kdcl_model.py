@@ -1,4 +1,5 @@
 """The KDCL classifier: students, views, losses, gradients, predictions and bad input."""
+
 import copy
 
 import pytest
@@ -8,14 +9,18 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 NUM_CLASSES = 10
-RESNET = dict(type='ImageClassifier',
-              backbone=dict(type='ResNet', depth=18, stem_channels=8, base_channels=8),
-              neck=dict(type='GlobalAveragePooling'),
-              head=dict(type='LinearClsHead', num_classes=NUM_CLASSES, in_channels=64))
-MBV2 = dict(type='ImageClassifier',
-            backbone=dict(type='MobileNetV2', widen_factor=0.25),
-            neck=dict(type='GlobalAveragePooling'),
-            head=dict(type='LinearClsHead', num_classes=NUM_CLASSES, in_channels=1280))
+RESNET = dict(
+    type='ImageClassifier',
+    backbone=dict(type='ResNet', depth=18, stem_channels=8, base_channels=8),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=NUM_CLASSES, in_channels=64),
+)
+MBV2 = dict(
+    type='ImageClassifier',
+    backbone=dict(type='MobileNetV2', widen_factor=0.25),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=NUM_CLASSES, in_channels=1280),
+)
 
 
 def build_kdcl(**kwargs):
@@ -50,8 +55,12 @@ def test_loss_dict_has_ce_and_kd_per_student():
     model = build_kdcl()
     views, samples = batch()
     losses = model.loss(views, samples)
-    assert set(losses) == {'resnet18.loss_ce', 'resnet18.loss_kd',
-                           'mobilenet_v2.loss_ce', 'mobilenet_v2.loss_kd'}
+    assert set(losses) == {
+        'resnet18.loss_ce',
+        'resnet18.loss_kd',
+        'mobilenet_v2.loss_ce',
+        'mobilenet_v2.loss_kd',
+    }
     assert all(v.ndim == 0 and torch.isfinite(v) for v in losses.values())
 
 
@@ -65,8 +74,10 @@ def test_each_student_sees_its_own_view():
 
 
 def test_loss_terms_match_their_formulas():
-    model = build_kdcl(soft_target=dict(type='MeanSoftTarget'),
-                       kd_loss=dict(type='SoftTargetKDLoss', temperature=3.0, loss_weight=0.5))
+    model = build_kdcl(
+        soft_target=dict(type='MeanSoftTarget'),
+        kd_loss=dict(type='SoftTargetKDLoss', temperature=3.0, loss_weight=0.5),
+    )
     views, samples = batch()
     losses = model.loss(views, samples)
     z = [s(v) for s, v in zip(model.students, views)]
@@ -95,10 +106,10 @@ def test_no_gradient_reaches_the_soft_target():
     views, samples = batch()
     losses = model.loss(views, samples)
     losses['resnet18.loss_kd'].backward()
-    assert any(p.grad is not None and p.grad.abs().sum() > 0
-               for p in model.students[0].parameters())
-    assert all(p.grad is None or p.grad.abs().sum() == 0
-               for p in model.students[1].parameters())
+    assert any(
+        p.grad is not None and p.grad.abs().sum() > 0 for p in model.students[0].parameters()
+    )
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.students[1].parameters())
 
 
 def test_one_view_is_shared_by_all_students_when_distortion_is_off():
@@ -124,7 +135,8 @@ def test_predict_reports_every_student_and_the_mean_ensemble():
 
 def test_train_step_through_the_data_preprocessor_updates_every_student():
     from mmengine.optim import OptimWrapper
-    model = build_kdcl(data_preprocessor=dict(mean=[0.] * 3, std=[1.] * 3))
+
+    model = build_kdcl(data_preprocessor=dict(mean=[0.0] * 3, std=[1.0] * 3))
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
     views, samples = batch()
     data = dict(inputs=[list(v) for v in views], data_samples=samples)  # pseudo_collate layout
@@ -135,6 +147,7 @@ def test_train_step_through_the_data_preprocessor_updates_every_student():
 
 
 # ---- bad input: clear errors naming the field ----
+
 
 def test_fewer_than_two_students():
     with pytest.raises(ValueError, match='model.students must be a list of at least 2'):
@@ -149,7 +162,9 @@ def test_students_with_different_num_classes():
 
 
 def test_unknown_generator():
-    with pytest.raises(ValueError, match=r"unknown model.soft_target.type 'MaxLogit'.*MinLogitSoftTarget"):
+    with pytest.raises(
+        ValueError, match=r"unknown model.soft_target.type 'MaxLogit'.*MinLogitSoftTarget"
+    ):
         build_kdcl(soft_target=dict(type='MaxLogit'))
 
 
@@ -178,9 +193,16 @@ def test_student_name_with_a_dot_is_rejected():
 
 def test_packaged_config_students_resolve():
     from kdcl_mm.models.classifiers import resolve_students
-    named = resolve_students(['mmpretrain::resnet/resnet18_8xb32_in1k.py',
-                              dict(config='mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py',
-                                   head=dict(num_classes=10))])
+
+    named = resolve_students(
+        [
+            'mmpretrain::resnet/resnet18_8xb32_in1k.py',
+            dict(
+                config='mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py',
+                head=dict(num_classes=10),
+            ),
+        ]
+    )
     assert [n for n, _ in named] == ['resnet18', 'mobilenet_v2']
     assert named[1][1]['head']['num_classes'] == 10
     assert named[1][1]['head']['in_channels'] == 1280  # merged, not replaced
@@ -190,6 +212,7 @@ def test_packaged_config_students_resolve():
 
 def test_general_without_estimated_weights_warns_once(monkeypatch):
     import kdcl_mm.models.classifiers.kdcl as kdcl_module
+
     warnings = []
     monkeypatch.setattr(kdcl_module, 'print_log', lambda msg, **kw: warnings.append(msg))
     model = build_kdcl(soft_target=dict(type='GeneralSoftTarget'))

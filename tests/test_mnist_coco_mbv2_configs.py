@@ -1,6 +1,7 @@
 """The MobileNetV2 MNIST-COCO detector and segmentor (the demo's second downstream backbone):
 they load the MobileNetV2 student that tools/export_students.py writes from a KDCL checkpoint of
 the demo's recipe, strictly, and the FPN takes its feature maps."""
+
 import os.path as osp
 
 import pytest
@@ -38,15 +39,17 @@ def exported_mbv2(tmp_path_factory):
     cfg = Config.fromfile(KDCL_CONFIG)
     kdcl = PRETRAIN_MODELS.build(cfg.model)
     gen = torch.Generator().manual_seed(0)
-    state = {k: torch.randn(v.shape, generator=gen) if v.is_floating_point() else v + 3
-             for k, v in kdcl.state_dict().items()}
+    state = {
+        k: torch.randn(v.shape, generator=gen) if v.is_floating_point() else v + 3
+        for k, v in kdcl.state_dict().items()
+    }
     checkpoint = str(root / 'epoch_30.pth')
     torch.save(dict(state_dict=state, meta=dict(cfg=cfg.pretty_text)), checkpoint)
     paths = export_students(checkpoint, str(root / 'students'))
     path = next(p for p in paths if osp.basename(p) == 'mobilenet_v2.pth')  # the demo's name
     index = kdcl.student_names.index('mobilenet_v2')
     prefix = f'students.{index}.backbone.'
-    return path, {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    return path, {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
 
 @pytest.mark.parametrize('task', ['detection', 'segmentation'])

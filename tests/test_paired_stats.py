@@ -1,5 +1,6 @@
 """tools/common/stats.py: the paired t-interval and the sign test the demo's verdicts rest on,
 against values computed by hand."""
+
 import math
 import sys
 
@@ -51,14 +52,17 @@ def test_other_confidence_without_scipy_is_a_clear_error(monkeypatch):
         paired_interval([1.0, 2.0], confidence=95)
 
 
-@pytest.mark.parametrize('higher, lower, p', [
-    (5, 0, 2 / 32),            # 0.0625
-    (0, 5, 2 / 32),
-    (3, 0, 2 / 8),             # 0.25
-    (4, 1, 2 * (1 + 5) / 32),  # 0.375
-    (2, 2, 1.0),               # 2 * 11/16 capped at 1
-    (0, 0, 1.0),               # no untied seed: no evidence either way
-    (10, 0, 2 / 1024),
-])
+@pytest.mark.parametrize(
+    'higher, lower, p',
+    [
+        (5, 0, 2 / 32),  # 0.0625
+        (0, 5, 2 / 32),
+        (3, 0, 2 / 8),  # 0.25
+        (4, 1, 2 * (1 + 5) / 32),  # 0.375
+        (2, 2, 1.0),  # 2 * 11/16 capped at 1
+        (0, 0, 1.0),  # no untied seed: no evidence either way
+        (10, 0, 2 / 1024),
+    ],
+)
 def test_sign_test_two_sided_exact(higher, lower, p):
     assert sign_test(higher, lower) == pytest.approx(p)

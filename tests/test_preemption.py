@@ -1,5 +1,6 @@
 """Preemption: SIGUSR1/SIGTERM -> save after the iteration, exit 0; --resume continues
 mid-epoch, bit-identical to an uninterrupted run. Checkpoints are never half-written."""
+
 import glob
 import os
 import os.path as osp
@@ -20,7 +21,7 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 # Holds the run at one iteration until the test's signal has arrived, so that the signal
 # lands mid-epoch at a known iteration however slow the machine is.
-PROBE = '''
+PROBE = """
 import os, time
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
@@ -41,7 +42,7 @@ class SignalProbeHook(Hook):
         deadline = time.monotonic() + 300  # a safety net, not an assertion
         while preemption.received is None and time.monotonic() < deadline:
             time.sleep(0.05)
-'''
+"""
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
@@ -59,7 +60,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatc
 
 
 def test_unknown_signal_name_is_refused():
-    with pytest.raises(ValueError, match="PreemptionHook.signals: unknown signal name.*SIGFOO"):
+    with pytest.raises(ValueError, match='PreemptionHook.signals: unknown signal name.*SIGFOO'):
         PreemptionHook(signals=['SIGUSR1', 'SIGFOO'])
 
 
@@ -95,12 +96,16 @@ def test_sigterm_is_recorded_not_fatal_until_the_run_ends(tmp_path):
 
 def tiny_config(tmp_path, **options):
     cfg = tiny_mnist(num_labeled=24)  # 3 iterations per epoch
-    cfg.merge_from_dict(dict(
-        options, train_cfg=dict(max_epochs=2),
-        train_dataloader=dict(num_workers=2),  # the skipped batches were loaded by workers
-        data_preprocessor=dict(batch_augments=dict(augments=[dict(type='Mixup', alpha=0.4)])),
-        custom_hooks=[*cfg.custom_hooks, dict(type='ExportStudentsHook')],
-        default_hooks=dict(checkpoint=dict(save_best=None))))
+    cfg.merge_from_dict(
+        dict(
+            options,
+            train_cfg=dict(max_epochs=2),
+            train_dataloader=dict(num_workers=2),  # the skipped batches were loaded by workers
+            data_preprocessor=dict(batch_augments=dict(augments=[dict(type='Mixup', alpha=0.4)])),
+            custom_hooks=[*cfg.custom_hooks, dict(type='ExportStudentsHook')],
+            default_hooks=dict(checkpoint=dict(save_best=None)),
+        )
+    )
     return cfg
 
 
@@ -108,10 +113,17 @@ def mmpretrain_train_py(*args, env=None):
     """mmpretrain's own tools/train.py (as installed by mim), which knows nothing of kdcl_mm but
     what the config says; it also sets default_collate and persistent workers."""
     import mmpretrain
+
     script = osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'tools', 'train.py')
-    proc = subprocess.run([sys.executable, script, *map(str, args)], cwd=REPO, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, script, *map(str, args)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
     return proc.returncode, proc.stdout
 
 
@@ -136,11 +148,17 @@ def test_signal_mid_epoch_saves_exits_0_and_resume_is_bit_identical(tmp_path, si
     work_dir = tmp_path / 'interrupted'
     # The subprocesses must compute with as many threads as this process's straight run: a
     # different thread count changes floating-point reduction order, and the runs diverge.
-    env = dict(os.environ, PYTHONPATH=f'{REPO}:{probe_dir}',
-               OMP_NUM_THREADS=str(torch.get_num_threads()))
-    proc = subprocess.Popen([sys.executable, 'tools/train.py', tmp_path / 'tiny.py', '--work-dir',
-                             work_dir], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    env = dict(
+        os.environ, PYTHONPATH=f'{REPO}:{probe_dir}', OMP_NUM_THREADS=str(torch.get_num_threads())
+    )
+    proc = subprocess.Popen(
+        [sys.executable, 'tools/train.py', tmp_path / 'tiny.py', '--work-dir', work_dir],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         while not marker.exists() and proc.poll() is None:
             time.sleep(0.1)
@@ -150,10 +168,12 @@ def test_signal_mid_epoch_saves_exits_0_and_resume_is_bit_identical(tmp_path, si
     finally:
         proc.kill()
     assert proc.returncode == 0, out[-3000:]
-    assert (f'Stopped on {signal.Signals(signum).name} after iteration 2/3 of epoch 2 '
-            '(iteration 5)') in out
-    assert sorted(os.listdir(work_dir / 'students') if (work_dir / 'students').exists()
-                  else []) == []  # after_train hooks did not run
+    assert (
+        f'Stopped on {signal.Signals(signum).name} after iteration 2/3 of epoch 2 (iteration 5)'
+    ) in out
+    assert (
+        sorted(os.listdir(work_dir / 'students') if (work_dir / 'students').exists() else []) == []
+    )  # after_train hooks did not run
     assert (work_dir / 'last_checkpoint').read_text() == str(work_dir / 'iter_5.pth')
     assert (work_dir / 'preempted').exists()
     assert not (work_dir / 'epoch_2.pth').exists()
@@ -161,31 +181,47 @@ def test_signal_mid_epoch_saves_exits_0_and_resume_is_bit_identical(tmp_path, si
 
     # --resume continues at iteration 6 (the third of epoch 2) and finishes as usual, under
     # mmpretrain's entry point too.
-    rc, out = mmpretrain_train_py(tmp_path / 'tiny.py', '--work-dir', work_dir, '--resume',
-                       '--cfg-options', f'custom_hooks.{len(cfg.custom_hooks) - 1}.at_iter=0',
-                       env=env)
+    rc, out = mmpretrain_train_py(
+        tmp_path / 'tiny.py',
+        '--work-dir',
+        work_dir,
+        '--resume',
+        '--cfg-options',
+        f'custom_hooks.{len(cfg.custom_hooks) - 1}.at_iter=0',
+        env=env,
+    )
     assert rc == 0, out[-3000:]
     assert 'resumed epoch: 1, iter: 5' in out
     assert not (work_dir / 'preempted').exists()
     assert (work_dir / 'students' / 'resnet18.pth').exists()
     resumed = torch.load(work_dir / 'epoch_2.pth', weights_only=False)
     difference = max_abs_difference(straight, resumed)
-    print(f'preempted at iteration 5 by {signal.Signals(signum).name}, resumed: '
-          f'max |difference| = {difference}')
+    print(
+        f'preempted at iteration 5 by {signal.Signals(signum).name}, resumed: '
+        f'max |difference| = {difference}'
+    )
     assert difference == 0, f'max |difference| = {difference}'
 
 
-@pytest.mark.parametrize('restarts,args,resumes', [
-    ('0', [], False),  # first attempt: as given
-    ('1', [], True),  # requeued: continue from the last checkpoint
-    ('2', ['--resume', 'w/iter_5.pth'], False),  # an explicit --resume is kept as it is
-])
+@pytest.mark.parametrize(
+    'restarts,args,resumes',
+    [
+        ('0', [], False),  # first attempt: as given
+        ('1', [], True),  # requeued: continue from the last checkpoint
+        ('2', ['--resume', 'w/iter_5.pth'], False),  # an explicit --resume is kept as it is
+    ],
+)
 def test_slurm_train_resumes_a_requeued_job(tmp_path, restarts, args, resumes):
     (tmp_path / 'srun').write_text('#!/usr/bin/env bash\necho "$@"\n')  # prints the command
     (tmp_path / 'srun').chmod(0o755)
-    env = dict(os.environ, PATH=f'{tmp_path}:{os.environ["PATH"]}',
-               SLURM_RESTART_COUNT=restarts)
-    out = subprocess.run(['bash', 'tools/slurm_train.sh', 'part', 'job', MNIST, 'w', *args],
-                         cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout
+    env = dict(os.environ, PATH=f'{tmp_path}:{os.environ["PATH"]}', SLURM_RESTART_COUNT=restarts)
+    out = subprocess.run(
+        ['bash', 'tools/slurm_train.sh', 'part', 'job', MNIST, 'w', *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     expected = ['--work-dir', 'w', '--launcher', 'slurm', *args] + ['--resume'] * resumes
-    assert out.split()[-len(expected):] == expected
+    assert out.split()[-len(expected) :] == expected

@@ -1,4 +1,5 @@
 """Every classification recipe builds its model, runs its train pipeline and computes a loss."""
+
 import glob
 import os.path as osp
 
@@ -36,8 +37,11 @@ def _is_heavy(path):
     return 'imagenet' in path
 
 
-@pytest.mark.parametrize('path', [pytest.param(p, marks=pytest.mark.slow) if _is_heavy(p) else p
-                                  for p in CONFIGS], ids=osp.basename)
+@pytest.mark.parametrize(
+    'path',
+    [pytest.param(p, marks=pytest.mark.slow) if _is_heavy(p) else p for p in CONFIGS],
+    ids=osp.basename,
+)
 def test_recipe_builds_and_computes_a_loss(path, tmp_path):
     cfg = Config.fromfile(path)
     check_kdcl_config(cfg)

@@ -1,6 +1,7 @@
 """tools/demo/recipe_search.py on a tiny grid, with the training launcher replaced by a fake that
 writes what tools/train.py would (a last checkpoint and val scalars): which runs each stage
 launches, that nothing reads test, resuming, and the val table's structure."""
+
 import json
 import os
 import os.path as osp
@@ -22,8 +23,14 @@ def val_top1(student, generator, t, weight, warmup, seed):
     noise = 0.01 * (-1) ** seed
     if student == 'resnet18':
         return SOLO_VAL[student] + 5.0 + 0.1 * t + noise
-    return (SOLO_VAL[student] + MBV2_GAIN[generator] + 0.05 * (t == 4) + 0.02 * weight +
-            0.03 * warmup + noise)
+    return (
+        SOLO_VAL[student]
+        + MBV2_GAIN[generator]
+        + 0.05 * (t == 4)
+        + 0.02 * weight
+        + 0.03 * warmup
+        + noise
+    )
 
 
 class FakeTraining:
@@ -41,8 +48,10 @@ class FakeTraining:
             final = {'accuracy/top1': SOLO_VAL[student] + 0.01 * (-1) ** seed}
         else:
             gen, t, w, warm = re.fullmatch(r'(\w+?)_T([\d.]+)_w([\d.]+)_(\w+)', name).groups()
-            final = {f'{s}/top1': val_top1(s, gen, float(t), float(w), warm == 'warmup', seed)
-                     for s in SOLO_VAL}
+            final = {
+                f'{s}/top1': val_top1(s, gen, float(t), float(w), warm == 'warmup', seed)
+                for s in SOLO_VAL
+            }
         os.makedirs(osp.join(work_dir, '20260101_000000', 'vis_data'), exist_ok=True)
         with open(osp.join(work_dir, '20260101_000000', 'vis_data', 'scalars.json'), 'w') as f:
             for epoch in range(1, 6):  # flat last 5 epochs: their mean is the last value
@@ -52,9 +61,30 @@ class FakeTraining:
         return 1.0
 
 
-GRID = ['--generators', 'Mean', 'Linear', '--temperatures', '2', '4', '--kd-weights', '1', '2',
-        '--coarse-seeds', '0', '1', '--final-seeds', '0', '1', '2', '--refine-top', '1',
-        '--final-top', '2', '--jobs', '2']
+GRID = [
+    '--generators',
+    'Mean',
+    'Linear',
+    '--temperatures',
+    '2',
+    '4',
+    '--kd-weights',
+    '1',
+    '2',
+    '--coarse-seeds',
+    '0',
+    '1',
+    '--final-seeds',
+    '0',
+    '1',
+    '2',
+    '--refine-top',
+    '1',
+    '--final-top',
+    '2',
+    '--jobs',
+    '2',
+]
 
 
 @pytest.fixture
@@ -91,8 +121,10 @@ def test_tiny_grid_runs_the_stages_and_tabulates_every_candidate(tmp_path, fake,
     assert mbv2['vs_solo']['delta']['mean'] == pytest.approx(0.1 + 0.02)
     assert by_label['Linear T=2 λ=1']['score'] == pytest.approx(0.12)
     assert mbv2['vs_solo']['interval']['low'] is not None
-    assert set(mbv2) == {'kdcl', 'vs_solo'} and 'last' in by_label['Linear T=2 λ=1']['students'][
-        'mobilenet_v2']
+    assert (
+        set(mbv2) == {'kdcl', 'vs_solo'}
+        and 'last' in by_label['Linear T=2 λ=1']['students']['mobilenet_v2']
+    )
 
     markdown = (out / 'val_table.md').read_text()
     rows = [line for line in markdown.splitlines() if line.startswith('| ')]
@@ -138,8 +170,15 @@ def test_unknown_generator_is_refused():
 def test_default_grid_has_every_generator_and_general_weighting():
     args = recipe_search.parse_args([])
     # 'General' is GeneralSoftTarget's default weighting (simplex); the others are named.
-    assert args.generators == ['Naive', 'Linear', 'MinLogit', 'General', 'General:closed_form',
-                               'General:shrinkage', 'Mean']
+    assert args.generators == [
+        'Naive',
+        'Linear',
+        'MinLogit',
+        'General',
+        'General:closed_form',
+        'General:shrinkage',
+        'Mean',
+    ]
     assert args.temperatures == [1.0, 2.0, 4.0, 8.0] and args.kd_weights == [0.5, 1.0, 2.0]
     assert len(args.final_seeds) >= 5 and not set(args.final_seeds) & {0, 1, 2, 3, 4}
 

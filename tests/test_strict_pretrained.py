@@ -1,4 +1,5 @@
 """StrictPretrained: loads every tensor exactly, or refuses naming the offending keys."""
+
 import re
 
 import pytest
@@ -52,8 +53,10 @@ def assert_state_equal(module, expected):
 def test_loads_every_tensor_and_is_not_overwritten_by_children(tmp_path):
     # ConvModule.init_weights would re-initialise conv and BN after a non-deferred load.
     weights = random_state(TinyBackbone(), seed=1)
-    path = save(tmp_path, {'backbone.' + k: v for k, v in weights.items()} |
-                {'head.fc.weight': torch.zeros(3, 3)})
+    path = save(
+        tmp_path,
+        {'backbone.' + k: v for k, v in weights.items()} | {'head.fc.weight': torch.zeros(3, 3)},
+    )
     model = TinyBackbone(init_cfg=strict_init(path))
     model.init_weights()
     assert_state_equal(model, weights)
@@ -76,13 +79,18 @@ def test_kdcl_prefix_selects_that_student(tmp_path):
     assert_state_equal(model, second)
 
 
-@pytest.mark.parametrize('change, named', [
-    (lambda s: s.pop('stem.bn.num_batches_tracked'),
-     'missing keys (1): stem.bn.num_batches_tracked'),
-    (lambda s: s.pop('fc.bias'), 'missing keys (1): fc.bias'),
-    (lambda s: s.update({'fc.extra': torch.ones(1)}), 'unexpected keys (1): fc.extra'),
-    (lambda s: s.update({'fc.bias': torch.ones(3)}), 'fc.bias: checkpoint (3,) vs model (2,)'),
-])
+@pytest.mark.parametrize(
+    'change, named',
+    [
+        (
+            lambda s: s.pop('stem.bn.num_batches_tracked'),
+            'missing keys (1): stem.bn.num_batches_tracked',
+        ),
+        (lambda s: s.pop('fc.bias'), 'missing keys (1): fc.bias'),
+        (lambda s: s.update({'fc.extra': torch.ones(1)}), 'unexpected keys (1): fc.extra'),
+        (lambda s: s.update({'fc.bias': torch.ones(3)}), 'fc.bias: checkpoint (3,) vs model (2,)'),
+    ],
+)
 def test_mismatch_raises_naming_keys_checkpoint_and_prefix(tmp_path, change, named):
     weights = random_state(TinyBackbone(), seed=5)
     change(weights)
@@ -103,7 +111,8 @@ def test_unknown_prefix_lists_the_available_ones(tmp_path):
 
 def test_registered_for_mmdet_and_mmseg_models():
     from mmdet.registry import WEIGHT_INITIALIZERS as DET
-    from mmseg.registry import WEIGHT_INITIALIZERS as SEG
     from mmpretrain.registry import WEIGHT_INITIALIZERS as CLS
+    from mmseg.registry import WEIGHT_INITIALIZERS as SEG
+
     for registry in (DET, SEG, CLS):
         assert registry.get('StrictPretrained') is StrictPretrainedInit

@@ -5,6 +5,7 @@
 
 Writes <out-dir>/<name>.pth (backbone/neck/head weights) and <name>.py (a test config).
 """
+
 import argparse
 import pickle
 
@@ -15,8 +16,12 @@ def parse_args():
     parser = argparse.ArgumentParser(description='Export KDCL students (kdcl_mm)')
     parser.add_argument('checkpoint', help='a checkpoint saved while training a KDCL config')
     parser.add_argument('--out-dir', required=True, help='folder for <name>.pth and <name>.py')
-    parser.add_argument('--students', nargs='+', metavar='INDEX_OR_NAME',
-                        help='students to export, by index or name (default: all)')
+    parser.add_argument(
+        '--students',
+        nargs='+',
+        metavar='INDEX_OR_NAME',
+        help='students to export, by index or name (default: all)',
+    )
     parser.add_argument('--overwrite', action='store_true', help='replace existing exports')
     return parser.parse_args()
 
@@ -25,8 +30,13 @@ def main():
     args = parse_args()
     try:
         paths = export_students(args.checkpoint, args.out_dir, args.students, args.overwrite)
-    except (FileNotFoundError, FileExistsError, ValueError, RuntimeError,
-            pickle.UnpicklingError) as e:
+    except (
+        FileNotFoundError,
+        FileExistsError,
+        ValueError,
+        RuntimeError,
+        pickle.UnpicklingError,
+    ) as e:
         raise SystemExit(f'error: {e}')
     print('\n'.join(paths))
 

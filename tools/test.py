@@ -1,7 +1,8 @@
 """Evaluate a checkpoint with mmengine's Runner (KDCL, exported students, mmdet, mmseg).
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
+python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
 """
+
 import argparse
 import os
 import os.path as osp
@@ -20,10 +21,15 @@ def parse_args():
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='where logs and metrics go')
     parser.add_argument('--out', help='dump the metrics to this json/pkl/yaml file')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, help='override config entries'
+    )
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher',
+    )
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -38,8 +44,11 @@ def main():
     cfg.launcher = args.launcher
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.work_dir = (
+        args.work_dir
+        or cfg.get('work_dir')
+        or osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    )
     cfg.load_from = args.checkpoint
     prepare_distributed(cfg)  # gloo on CPU, per-rank augmentation seeds
     runner = Runner.from_cfg(cfg)
@@ -48,6 +57,7 @@ def main():
         if osp.exists(args.out):
             raise SystemExit(f'{args.out} exists; refusing to overwrite it')
         import mmengine
+
         mmengine.dump(metrics, args.out)
         print(f'metrics written to {args.out}')
 

@@ -1,7 +1,8 @@
 """Train a config with mmengine's Runner: KDCL pretraining, baselines, mmdet and mmseg.
 
-    python tools/train.py configs/kdcl/r50_mbv2_imagenet.py [--work-dir DIR] [--resume]
+python tools/train.py configs/kdcl/r50_mbv2_imagenet.py [--work-dir DIR] [--resume]
 """
+
 import argparse
 import os
 import os.path as osp
@@ -18,20 +19,40 @@ from kdcl_mm.utils.dist_env import prepare_distributed
 def parse_args():
     parser = argparse.ArgumentParser(description='Train a model (kdcl_mm)')
     parser.add_argument('config', help='config file path')
-    parser.add_argument('--work-dir', help='where logs and checkpoints go '
-                        '(default: ./work_dirs/<config name>)')
-    parser.add_argument('--resume', nargs='?', type=str, const='auto',
-                        help='resume from the given checkpoint, or the latest one in work_dir')
+    parser.add_argument(
+        '--work-dir', help='where logs and checkpoints go (default: ./work_dirs/<config name>)'
+    )
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from the given checkpoint, or the latest one in work_dir',
+    )
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
     parser.add_argument('--no-validate', action='store_true', help='skip validation')
-    parser.add_argument('--auto-scale-lr', action='store_true',
-                        help='scale the lr by total batch size / auto_scale_lr.base_batch_size')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='allow training into a work_dir that already holds checkpoints')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. model.kd_loss.temperature=4')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the lr by total batch size / auto_scale_lr.base_batch_size',
+    )
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='allow training into a work_dir that already holds checkpoints',
+    )
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, e.g. model.kd_loss.temperature=4',
+    )
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher',
+    )
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -42,8 +63,11 @@ def merge_args(cfg: Config, args) -> Config:
     cfg.launcher = args.launcher
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.work_dir = (
+        args.work_dir
+        or cfg.get('work_dir')
+        or osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    )
     if args.amp:
         if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'OptimWrapper':
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
@@ -61,12 +85,14 @@ def merge_args(cfg: Config, args) -> Config:
 
 def refuse_to_overwrite(cfg: Config, args) -> None:
     existing = osp.isdir(cfg.work_dir) and [
-        f for f in os.listdir(cfg.work_dir) if f.endswith('.pth')]
+        f for f in os.listdir(cfg.work_dir) if f.endswith('.pth')
+    ]
     if existing and not cfg.get('resume') and not args.overwrite:
         raise SystemExit(
             f'work_dir {cfg.work_dir} already holds checkpoints ({", ".join(sorted(existing)[:3])}'
             f'{" ..." if len(existing) > 3 else ""}); training would overwrite them. Pass --resume '
-            'to continue, --work-dir to train elsewhere, or --overwrite.')
+            'to continue, --work-dir to train elsewhere, or --overwrite.'
+        )
 
 
 def main():

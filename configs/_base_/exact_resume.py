@@ -14,4 +14,5 @@ default_hooks = dict(
     checkpoint=dict(backend_args=dict(backend='atomic_local')),
     rng_state=dict(type='RNGStateHook'),
     resume_schedule=dict(type='ResumeScheduleHook'),
-    preemption=dict(type='PreemptionHook'))
+    preemption=dict(type='PreemptionHook'),
+)

@@ -5,6 +5,13 @@ _base_ = [
     './schedules/imagenet_bs256.py',
     './default_runtime.py',
 ]
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3,
-                                     save_best='accuracy/top1', rule='greater'))
+default_hooks = dict(
+    checkpoint=dict(
+        type='CheckpointHook',
+        interval=1,
+        max_keep_ckpts=3,
+        save_best='accuracy/top1',
+        rule='greater',
+    )
+)
 auto_scale_lr = dict(base_batch_size=256)

@@ -7,7 +7,14 @@ _base_ = [
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=-1, max_keep_ckpts=1, save_last=True,
-                    save_best='accuracy/top1', rule='greater'))
+    checkpoint=dict(
+        type='CheckpointHook',
+        interval=-1,
+        max_keep_ckpts=1,
+        save_last=True,
+        save_best='accuracy/top1',
+        rule='greater',
+    ),
+)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0, deterministic=False)

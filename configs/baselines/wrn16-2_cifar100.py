@@ -8,8 +8,20 @@ model = dict(
     type='ImageClassifier',
     backbone=dict(type='WideResNet', depth=16, widen_factor=2),
     neck=dict(type='GlobalAveragePooling'),
-    head=dict(type='LinearClsHead', num_classes=100, in_channels=128,
-              loss=dict(type='CrossEntropyLoss', loss_weight=1.0)))
+    head=dict(
+        type='LinearClsHead',
+        num_classes=100,
+        in_channels=128,
+        loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
+    ),
+)
 optim_wrapper = dict(optimizer=dict(weight_decay=5e-4))
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3,
-                                     save_best='accuracy/top1', rule='greater'))
+default_hooks = dict(
+    checkpoint=dict(
+        type='CheckpointHook',
+        interval=10,
+        max_keep_ckpts=3,
+        save_best='accuracy/top1',
+        rule='greater',
+    )
+)

@@ -14,18 +14,25 @@ model = dict(
         dict(config='mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py', name='mobilenet_v2'),
     ],
     soft_target=dict(type='MinLogitSoftTarget'),
-    # T=2, lambda=1: the usual reimplementation values (the paper's ImageNet values are unconfirmed).
-    kd_loss=dict(type='SoftTargetKDLoss', temperature=2.0, loss_weight=1.0))
+    # T=2, lambda=1: the usual reimplementation values (the paper's ImageNet values are
+    # unconfirmed).
+    kd_loss=dict(type='SoftTargetKDLoss', temperature=2.0, loss_weight=1.0),
+)
 
 # One SGD over all students. Per-student settings go through custom_keys on `students.{i}.`:
 # MobileNetV2's own recipe uses weight decay 4e-5 (0.4 x ResNet-50's 1e-4).
-optim_wrapper = dict(
-    paramwise_cfg=dict(custom_keys={'students.1.': dict(decay_mult=0.4)}))
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'students.1.': dict(decay_mult=0.4)}))
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=100),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3,
-                    save_best='ensemble/top1', rule='greater'))
+    checkpoint=dict(
+        type='CheckpointHook',
+        interval=1,
+        max_keep_ckpts=3,
+        save_best='ensemble/top1',
+        rule='greater',
+    ),
+)
 custom_hooks = [dict(type='ExportStudentsHook')]
 
 # Total batch 8 x 32 = 256; --auto-scale-lr rescales lr for other GPU counts.

@@ -6,19 +6,38 @@ _base_ = './r50_mbv2_imagenet.py'
 heldout = dict(ratio=0.05, seed=0)
 # The paper's rule (Perrone-Cooper closed form, weights may be negative); the class default,
 # simplex-constrained weights, was chosen on the small MNIST held-out split (docs/demo.md).
-model = dict(soft_target=dict(_delete_=True, type='GeneralSoftTarget', weighting='closed_form',
-                              reg=1e-3))
+model = dict(
+    soft_target=dict(_delete_=True, type='GeneralSoftTarget', weighting='closed_form', reg=1e-3)
+)
 train_dataloader = dict(
-    dataset=dict(_delete_=True, type='HeldOutSplit', part='train', **heldout,
-                 dataset={{_base_.train_dataloader.dataset}}))
+    dataset=dict(
+        _delete_=True,
+        type='HeldOutSplit',
+        part='train',
+        **heldout,
+        dataset={{_base_.train_dataloader.dataset}},
+    )
+)
 custom_hooks = [
     dict(type='ExportStudentsHook'),
-    dict(type='GeneralWeightsHook',
-         heldout_dataloader=dict(
-             batch_size=64, num_workers=5,
-             dataset=dict(type='HeldOutSplit', part='heldout', **heldout,
-                          dataset=dict(type='ImageNet', data_root='data/imagenet', split='train',
-                                       pipeline={{_base_.test_pipeline}})),
-             # round_up=False: padding would count a held-out sample twice in C.
-             sampler=dict(type='DefaultSampler', shuffle=False, round_up=False))),
+    dict(
+        type='GeneralWeightsHook',
+        heldout_dataloader=dict(
+            batch_size=64,
+            num_workers=5,
+            dataset=dict(
+                type='HeldOutSplit',
+                part='heldout',
+                **heldout,
+                dataset=dict(
+                    type='ImageNet',
+                    data_root='data/imagenet',
+                    split='train',
+                    pipeline={{_base_.test_pipeline}},
+                ),
+            ),
+            # round_up=False: padding would count a held-out sample twice in C.
+            sampler=dict(type='DefaultSampler', shuffle=False, round_up=False),
+        ),
+    ),
 ]

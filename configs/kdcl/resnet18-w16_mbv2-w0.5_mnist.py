@@ -19,12 +19,20 @@ model = dict(
     # T=4 beat MinLogit at T=2 for both students. MinLogit's target approaches one-hot once
     # the students fit their training set; the mean's does not.
     soft_target=dict(type='MeanSoftTarget'),
-    kd_loss=dict(type='SoftTargetKDLoss', temperature=4.0, loss_weight=1.0))
+    kd_loss=dict(type='SoftTargetKDLoss', temperature=4.0, loss_weight=1.0),
+)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=-1, max_keep_ckpts=1, save_last=True,
-                    save_best='ensemble/top1', rule='greater'))
+    checkpoint=dict(
+        type='CheckpointHook',
+        interval=-1,
+        max_keep_ckpts=1,
+        save_last=True,
+        save_best='ensemble/top1',
+        rule='greater',
+    ),
+)
 custom_hooks = [dict(type='ExportStudentsHook')]
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0, deterministic=False)

@@ -9,15 +9,28 @@ _base_ = './resnet18-w16_mbv2-w0.5_mnist.py'
 heldout = dict(ratio=0.1, seed=0)
 model = dict(soft_target=dict(_delete_=True, type='GeneralSoftTarget', reg=1e-3))
 train_dataloader = dict(
-    dataset=dict(_delete_=True, type='HeldOutSplit', part='train', **heldout,
-                 dataset={{_base_.train_dataloader.dataset}}))
+    dataset=dict(
+        _delete_=True,
+        type='HeldOutSplit',
+        part='train',
+        **heldout,
+        dataset={{_base_.train_dataloader.dataset}},
+    )
+)
 custom_hooks = [
     *_base_.custom_hooks,
-    dict(type='GeneralWeightsHook',
-         heldout_dataloader=dict(
-             batch_size=64, num_workers=0,
-             dataset=dict(type='HeldOutSplit', part='heldout', **heldout,
-                          dataset=dict(_base_.train_dataloader.dataset,
-                                       pipeline=_base_.test_pipeline)),
-             sampler=dict(type='DefaultSampler', shuffle=False))),
+    dict(
+        type='GeneralWeightsHook',
+        heldout_dataloader=dict(
+            batch_size=64,
+            num_workers=0,
+            dataset=dict(
+                type='HeldOutSplit',
+                part='heldout',
+                **heldout,
+                dataset=dict(_base_.train_dataloader.dataset, pipeline=_base_.test_pipeline),
+            ),
+            sampler=dict(type='DefaultSampler', shuffle=False),
+        ),
+    ),
 ]

@@ -8,10 +8,18 @@ _base_ = [
 
 
 def cifar_student(backbone, channels, name):
-    return dict(type='ImageClassifier', name=name, backbone=backbone,
-                neck=dict(type='GlobalAveragePooling'),
-                head=dict(type='LinearClsHead', num_classes=100, in_channels=channels,
-                          loss=dict(type='CrossEntropyLoss', loss_weight=1.0)))
+    return dict(
+        type='ImageClassifier',
+        name=name,
+        backbone=backbone,
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(
+            type='LinearClsHead',
+            num_classes=100,
+            in_channels=channels,
+            loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
+        ),
+    )
 
 
 model = dict(
@@ -21,8 +29,16 @@ model = dict(
         cifar_student(dict(type='CifarResNet', depth=32), 64, 'resnet32'),
     ],
     soft_target=dict(type='MinLogitSoftTarget'),
-    kd_loss=dict(type='SoftTargetKDLoss', temperature=2.0, loss_weight=1.0))
+    kd_loss=dict(type='SoftTargetKDLoss', temperature=2.0, loss_weight=1.0),
+)
 optim_wrapper = dict(optimizer=dict(weight_decay=5e-4))
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3,
-                                     save_best='ensemble/top1', rule='greater'))
+default_hooks = dict(
+    checkpoint=dict(
+        type='CheckpointHook',
+        interval=10,
+        max_keep_ckpts=3,
+        save_best='ensemble/top1',
+        rule='greater',
+    )
+)
 custom_hooks = [dict(type='ExportStudentsHook')]

@@ -16,7 +16,9 @@ model = dict(
         # Fine-tune all of it, BN statistics included, as the ResNet-18 config does (why: there).
         frozen_stages=-1,
         norm_eval=False,
-        init_cfg=dict(_base_.student_init, checkpoint=pretrained)),
+        init_cfg=dict(_base_.student_init, checkpoint=pretrained),
+    ),
     # widen_factor 0.5: make_divisible(24/2, 8) = 16, 32/2 = 16, 96/2 = 48; the last 1x1 conv
     # keeps 1280 channels (mmpretrain widens it only for widen_factor > 1).
-    neck=dict(in_channels=[16, 16, 48, 1280]))
+    neck=dict(in_channels=[16, 16, 48, 1280]),
+)

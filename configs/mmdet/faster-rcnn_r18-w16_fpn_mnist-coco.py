@@ -6,10 +6,12 @@
 #   python tools/train.py configs/mmdet/faster-rcnn_r18-w16_fpn_mnist-coco.py \
 #       --cfg-options model.backbone.init_cfg.checkpoint=<student>.pth
 _base_ = [
-    'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py', '../_base_/datasets/mnist_normalization.py'
+    'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
+    '../_base_/datasets/mnist_normalization.py',
 ]
-custom_imports = dict(imports=['mmpretrain.models', 'kdcl_mm.downstream'],
-                      allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmpretrain.models', 'kdcl_mm.downstream'], allow_failed_imports=False
+)
 
 # The exported KDCL student (tools/export_students.py); a solo ImageClassifier checkpoint
 # works too (its keys are also backbone.*). mmengine substitutes this variable when the file
@@ -32,18 +34,22 @@ model = dict(
         # epochs; trained, 24; docs/demo.md).
         frozen_stages=-1,
         norm_eval=False,
-        init_cfg=dict(type='StrictPretrained', checkpoint=pretrained, prefix='backbone.')),
+        init_cfg=dict(type='StrictPretrained', checkpoint=pretrained, prefix='backbone.'),
+    ),
     neck=dict(in_channels=[16, 32, 64, 128], out_channels=64),
     # Digits are 12-48 pixels: anchors of 16 (stride 4) to 256 pixels.
     rpn_head=dict(in_channels=64, feat_channels=64, anchor_generator=dict(scales=[4])),
     roi_head=dict(
         bbox_roi_extractor=dict(out_channels=64),
-        bbox_head=dict(in_channels=64, fc_out_channels=256, num_classes=10)),
+        bbox_head=dict(in_channels=64, fc_out_channels=256, num_classes=10),
+    ),
     train_cfg=dict(
         rpn=dict(sampler=dict(num=128)),
         rpn_proposal=dict(nms_pre=500, max_per_img=200),
-        rcnn=dict(sampler=dict(num=128))),
-    test_cfg=dict(rpn=dict(nms_pre=300, max_per_img=100), rcnn=dict(max_per_img=20)))
+        rcnn=dict(sampler=dict(num=128)),
+    ),
+    test_cfg=dict(rpn=dict(nms_pre=300, max_per_img=100), rcnn=dict(max_per_img=20)),
+)
 
 # No flips: a mirrored digit is a different symbol.
 train_pipeline = [
@@ -56,27 +62,49 @@ test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=canvas, keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'),
+    ),
 ]
 metainfo = dict(classes=tuple(str(d) for d in range(10)))
 train_dataloader = dict(
-    batch_size=8, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, metainfo=metainfo,
-                 ann_file='annotations/instances_train.json',
-                 data_prefix=dict(img='images/train/'),
-                 filter_cfg=dict(filter_empty_gt=True, min_size=0),
-                 pipeline=train_pipeline))
+    batch_size=8,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/instances_train.json',
+        data_prefix=dict(img='images/train/'),
+        filter_cfg=dict(filter_empty_gt=True, min_size=0),
+        pipeline=train_pipeline,
+    ),
+)
 val_dataloader = dict(
-    batch_size=8, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, metainfo=metainfo,
-                 ann_file='annotations/instances_val.json',
-                 data_prefix=dict(img='images/val/'), pipeline=test_pipeline))
+    batch_size=8,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/instances_val.json',
+        data_prefix=dict(img='images/val/'),
+        pipeline=test_pipeline,
+    ),
+)
 test_dataloader = dict(
-    batch_size=8, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, metainfo=metainfo,
-                 ann_file='annotations/instances_test.json',
-                 data_prefix=dict(img='images/test/'), pipeline=test_pipeline))
+    batch_size=8,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/instances_test.json',
+        data_prefix=dict(img='images/test/'),
+        pipeline=test_pipeline,
+    ),
+)
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = dict(ann_file=data_root + 'annotations/instances_test.json')
 
@@ -88,6 +116,6 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=True, begin=0, T_max=max_epochs, end=max_epochs),
 ]
 default_hooks = dict(
-    logger=dict(interval=10),
-    checkpoint=dict(interval=-1, save_last=True, max_keep_ckpts=1))
+    logger=dict(interval=10), checkpoint=dict(interval=-1, save_last=True, max_keep_ckpts=1)
+)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))

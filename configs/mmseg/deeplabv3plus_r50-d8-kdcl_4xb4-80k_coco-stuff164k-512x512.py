@@ -9,7 +9,12 @@ model = dict(
     # A plain ResNet-50 (see downstream_backbones.py) at output stride 8, as mmseg's D8 recipe;
     # mmpretrain's ResNet has no contract_dilation, so every block of a dilated stage uses the
     # full dilation.
-    backbone=dict(_base_.resnet50_for_mmseg, strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4),
-                  init_cfg=dict(_base_.student_init, checkpoint=pretrained)),
+    backbone=dict(
+        _base_.resnet50_for_mmseg,
+        strides=(1, 2, 1, 1),
+        dilations=(1, 1, 2, 4),
+        init_cfg=dict(_base_.student_init, checkpoint=pretrained),
+    ),
     decode_head=dict(num_classes=_base_.num_classes),
-    auxiliary_head=dict(num_classes=_base_.num_classes))
+    auxiliary_head=dict(num_classes=_base_.num_classes),
+)

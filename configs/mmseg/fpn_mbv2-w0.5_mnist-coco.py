@@ -14,7 +14,9 @@ model = dict(
     backbone=dict(
         _base_.mobilenet_v2,  # the student's own class: keys match exactly
         widen_factor=0.5,  # and its own argument
-        init_cfg=dict(_base_.student_init, checkpoint=pretrained)),
+        init_cfg=dict(_base_.student_init, checkpoint=pretrained),
+    ),
     # widen_factor 0.5: make_divisible(24/2, 8) = 16, 32/2 = 16, 96/2 = 48; the last 1x1 conv
     # keeps 1280 channels (mmpretrain widens it only for widen_factor > 1).
-    neck=dict(in_channels=[16, 16, 48, 1280]))
+    neck=dict(in_channels=[16, 16, 48, 1280]),
+)

@@ -6,6 +6,11 @@ _base_ = './fpn_r50-kdcl_4xb4-80k_coco-stuff164k-512x512.py'
 
 pretrained = 'work_dirs/r50_mbv2_imagenet/students/mobilenet_v2.pth'
 model = dict(
-    backbone=dict(_base_.mobilenet_v2, norm_cfg=dict(type='SyncBN', requires_grad=True),
-                  norm_eval=False, init_cfg=dict(_base_.student_init, checkpoint=pretrained)),
-    neck=dict(in_channels=_base_.mobilenet_v2_fpn_in_channels))
+    backbone=dict(
+        _base_.mobilenet_v2,
+        norm_cfg=dict(type='SyncBN', requires_grad=True),
+        norm_eval=False,
+        init_cfg=dict(_base_.student_init, checkpoint=pretrained),
+    ),
+    neck=dict(in_channels=_base_.mobilenet_v2_fpn_in_channels),
+)

@@ -6,12 +6,15 @@
 #   python tools/train.py configs/mmseg/fpn_r18-w16_mnist-coco.py \
 #       --cfg-options model.backbone.init_cfg.checkpoint=<student>.pth
 _base_ = [
-    'mmseg::_base_/models/fpn_r50.py', 'mmseg::_base_/default_runtime.py',
-    'mmseg::_base_/schedules/schedule_20k.py', '../_base_/datasets/mnist_normalization.py'
+    'mmseg::_base_/models/fpn_r50.py',
+    'mmseg::_base_/default_runtime.py',
+    'mmseg::_base_/schedules/schedule_20k.py',
+    '../_base_/datasets/mnist_normalization.py',
 ]
 custom_imports = dict(
     imports=['mmpretrain.models', 'kdcl_mm.downstream', 'kdcl_mm.datasets.mnist_coco_seg'],
-    allow_failed_imports=False)
+    allow_failed_imports=False,
+)
 
 # The exported KDCL student (tools/export_students.py); a solo ImageClassifier checkpoint
 # works too (its keys are also backbone.*). mmengine substitutes this variable when the file
@@ -33,13 +36,19 @@ model = dict(
         base_channels=16,
         out_indices=(0, 1, 2, 3),
         zero_init_residual=False,  # mmpretrain skips it only for type='Pretrained'
-        init_cfg=dict(type='StrictPretrained', checkpoint=pretrained, prefix='backbone.')),
+        init_cfg=dict(type='StrictPretrained', checkpoint=pretrained, prefix='backbone.'),
+    ),
     neck=dict(in_channels=[16, 32, 64, 128], out_channels=64),
     decode_head=dict(
-        in_channels=[64, 64, 64, 64], channels=64, num_classes=11, norm_cfg=norm_cfg,
+        in_channels=[64, 64, 64, 64],
+        channels=64,
+        num_classes=11,
+        norm_cfg=norm_cfg,
         # ~96% of the pixels are background: unweighted, the head predicted only background
         # after 450 iterations (val mIoU 8.8 = background / 11 classes; docs/demo.md).
-        loss_decode=dict(class_weight=[0.1] + [1.0] * 10)))
+        loss_decode=dict(class_weight=[0.1] + [1.0] * 10),
+    ),
+)
 
 dataset_type = 'MNISTCocoSegDataset'
 # No flips: a mirrored digit is a different symbol. Canvases are already 128x128.
@@ -50,19 +59,38 @@ train_pipeline = [
 ]
 test_pipeline = train_pipeline
 train_dataloader = dict(
-    batch_size=8, num_workers=0, persistent_workers=False,
+    batch_size=8,
+    num_workers=0,
+    persistent_workers=False,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(type=dataset_type, data_root=data_root, pipeline=train_pipeline,
-                 data_prefix=dict(img_path='images/train', seg_map_path='seg_maps/train')))
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        pipeline=train_pipeline,
+        data_prefix=dict(img_path='images/train', seg_map_path='seg_maps/train'),
+    ),
+)
 val_dataloader = dict(
-    batch_size=8, num_workers=0, persistent_workers=False,
+    batch_size=8,
+    num_workers=0,
+    persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, pipeline=test_pipeline,
-                 data_prefix=dict(img_path='images/val', seg_map_path='seg_maps/val')))
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        pipeline=test_pipeline,
+        data_prefix=dict(img_path='images/val', seg_map_path='seg_maps/val'),
+    ),
+)
 test_dataloader = dict(
     val_dataloader,
-    dataset=dict(type=dataset_type, data_root=data_root, pipeline=test_pipeline,
-                 data_prefix=dict(img_path='images/test', seg_map_path='seg_maps/test')))
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        pipeline=test_pipeline,
+        data_prefix=dict(img_path='images/test', seg_map_path='seg_maps/test'),
+    ),
+)
 val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator
 
@@ -77,5 +105,6 @@ param_scheduler = [
 default_hooks = dict(
     logger=dict(interval=25),
     checkpoint=dict(interval=max_iters, max_keep_ckpts=1),
-    visualization=dict(draw=False))
+    visualization=dict(draw=False),
+)
 env_cfg = dict(dist_cfg=dict(backend='gloo'), cudnn_benchmark=False)

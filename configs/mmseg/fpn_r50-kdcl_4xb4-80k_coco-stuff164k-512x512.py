@@ -10,6 +10,8 @@ model = dict(
     data_preprocessor=dict(size=_base_.crop_size),
     pretrained=None,
     # A plain ResNet-50, not mmseg's deep-stem ResNetV1c (see downstream_backbones.py).
-    backbone=dict(_base_.resnet50_for_mmseg,
-                  init_cfg=dict(_base_.student_init, checkpoint=pretrained)),
-    decode_head=dict(num_classes=_base_.num_classes))
+    backbone=dict(
+        _base_.resnet50_for_mmseg, init_cfg=dict(_base_.student_init, checkpoint=pretrained)
+    ),
+    decode_head=dict(num_classes=_base_.num_classes),
+)

@@ -1,4 +1,5 @@
 """A deterministic held-out split carved from a training set (for GeneralSoftTarget)."""
+
 import numpy as np
 from mmpretrain.registry import DATASETS
 from torch.utils.data import Dataset

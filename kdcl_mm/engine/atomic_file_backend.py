@@ -6,6 +6,7 @@ truncated ``.pth`` that ``--resume`` then fails on. Select this backend with
 ``backend_args=dict(backend='atomic_local')`` (CheckpointHook, Runner.save_checkpoint):
 a reader sees the old file or the new one, never a part.
 """
+
 import os
 import os.path as osp
 import tempfile

@@ -17,6 +17,7 @@ into checkpoints can admit them with :func:`allow_globals`.
 This replaces mmengine's loader for local paths (the ``''`` scheme of
 ``CheckpointLoader``); ``torch.load`` itself is not patched.
 """
+
 import _compat_pickle
 import os.path as osp
 import pickle
@@ -33,11 +34,17 @@ _ALLOWED: Dict[str, set] = {
     '_codecs': {'encode'},  # how protocol 2 pickles bytes
     'torch': {'Size', 'device', 'dtype'},
     'torch._utils': {
-        '_rebuild_tensor', '_rebuild_tensor_v2', '_rebuild_tensor_v3',
-        '_rebuild_parameter', '_rebuild_parameter_with_state',
-        '_rebuild_sparse_tensor', '_rebuild_device_tensor_from_numpy',
-        '_rebuild_qtensor', '_rebuild_meta_tensor_no_storage',
-        '_rebuild_wrapper_subclass', '_rebuild_nested_tensor'
+        '_rebuild_tensor',
+        '_rebuild_tensor_v2',
+        '_rebuild_tensor_v3',
+        '_rebuild_parameter',
+        '_rebuild_parameter_with_state',
+        '_rebuild_sparse_tensor',
+        '_rebuild_device_tensor_from_numpy',
+        '_rebuild_qtensor',
+        '_rebuild_meta_tensor_no_storage',
+        '_rebuild_wrapper_subclass',
+        '_rebuild_nested_tensor',
     },
     'torch._tensor': {'_rebuild_from_type_v2'},
     'torch.nn.parameter': {'Parameter'},
@@ -49,8 +56,7 @@ _ALLOWED: Dict[str, set] = {
 }
 # (module, class) -> attributes that a pickled ``getattr(cls, name)`` may resolve.
 _ALLOWED_GETATTR: Dict[Tuple[str, str], set] = {
-    ('mmengine.logging.history_buffer', 'HistoryBuffer'):
-    {'min', 'max', 'current', 'mean'},
+    ('mmengine.logging.history_buffer', 'HistoryBuffer'): {'min', 'max', 'current', 'mean'},
 }
 
 
@@ -78,11 +84,11 @@ def _guarded_getattr(obj, name):
         return getattr(obj, name)
     raise UnsafeCheckpointError(
         f'checkpoint asks for getattr({key[0]}.{key[1]}, {name!r}), which is not '
-        'allowlisted in kdcl_mm.engine.checkpoint_loading')
+        'allowlisted in kdcl_mm.engine.checkpoint_loading'
+    )
 
 
 class RestrictedUnpickler(pickle.Unpickler):
-
     def find_class(self, module: str, name: str):
         # Protocol-2 pickles (torch's default) name Python 2 modules, e.g. __builtin__.
         # (The mapped names do not exist in Python 3, so mapping unconditionally is harmless.)
@@ -96,14 +102,16 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise UnsafeCheckpointError(
             f'checkpoint references {module}.{name}, which kdcl_mm does not unpickle. '
             'If you trust this file and its type, admit it with '
-            f'kdcl_mm.engine.checkpoint_loading.allow_globals({module!r}, [{name!r}])')
+            f'kdcl_mm.engine.checkpoint_loading.allow_globals({module!r}, [{name!r}])'
+        )
 
 
 # torch.load(pickle_module=...) needs a module-like object with Unpickler and load.
 restricted_pickle = types.SimpleNamespace(
     Unpickler=RestrictedUnpickler,
     load=lambda f, **kw: RestrictedUnpickler(f, **kw).load(),
-    __name__='kdcl_mm_restricted_pickle')
+    __name__='kdcl_mm_restricted_pickle',
+)
 
 
 def load_local_checkpoint(filename: str, map_location=None):
@@ -112,7 +120,8 @@ def load_local_checkpoint(filename: str, map_location=None):
     if not osp.isfile(filename):
         raise FileNotFoundError(
             f'checkpoint {filename!r} does not exist; check the path given to '
-            '`load_from`, `--resume`, `init_cfg.checkpoint` or the CLI.')
+            '`load_from`, `--resume`, `init_cfg.checkpoint` or the CLI.'
+        )
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
@@ -121,10 +130,8 @@ def load_local_checkpoint(filename: str, map_location=None):
         raise _unreadable(filename, e) from e
     try:
         return torch.load(
-            filename,
-            map_location=map_location,
-            weights_only=False,
-            pickle_module=restricted_pickle)
+            filename, map_location=map_location, weights_only=False, pickle_module=restricted_pickle
+        )
     except UnsafeCheckpointError:
         raise
     except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:
@@ -134,7 +141,8 @@ def load_local_checkpoint(filename: str, map_location=None):
 def _unreadable(filename: str, err: Exception) -> RuntimeError:
     return RuntimeError(
         f'cannot read checkpoint {filename!r}: it is truncated, corrupt or not a '
-        f'PyTorch checkpoint ({type(err).__name__}: {err}). Re-save or re-download it.')
+        f'PyTorch checkpoint ({type(err).__name__}: {err}). Re-save or re-download it.'
+    )
 
 
 _registered: Callable = None

@@ -4,6 +4,7 @@ Run by :class:`~kdcl_mm.engine.runner.CheckedRunner` before anything is built, s
 point that builds the recipe's runner (``tools/train.py``, mmpretrain's own ``tools/train.py``,
 ``RUNNERS.build(cfg)``) gets the same errors, each naming the field and the fix.
 """
+
 from mmengine.config import Config
 
 from kdcl_mm.datasets.dataset_cfg import innermost_dataset_cfg
@@ -33,13 +34,15 @@ def check_kdcl_config(cfg: Config) -> None:
             raise ValueError(
                 f'train_dataloader.dataset.pipeline: MultiView(num_views={views}) gives {total} '
                 f'views but model.students has {num_students} students; input distortion needs '
-                f'one view per student: set num_views={num_students} (or drop MultiView).')
+                f'one view per student: set num_views={num_students} (or drop MultiView).'
+            )
     soft_target = model.get('soft_target', {}) or {}
     if soft_target.get('type') == 'GeneralSoftTarget':
         hooks = [h.get('type') for h in cfg.get('custom_hooks', []) or []]
         if 'GeneralWeightsHook' not in hooks:
             raise ValueError(
-                "model.soft_target is GeneralSoftTarget but custom_hooks has no "
+                'model.soft_target is GeneralSoftTarget but custom_hooks has no '
                 "GeneralWeightsHook: General's weights come from a held-out split. Add "
                 "dict(type='GeneralWeightsHook', heldout_dataloader=...) as "
-                'configs/kdcl/resnet18-w16_mbv2-w0.5_mnist_general.py does.')
+                'configs/kdcl/resnet18-w16_mbv2-w0.5_mnist_general.py does.'
+            )

@@ -3,6 +3,7 @@
 The GeneralWeightsHook calls this once per epoch; benchmarks and analysis tools call it
 directly on a built model and dataloader.
 """
+
 from typing import Iterable, Tuple
 
 import torch
@@ -36,8 +37,10 @@ def estimate_general_weights(model, dataloader: Iterable) -> Tuple[Tensor, int]:
     """
     generator = model.soft_target
     if not getattr(generator, 'requires_heldout', False):
-        raise ValueError('estimate_general_weights needs model.soft_target to be a '
-                         f'GeneralSoftTarget, got {type(generator).__name__}.')
+        raise ValueError(
+            'estimate_general_weights needs model.soft_target to be a '
+            f'GeneralSoftTarget, got {type(generator).__name__}.'
+        )
     device = generator.weights.device
     was_training = model.training
     model.eval()
@@ -48,8 +51,7 @@ def estimate_general_weights(model, dataloader: Iterable) -> Tuple[Tensor, int]:
             probs = [F.softmax(z.float(), dim=1) for z in model.student_logits(data['inputs'])]
             labels = hard_labels(data['data_samples'])
             batch_statistics = generator.error_statistics(probs, labels)
-            statistics = batch_statistics if statistics is None \
-                else statistics + batch_statistics
+            statistics = batch_statistics if statistics is None else statistics + batch_statistics
             count += labels.numel()
     finally:
         model.train(was_training)

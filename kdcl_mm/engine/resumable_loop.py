@@ -1,4 +1,5 @@
 """mmengine's EpochBasedTrainLoop, resumable mid-epoch and stoppable after any iteration."""
+
 import logging
 from itertools import islice
 from typing import Dict, Union
@@ -30,13 +31,15 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
     Args: as EpochBasedTrainLoop.
     """
 
-    def __init__(self, runner, dataloader: Union[DataLoader, Dict], max_epochs: int,
-                 **kwargs) -> None:
+    def __init__(
+        self, runner, dataloader: Union[DataLoader, Dict], max_epochs: int, **kwargs
+    ) -> None:
         super().__init__(runner, dataloader, max_epochs, **kwargs)
         schedulers = list(iter_schedulers(runner.param_schedulers))
         if schedulers and all(isinstance(s, dict) for _, s in schedulers):  # still configs
             runner.param_schedulers = fit_param_schedulers(
-                runner.param_schedulers, self.max_epochs, self.max_iters)
+                runner.param_schedulers, self.max_epochs, self.max_iters
+            )
         self.preempted = False
 
     @property
@@ -55,9 +58,11 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
             if self.preempted:
                 return self.runner.model
             self._decide_current_val_interval()
-            if (self.runner.val_loop is not None and self._epoch >= self.val_begin
-                    and (self._epoch % self.val_interval == 0
-                         or self._epoch == self._max_epochs)):
+            if (
+                self.runner.val_loop is not None
+                and self._epoch >= self.val_begin
+                and (self._epoch % self.val_interval == 0 or self._epoch == self._max_epochs)
+            ):
                 self.runner.val_loop.run()
         self.runner.call_hook('after_train')
         return self.runner.model
@@ -70,7 +75,8 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
             raise RuntimeError(
                 f'Resumed at iteration {self._iter} of epoch {self._epoch}, i.e. iteration '
                 f'{start} of an epoch of {len(self.dataloader)}: the checkpoint was saved with '
-                'another dataset size or batch size. Resume with the same train_dataloader.')
+                'another dataset size or batch size. Resume with the same train_dataloader.'
+            )
         # A DataLoader draws its workers' base seed from torch's generator when it creates an
         # iterator: every epoch, but with persistent workers only the first time. Keep that
         # draw out of the training stream, so that the epoch after a resume (a new iterator)
@@ -93,9 +99,11 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
             batch_size = getattr(self.dataloader.batch_sampler, 'batch_size', None)
             sampler.skip_next(start * (batch_size or self.dataloader.batch_size))
             return self.dataloader
-        print_log(f'Resuming mid-epoch with {type(sampler).__name__}, which cannot skip: the '
-                  f'first {start} batches of the epoch are loaded and dropped. '
-                  "train_dataloader.sampler.type='ResumableSampler' skips them.",
-                  logger='current', level=logging.WARNING)
+        print_log(
+            f'Resuming mid-epoch with {type(sampler).__name__}, which cannot skip: the '
+            f'first {start} batches of the epoch are loaded and dropped. '
+            "train_dataloader.sampler.type='ResumableSampler' skips them.",
+            logger='current',
+            level=logging.WARNING,
+        )
         return islice(self.dataloader, start, None)
-

@@ -14,6 +14,7 @@ run. Here:
   acts from its ``begin`` to the new end (ResumeScheduleHook takes the schedule's shape from the
   config, not from the checkpoint).
 """
+
 import copy
 from typing import Iterator, Optional, Tuple
 
@@ -35,8 +36,10 @@ def iter_schedulers(param_scheduler) -> Iterator[Tuple[str, dict]]:
         return
     schedulers = _as_list(param_scheduler)
     for i, scheduler in enumerate(schedulers):
-        yield ('param_scheduler' if isinstance(param_scheduler, dict) else
-               f'param_scheduler.{i}'), scheduler
+        yield (
+            ('param_scheduler' if isinstance(param_scheduler, dict) else f'param_scheduler.{i}'),
+            scheduler,
+        )
 
 
 def _as_list(value) -> list:
@@ -45,8 +48,9 @@ def _as_list(value) -> list:
 
 def _horizon(scheduler: dict, max_epochs: Optional[int], max_iters: Optional[int]):
     by_epoch = scheduler.get('by_epoch', True)
-    return (max_epochs, 'epoch', 'max_epochs') if by_epoch else (max_iters, 'iteration',
-                                                                  'max_iters')
+    return (
+        (max_epochs, 'epoch', 'max_epochs') if by_epoch else (max_iters, 'iteration', 'max_iters')
+    )
 
 
 def check_param_schedulers(cfg: Config) -> None:
@@ -64,7 +68,8 @@ def check_param_schedulers(cfg: Config) -> None:
             raise ValueError(
                 f'{path} ({kind}) begins at {unit} {begin} but ends at {end}: it can never act. '
                 f'Fix: set {path}.end > {begin}, or remove `end` so that it ends with '
-                f'train_cfg.{key}.')
+                f'train_cfg.{key}.'
+            )
 
 
 def fit_param_schedulers(param_scheduler, max_epochs: int, max_iters: int):
@@ -78,9 +83,11 @@ def fit_param_schedulers(param_scheduler, max_epochs: int, max_iters: int):
         begin = scheduler.get('begin', 0)
         if begin >= horizon:
             scheduler['end'] = begin + 1
-            print_log(f'{path} ({scheduler.get("type", "?")}) begins at {unit} {begin}, after '
-                      f'this run ends (train_cfg.{key}={horizon}): it does not act in this run.',
-                      logger='current')
+            print_log(
+                f'{path} ({scheduler.get("type", "?")}) begins at {unit} {begin}, after '
+                f'this run ends (train_cfg.{key}={horizon}): it does not act in this run.',
+                logger='current',
+            )
     return fitted
 
 

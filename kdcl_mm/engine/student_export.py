@@ -12,6 +12,7 @@ student as the model, so ``tools/test.py <name>.py <name>.pth`` evaluates it alo
 Downstream detectors and segmentors load ``backbone.*`` with
 ``init_cfg=dict(type='StrictPretrained', checkpoint=<name>.pth, prefix='backbone.')``.
 """
+
 import copy
 import os
 import os.path as osp
@@ -31,17 +32,30 @@ StudentRef = Union[int, str]
 STUDENT_PREFIX = 'students.'
 # Top-level config fields an exported test config leaves out: those for training the KDCL
 # model, and the preprocessor, which moves into the student's model config.
-DROPPED_FIELDS = ('train_dataloader', 'train_cfg', 'optim_wrapper', 'param_scheduler',
-                  'auto_scale_lr', 'custom_hooks', 'resume', 'load_from', 'work_dir', 'launcher',
-                  'data_preprocessor')
+DROPPED_FIELDS = (
+    'train_dataloader',
+    'train_cfg',
+    'optim_wrapper',
+    'param_scheduler',
+    'auto_scale_lr',
+    'custom_hooks',
+    'resume',
+    'load_from',
+    'work_dir',
+    'launcher',
+    'data_preprocessor',
+)
 # KDCL-only types and the single-model type that replaces each in an exported config.
-SINGLE_MODEL_TYPES = {'MultiViewClsDataPreprocessor': 'ClsDataPreprocessor',
-                      'KDCLAccuracy': 'Accuracy'}
+SINGLE_MODEL_TYPES = {
+    'MultiViewClsDataPreprocessor': 'ClsDataPreprocessor',
+    'KDCLAccuracy': 'Accuracy',
+}
 
 
 @dataclass
 class KDCLCheckpoint:
     """A loaded KDCL checkpoint: its state dict, training config and named students."""
+
     path: str
     state_dict: Dict[str, torch.Tensor]
     cfg: Config
@@ -58,31 +72,36 @@ def load_kdcl_checkpoint(path: str) -> KDCLCheckpoint:
     checkpoint = _load_checkpoint(path, map_location='cpu')
     state_dict = checkpoint.get('state_dict') if isinstance(checkpoint, dict) else None
     has_students = isinstance(state_dict, dict) and any(
-        k.startswith(STUDENT_PREFIX) for k in state_dict)
+        k.startswith(STUDENT_PREFIX) for k in state_dict
+    )
     if not has_students:
         found = sorted({k.split('.')[0] for k in (state_dict or {})})
         raise ValueError(
             f'{path} is not a KDCL checkpoint: its state_dict has no "{STUDENT_PREFIX}*" keys '
             f'(top-level modules found: {found or "none"}). Give a checkpoint saved while '
-            "training a model of type='KDCL'.")
+            "training a model of type='KDCL'."
+        )
     cfg_text = (checkpoint.get('meta') or {}).get('cfg')
     if not isinstance(cfg_text, str) or not cfg_text.strip():
         raise ValueError(
             f"{path} has no training config in meta['cfg'], which names the students and "
             "holds their model configs. Use a checkpoint saved by mmengine's Runner "
-            '(CheckpointHook) from a KDCL config.')
+            '(CheckpointHook) from a KDCL config.'
+        )
     cfg = Config.fromstring(cfg_text, '.py')
     students = resolve_students(cfg.model.students)
     in_state = {int(k.split('.')[1]) for k in state_dict if k.startswith(STUDENT_PREFIX)}
     if in_state != set(range(len(students))):
         raise ValueError(
             f"{path}: meta['cfg'] names {len(students)} students but the state_dict holds "
-            f'students {sorted(in_state)}; the checkpoint and its config disagree.')
+            f'students {sorted(in_state)}; the checkpoint and its config disagree.'
+        )
     return KDCLCheckpoint(path, state_dict, cfg, students)
 
 
-def select_students(names: Sequence[str],
-                    wanted: Optional[Sequence[StudentRef]] = None) -> List[int]:
+def select_students(
+    names: Sequence[str], wanted: Optional[Sequence[StudentRef]] = None
+) -> List[int]:
     """Indices of ``wanted`` (indices, names, or digit strings as given on a command line)."""
     if wanted is None:
         return list(range(len(names)))
@@ -105,7 +124,7 @@ def select_students(names: Sequence[str],
 def student_state_dict(state_dict: Dict[str, torch.Tensor], index: int) -> Dict[str, torch.Tensor]:
     """The ``students.{index}.*`` tensors, with that prefix removed."""
     prefix = f'{STUDENT_PREFIX}{index}.'
-    return {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
 
 
 def student_model_cfg(kdcl_cfg: Config, model_cfg: dict) -> dict:
@@ -128,10 +147,12 @@ def student_config(kdcl_cfg: Config, model_cfg: dict, checkpoint_path: str) -> C
     return Config(fields)
 
 
-def export_students(checkpoint: str,
-                    out_dir: str,
-                    students: Optional[Sequence[StudentRef]] = None,
-                    overwrite: bool = False) -> List[str]:
+def export_students(
+    checkpoint: str,
+    out_dir: str,
+    students: Optional[Sequence[StudentRef]] = None,
+    overwrite: bool = False,
+) -> List[str]:
     """Write ``<out_dir>/<name>.pth`` and ``<name>.py`` for each selected student.
 
     Args:
@@ -155,10 +176,10 @@ def export_students(checkpoint: str,
         path = osp.join(out_dir, f'{name}.pth')
         model = student_model_cfg(kdcl.cfg, model_cfg)
         cfg = student_config(kdcl.cfg, model, path)
-        meta = dict(source=checkpoint, student=name, index=index, model=model,
-                    cfg=cfg.pretty_text)
-        save_checkpoint(dict(state_dict=student_state_dict(kdcl.state_dict, index), meta=meta),
-                        path)
+        meta = dict(source=checkpoint, student=name, index=index, model=model, cfg=cfg.pretty_text)
+        save_checkpoint(
+            dict(state_dict=student_state_dict(kdcl.state_dict, index), meta=meta), path
+        )
         cfg.dump(osp.join(out_dir, f'{name}.py'))
         print_log(f'student {index} ({name}) -> {path}', logger='current')
         written.append(path)

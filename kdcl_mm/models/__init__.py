@@ -1,2 +1,8 @@
-from . import backbones, classifiers, data_preprocessors, losses, soft_targets  # noqa: F401
-from . import strict_pretrained  # noqa: F401
+from . import (  # noqa: F401
+    backbones,
+    classifiers,
+    data_preprocessors,
+    losses,
+    soft_targets,
+    strict_pretrained,  # noqa: F401
+)

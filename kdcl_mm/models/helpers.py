@@ -1,4 +1,5 @@
 """Small helpers that the classifier, the hooks and the tools share."""
+
 from typing import List
 
 import torch

@@ -9,6 +9,7 @@ the checkpoint and raises before training starts.
 Registered in mmengine's root ``WEIGHT_INITIALIZERS``, so mmpretrain, mmdet and mmseg
 models all accept ``init_cfg=dict(type='StrictPretrained', checkpoint=..., prefix=...)``.
 """
+
 import re
 from typing import Dict, List, Optional
 
@@ -46,9 +47,11 @@ class StrictPretrainedInit(PretrainedInit):
                 f'init_cfg StrictPretrained: checkpoint {self.checkpoint!r} with prefix '
                 f'{self.prefix!r} does not match {type(module).__name__}: {mismatch}. '
                 'Point init_cfg.checkpoint at a checkpoint of this exact backbone (class '
-                'and arguments), or fix init_cfg.prefix.')
-        print_log(f'load {self.prefix or "all keys"} of {self.checkpoint} (strict)',
-                  logger='current')
+                'and arguments), or fix init_cfg.prefix.'
+            )
+        print_log(
+            f'load {self.prefix or "all keys"} of {self.checkpoint} (strict)', logger='current'
+        )
         module.load_state_dict(state_dict, strict=True)
         _mark_children_initialised(module)
         if hasattr(module, '_params_init_info'):
@@ -57,40 +60,53 @@ class StrictPretrainedInit(PretrainedInit):
     def load_state_dict(self) -> Dict[str, torch.Tensor]:
         """The checkpoint's state dict, restricted to ``prefix`` and stripped of it."""
         checkpoint = _load_checkpoint(self.checkpoint, map_location=self.map_location)
-        state_dict = checkpoint.get('state_dict', checkpoint) \
-            if isinstance(checkpoint, dict) else None
+        state_dict = (
+            checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
+        )
         if not isinstance(state_dict, dict):
-            raise ValueError(f'init_cfg StrictPretrained: {self.checkpoint!r} holds no state '
-                             'dict; give a checkpoint saved by mmengine or torch.save.')
+            raise ValueError(
+                f'init_cfg StrictPretrained: {self.checkpoint!r} holds no state '
+                'dict; give a checkpoint saved by mmengine or torch.save.'
+            )
         # DataParallel / DDP wrappers, as mmengine's load_checkpoint strips them.
         state_dict = {re.sub(r'^module\.', '', k): v for k, v in state_dict.items()}
         if not self.prefix:
             return state_dict
         prefix = self.prefix if self.prefix.endswith('.') else self.prefix + '.'
-        selected = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        selected = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
         if not selected:
             raise ValueError(
                 f'init_cfg StrictPretrained: no key of {self.checkpoint!r} starts with '
                 f'prefix {prefix!r}; its key prefixes are {_key_prefixes(state_dict)}. '
                 "Set init_cfg.prefix to one of them (e.g. 'backbone.' for an exported "
-                "student, 'students.0.backbone.' for a KDCL checkpoint).")
+                "student, 'students.0.backbone.' for a KDCL checkpoint)."
+            )
         return selected
 
     def _get_init_info(self) -> str:
         return f'{type(self).__name__}: load {self.prefix or ""} from {self.checkpoint}'
 
 
-def describe_mismatch(expected: Dict[str, torch.Tensor],
-                      given: Dict[str, torch.Tensor]) -> Optional[str]:
+def describe_mismatch(
+    expected: Dict[str, torch.Tensor], given: Dict[str, torch.Tensor]
+) -> Optional[str]:
     """Missing keys, unexpected keys and shape mismatches, or None when they agree."""
     missing = sorted(set(expected) - set(given))
     unexpected = sorted(set(given) - set(expected))
-    shapes = [f'{k}: checkpoint {tuple(given[k].shape)} vs model {tuple(expected[k].shape)}'
-              for k in sorted(set(expected) & set(given))
-              if tuple(given[k].shape) != tuple(expected[k].shape)]
-    problems = [f'{title} ({len(keys)}): {_listing(keys)}'
-                for title, keys in (('missing keys', missing), ('unexpected keys', unexpected),
-                                    ('shape mismatches', shapes)) if keys]
+    shapes = [
+        f'{k}: checkpoint {tuple(given[k].shape)} vs model {tuple(expected[k].shape)}'
+        for k in sorted(set(expected) & set(given))
+        if tuple(given[k].shape) != tuple(expected[k].shape)
+    ]
+    problems = [
+        f'{title} ({len(keys)}): {_listing(keys)}'
+        for title, keys in (
+            ('missing keys', missing),
+            ('unexpected keys', unexpected),
+            ('shape mismatches', shapes),
+        )
+        if keys
+    ]
     return '; '.join(problems) or None
 
 
@@ -101,8 +117,9 @@ def _listing(items: List[str]) -> str:
 
 def _key_prefixes(state_dict: Dict[str, torch.Tensor]) -> List[str]:
     """Distinct module paths up to three levels deep, e.g. ``students.0.backbone.``."""
-    return sorted({'.'.join(k.split('.')[:3 if k.startswith('students.') else 1]) + '.'
-                   for k in state_dict})
+    return sorted(
+        {'.'.join(k.split('.')[: 3 if k.startswith('students.') else 1]) + '.' for k in state_dict}
+    )
 
 
 def _mark_children_initialised(module: nn.Module) -> None:

@@ -4,6 +4,7 @@ torch is checked against the supported range; the OpenMMLab packages against the
 kdcl_mm is tested with. ``--no-ops`` accepts an mmcv without compiled ops (mmcv-lite: KDCL
 pretraining only) and does not require mmdet/mmseg.
 """
+
 import argparse
 import importlib
 import sys
@@ -12,8 +13,13 @@ from .compiled_ops import FIX as OPS_FIX
 from .stack_check import torch_problem
 
 #: module -> version prefix kdcl_mm is tested with.
-TESTED = {'mmengine': '0.10.', 'mmcv': '2.1.', 'mmpretrain': '1.2.', 'mmdet': '3.3.',
-          'mmseg': '1.2.'}
+TESTED = {
+    'mmengine': '0.10.',
+    'mmcv': '2.1.',
+    'mmpretrain': '1.2.',
+    'mmdet': '3.3.',
+    'mmseg': '1.2.',
+}
 DOWNSTREAM = ('mmdet', 'mmseg')
 
 
@@ -43,13 +49,18 @@ def check(with_ops: bool = True) -> list:
         status = 'ok' if version.startswith(prefix) else f'UNTESTED (tested: {prefix}x)'
         print(f'{module:12s} {version:14s} {status}')
         if not version.startswith(prefix):
-            problems.append(f'{module} {version} is not the tested {prefix}x series. '
-                            'Fix: bash tools/install.sh installs the tested versions')
+            problems.append(
+                f'{module} {version} is not the tested {prefix}x series. '
+                'Fix: bash tools/install.sh installs the tested versions'
+            )
     if with_ops:
         try:
             import torch
             from mmcv.ops import nms
-            boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.], [20., 20., 30., 30.]])
+
+            boxes = torch.tensor(
+                [[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]]
+            )
             _, keep = nms(boxes, torch.tensor([0.9, 0.8, 0.7]), iou_threshold=0.5)
             assert keep.tolist() == [0, 2], keep
             print('mmcv.ops     compiled (nms ran)')
@@ -58,18 +69,22 @@ def check(with_ops: bool = True) -> list:
     else:
         print('mmcv.ops     not required (--no-ops: KDCL pretraining only)')
     from mmengine.config.utils import MODULE2PACKAGE
+
     if 'kdcl_mm' in MODULE2PACKAGE:
         print('kdcl_mm::    config scope active')
     else:
-        problems.append('the kdcl_mm:: config scope is not installed (kdcl_mm.pth missing). '
-                        'Fix: bash tools/install.sh, or pip install . (a wheel ships the .pth)')
+        problems.append(
+            'the kdcl_mm:: config scope is not installed (kdcl_mm.pth missing). '
+            'Fix: bash tools/install.sh, or pip install . (a wheel ships the .pth)'
+        )
     return problems
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--no-ops', action='store_true',
-                        help='accept mmcv without compiled ops and no mmdet/mmseg')
+    parser.add_argument(
+        '--no-ops', action='store_true', help='accept mmcv without compiled ops and no mmdet/mmseg'
+    )
     args = parser.parse_args(argv)
     found = check(with_ops=not args.no_ops)
     for p in found:

@@ -1,9 +1,11 @@
 """mmcv's compiled ops, checked where they are needed rather than at ``import kdcl_mm``."""
 
-FIX = ('Fix: bash tools/install.sh (without --no-ops) builds mmcv 2.1.0 with its ops against '
-       'your torch; in your own environment: KDCL_PYTHON=$(which python) bash tools/install.sh. '
-       'An mmcv without ops (mmcv-lite, or a build with build isolation) is enough for KDCL '
-       'pretraining only.')
+FIX = (
+    'Fix: bash tools/install.sh (without --no-ops) builds mmcv 2.1.0 with its ops against '
+    'your torch; in your own environment: KDCL_PYTHON=$(which python) bash tools/install.sh. '
+    'An mmcv without ops (mmcv-lite, or a build with build isolation) is enough for KDCL '
+    'pretraining only.'
+)
 
 
 class MissingCompiledOpsError(RuntimeError):
@@ -27,5 +29,6 @@ def require_compiled_ops(purpose: str) -> None:
     try:
         import mmcv._ext  # noqa: F401
     except ImportError as err:
-        raise MissingCompiledOpsError(f'{purpose} need mmcv with its compiled ops, and mmcv._ext is '
-                          f'missing ({err}). {FIX}') from err
+        raise MissingCompiledOpsError(
+            f'{purpose} need mmcv with its compiled ops, and mmcv._ext is missing ({err}). {FIX}'
+        ) from err

@@ -12,6 +12,7 @@ adapted to the machine:
 * it defaults ``randomness.diff_rank_seed`` to True, so that every rank draws its own
   augmentations (KDCL's per-student views, batch mixes, dropout).
 """
+
 import logging
 import os
 import subprocess
@@ -56,32 +57,44 @@ def use_gloo_on_cpu(cfg: Config) -> None:
     dist_cfg['backend'] = 'gloo'
     cfg.merge_from_dict({'env_cfg.dist_cfg': dist_cfg})
     if cfg.get('sync_bn'):
-        print_log(f'sync_bn={cfg.sync_bn!r} ignored: torch SyncBatchNorm synchronises CUDA '
-                  'tensors only; on CPU every rank keeps its own BN batch statistics.',
-                  logger='current', level=logging.WARNING)
+        print_log(
+            f'sync_bn={cfg.sync_bn!r} ignored: torch SyncBatchNorm synchronises CUDA '
+            'tensors only; on CPU every rank keeps its own BN batch statistics.',
+            logger='current',
+            level=logging.WARNING,
+        )
         cfg.sync_bn = None
     cfg.model_wrapper_cfg = _ddp_without_device_ids(cfg)
     if cfg.launcher == 'slurm':
         export_slurm_rendezvous()
     elif cfg.launcher != 'pytorch':
-        raise ValueError(f'--launcher {cfg.launcher} needs CUDA here; on CPU use --launcher '
-                         'pytorch (torchrun, tools/dist_train.sh) or slurm.')
+        raise ValueError(
+            f'--launcher {cfg.launcher} needs CUDA here; on CPU use --launcher '
+            'pytorch (torchrun, tools/dist_train.sh) or slurm.'
+        )
     if isinstance(dist_cfg.get('timeout'), (int, float)):  # seconds, as mmengine's init_dist
         dist_cfg['timeout'] = timedelta(seconds=dist_cfg['timeout'])
     # env:// reads RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT, as torchrun sets them.
     torch_dist.init_process_group(**dist_cfg)
     if get_rank() == 0:
-        print_log(f'CUDA is not available: the {cfg.launcher} launcher runs on CPU with the '
-                  f"gloo backend (env_cfg.dist_cfg.backend was {requested!r}).",
-                  logger='current')
+        print_log(
+            f'CUDA is not available: the {cfg.launcher} launcher runs on CPU with the '
+            f'gloo backend (env_cfg.dist_cfg.backend was {requested!r}).',
+            logger='current',
+        )
 
 
 def _ddp_without_device_ids(cfg: Config) -> dict:
     # DDP rejects device_ids for CPU modules; mmengine's Runner passes [LOCAL_RANK] unless the
     # wrapper config names them. Without a wrapper config, keep the Runner's own defaults.
-    wrapper = dict(cfg.get('model_wrapper_cfg') or dict(
-        type='MMDistributedDataParallel', broadcast_buffers=False,
-        find_unused_parameters=cfg.get('find_unused_parameters', False)))
+    wrapper = dict(
+        cfg.get('model_wrapper_cfg')
+        or dict(
+            type='MMDistributedDataParallel',
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False),
+        )
+    )
     wrapper_cls = MODEL_WRAPPERS.get(wrapper.get('type', 'MMDistributedDataParallel'))
     if isinstance(wrapper_cls, type) and issubclass(wrapper_cls, DistributedDataParallel):
         wrapper['device_ids'] = None
@@ -95,7 +108,8 @@ def export_slurm_rendezvous(default_port: int = 29500) -> None:
     os.environ.setdefault('MASTER_PORT', str(default_port))
     if 'MASTER_ADDR' not in os.environ:
         os.environ['MASTER_ADDR'] = subprocess.getoutput(
-            f'scontrol show hostname {nodes} | head -n1')
+            f'scontrol show hostname {nodes} | head -n1'
+        )
     os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
     os.environ['RANK'] = os.environ['SLURM_PROCID']
     os.environ['LOCAL_RANK'] = os.environ['SLURM_LOCALID']

@@ -1,4 +1,5 @@
 """One rule for every tool that writes results: never replace them unless asked."""
+
 import os
 import os.path as osp
 import shutil
@@ -15,7 +16,8 @@ def refuse_overwrite(paths: Iterable[str], overwrite: bool, flag: str = '--overw
     if existing and not overwrite:
         raise FileExistsError(
             f'refusing to overwrite {", ".join(existing)}: pass {flag} to replace '
-            f'{"it" if len(existing) == 1 else "them"}, or choose another output location.')
+            f'{"it" if len(existing) == 1 else "them"}, or choose another output location.'
+        )
     return existing
 
 

@@ -1,4 +1,5 @@
 """The torch range kdcl_mm supports, checked at import with the fix (pip never installs torch)."""
+
 import re
 
 #: Inclusive (major, minor) bounds, measured at both ends (README "Supported versions").
@@ -16,11 +17,13 @@ def torch_problem(version: str):
     found = torch_minor_version(version)
     if found is not None and TORCH_RANGE[0] <= found <= TORCH_RANGE[1]:
         return None
-    return (f'torch {version} is not supported: kdcl_mm supports {RANGE_TEXT} (mmcv 2.1.0, '
-            'which mmdet 3.3 and mmseg 1.2 require, has no release for older torch; newer '
-            'torch is untested). Fix: install a torch in that range, e.g. '
-            'pip install torch==2.14.1 torchvision==0.29.1, or run bash tools/install.sh in a '
-            'fresh environment.')
+    return (
+        f'torch {version} is not supported: kdcl_mm supports {RANGE_TEXT} (mmcv 2.1.0, '
+        'which mmdet 3.3 and mmseg 1.2 require, has no release for older torch; newer '
+        'torch is untested). Fix: install a torch in that range, e.g. '
+        'pip install torch==2.14.1 torchvision==0.29.1, or run bash tools/install.sh in a '
+        'fresh environment.'
+    )
 
 
 def require_supported_torch() -> None:
@@ -32,14 +35,20 @@ def require_supported_torch() -> None:
     try:
         import torch
     except ImportError as err:
-        raise ImportError('kdcl_mm needs PyTorch, which pip does not install for it (torch must '
-                          f'match your CUDA and mmcv). Install {RANGE_TEXT} first, or run '
-                          'bash tools/install.sh.') from err
+        raise ImportError(
+            'kdcl_mm needs PyTorch, which pip does not install for it (torch must '
+            f'match your CUDA and mmcv). Install {RANGE_TEXT} first, or run '
+            'bash tools/install.sh.'
+        ) from err
     problem = torch_problem(torch.__version__)
     found = torch_minor_version(torch.__version__)
     if problem and found is not None and found > TORCH_RANGE[1]:
         import warnings
-        warnings.warn(f'torch {torch.__version__} is newer than kdcl_mm has been tested with '
-                      f'({RANGE_TEXT}); it is expected to work, but not verified.', stacklevel=2)
+
+        warnings.warn(
+            f'torch {torch.__version__} is newer than kdcl_mm has been tested with '
+            f'({RANGE_TEXT}); it is expected to work, but not verified.',
+            stacklevel=2,
+        )
     elif problem:
         raise ImportError(problem)

@@ -10,13 +10,20 @@ Run from the repository root:
 
 The code lives in tools/analysis_tools/benchmark/.
 """
+
 import argparse
 
 from mmengine.logging import MMLogger
 
 import kdcl_mm  # noqa: F401  (registers modules)
-from tools.analysis_tools.benchmark import (GENERATORS, check_out_dir, format_markdown,
-                                            preset_settings, run_benchmark, write_report)
+from tools.analysis_tools.benchmark import (
+    GENERATORS,
+    check_out_dir,
+    format_markdown,
+    preset_settings,
+    run_benchmark,
+    write_report,
+)
 
 
 def parse_ratio_targets(values):
@@ -25,13 +32,16 @@ def parse_ratio_targets(values):
     for value in values or []:
         name, _, number = value.rpartition('=')
         if name and name not in GENERATORS:
-            raise SystemExit(f'--ratio-target {value}: {name!r} is not a generator; choose '
-                             f'from {list(GENERATORS)}')
+            raise SystemExit(
+                f'--ratio-target {value}: {name!r} is not a generator; choose '
+                f'from {list(GENERATORS)}'
+            )
         try:
             number = float(number)
         except ValueError:
-            raise SystemExit(f'--ratio-target {value}: expected R or GENERATOR=R, e.g. 1.03 '
-                             'or Linear=1.05')
+            raise SystemExit(
+                f'--ratio-target {value}: expected R or GENERATOR=R, e.g. 1.03 or Linear=1.05'
+            )
         if name:
             targets[name] = number
         else:
@@ -43,33 +53,58 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--out-dir', required=True, help='where benchmark.json/.md go')
     parser.add_argument('--overwrite', action='store_true', help='replace an earlier report')
-    parser.add_argument('--preset', choices=['small', 'imagenet'], default='small',
-                        help='small: MNIST students 64x64, batch 32 (CPU); imagenet: '
-                        'ResNet-50 + MobileNetV2 224x224, batch 64, fp16 AMP (GPU)')
+    parser.add_argument(
+        '--preset',
+        choices=['small', 'imagenet'],
+        default='small',
+        help='small: MNIST students 64x64, batch 32 (CPU); imagenet: '
+        'ResNet-50 + MobileNetV2 224x224, batch 64, fp16 AMP (GPU)',
+    )
     parser.add_argument('--quick', action='store_true', help='a run of seconds (for tests)')
     parser.add_argument('--config', help="a KDCL config to measure instead of the preset's")
     parser.add_argument('--device', default='cpu', help='cpu or cuda[:N]')
-    parser.add_argument('--amp', choices=['none', 'float16', 'bfloat16'],
-                        help="mixed precision (AmpOptimWrapper); imagenet preset: float16")
-    parser.add_argument('--channels-last', action='store_true',
-                        help='convert the models to channels_last (as ChannelsLastHook)')
-    parser.add_argument('--generators', nargs='+', choices=list(GENERATORS),
-                        help='soft-target generators to measure (default: all five)')
+    parser.add_argument(
+        '--amp',
+        choices=['none', 'float16', 'bfloat16'],
+        help='mixed precision (AmpOptimWrapper); imagenet preset: float16',
+    )
+    parser.add_argument(
+        '--channels-last',
+        action='store_true',
+        help='convert the models to channels_last (as ChannelsLastHook)',
+    )
+    parser.add_argument(
+        '--generators',
+        nargs='+',
+        choices=list(GENERATORS),
+        help='soft-target generators to measure (default: all five)',
+    )
     parser.add_argument('--batch-size', type=int)
     parser.add_argument('--num-workers', type=int, help="dataloader workers (config's by default)")
     parser.add_argument('--rounds', type=int)
     parser.add_argument('--steps-per-round', type=int)
     parser.add_argument('--warmup-steps', type=int)
     parser.add_argument('--heldout-ratio', type=float, help='General held-out split (0.05)')
-    parser.add_argument('--threads', type=int, help="torch threads (small preset: 1, which "
-                        "stays reproducible on a CPU shared with other jobs; imagenet: torch's)")
+    parser.add_argument(
+        '--threads',
+        type=int,
+        help='torch threads (small preset: 1, which '
+        "stays reproducible on a CPU shared with other jobs; imagenet: torch's)",
+    )
     parser.add_argument('--seed', type=int)
-    parser.add_argument('--ratio-target', nargs='+', metavar='[GENERATOR=]R',
-                        help='report whether KDCL / Σ(students alone) <= R: a bare R for every '
-                        'measured generator, GENERATOR=R for one (e.g. 1.03 Linear=1.05)')
-    parser.add_argument('--general-fraction-target', type=float, metavar='F',
-                        help="report whether General's weight estimation takes <= F of an "
-                        'epoch (e.g. 0.02)')
+    parser.add_argument(
+        '--ratio-target',
+        nargs='+',
+        metavar='[GENERATOR=]R',
+        help='report whether KDCL / Σ(students alone) <= R: a bare R for every '
+        'measured generator, GENERATOR=R for one (e.g. 1.03 Linear=1.05)',
+    )
+    parser.add_argument(
+        '--general-fraction-target',
+        type=float,
+        metavar='F',
+        help="report whether General's weight estimation takes <= F of an epoch (e.g. 0.02)",
+    )
     return parser.parse_args()
 
 
@@ -78,13 +113,23 @@ def main():
     check_out_dir(args.out_dir, args.overwrite)  # fail before minutes of measuring
     default_target, ratio_targets = parse_ratio_targets(args.ratio_target)
     settings = preset_settings(
-        args.preset, args.quick, config=args.config, device=args.device,
-        amp=args.amp, channels_last=args.channels_last or None,
+        args.preset,
+        args.quick,
+        config=args.config,
+        device=args.device,
+        amp=args.amp,
+        channels_last=args.channels_last or None,
         generators=tuple(args.generators) if args.generators else None,
-        batch_size=args.batch_size, num_workers=args.num_workers, rounds=args.rounds,
-        steps_per_round=args.steps_per_round, warmup_steps=args.warmup_steps,
-        heldout_ratio=args.heldout_ratio, threads=args.threads, seed=args.seed,
-        general_fraction_target=args.general_fraction_target)
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        rounds=args.rounds,
+        steps_per_round=args.steps_per_round,
+        warmup_steps=args.warmup_steps,
+        heldout_ratio=args.heldout_ratio,
+        threads=args.threads,
+        seed=args.seed,
+        general_fraction_target=args.general_fraction_target,
+    )
     if settings.amp == 'none':
         settings.amp = None
     if default_target is not None:

@@ -10,6 +10,7 @@ For every mode it reports images/s, peak GPU memory, the KDCL / Σ(students alon
 ratio and whether every loss stayed finite, and writes gpu_check.json + gpu_check.md.
 It exits 1 when a mode failed or a loss was not finite, 2 without CUDA (unless --dry).
 """
+
 import argparse
 import gc
 import json
@@ -34,19 +35,31 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--out-dir', required=True, help='where gpu_check.json/.md go')
     parser.add_argument('--overwrite', action='store_true', help='replace an earlier report')
-    parser.add_argument('--dry', action='store_true',
-                        help='CPU, fp32 only, 32x32, batch 4, 1 warm-up + 2 timed steps: checks '
-                        'the code path in seconds (AMP modes are listed as skipped)')
-    parser.add_argument('--config', default=DEFAULT_CONFIG,
-                        help='a KDCL config whose students and optimiser are used')
-    parser.add_argument('--generator', default='MinLogit',
-                        help="soft-target generator of the KDCL arm (the config's: MinLogit)")
+    parser.add_argument(
+        '--dry',
+        action='store_true',
+        help='CPU, fp32 only, 32x32, batch 4, 1 warm-up + 2 timed steps: checks '
+        'the code path in seconds (AMP modes are listed as skipped)',
+    )
+    parser.add_argument(
+        '--config',
+        default=DEFAULT_CONFIG,
+        help='a KDCL config whose students and optimiser are used',
+    )
+    parser.add_argument(
+        '--generator',
+        default='MinLogit',
+        help="soft-target generator of the KDCL arm (the config's: MinLogit)",
+    )
     parser.add_argument('--modes', nargs='+', choices=list(MODES), default=list(MODES))
     sizes = parser.add_argument_group('sizes (GPU default / --dry default)')
     sizes.add_argument('--batch-size', type=int, help='64 / 4')
     sizes.add_argument('--image-size', type=int, help='224 / 32')
-    sizes.add_argument('--warmup-steps', type=int, help='untimed steps per arm, for cudnn '
-                       'autotuning and the loss scale to settle: 10 / 1')
+    sizes.add_argument(
+        '--warmup-steps',
+        type=int,
+        help='untimed steps per arm, for cudnn autotuning and the loss scale to settle: 10 / 1',
+    )
     sizes.add_argument('--rounds', type=int, help='5 / 2')
     sizes.add_argument('--steps-per-round', type=int, help='4 / 1')
     parser.add_argument('--seed', type=int, default=0)
@@ -59,8 +72,9 @@ def parse_args(argv=None):
 
 
 def _finite(log_vars: dict) -> bool:
-    values = [v.detach().float().reshape(-1) for v in log_vars.values()
-              if isinstance(v, torch.Tensor)]
+    values = [
+        v.detach().float().reshape(-1) for v in log_vars.values() if isinstance(v, torch.Tensor)
+    ]
     return bool(torch.isfinite(torch.cat(values)).all()) if values else True
 
 
@@ -74,13 +88,19 @@ def run_mode(cfg, args, device: str, amp, channels_last: bool) -> dict:
     from tools.analysis_tools.benchmark.synthetic_data import synthetic_batch
     from tools.analysis_tools.benchmark.timing import ms_summary, overhead_ratios, timed
 
-    settings = BenchmarkSettings(config=args.config, device=device, amp=amp,
-                                 channels_last=channels_last, generators=(args.generator,),
-                                 seed=args.seed)
+    settings = BenchmarkSettings(
+        config=args.config,
+        device=device,
+        amp=amp,
+        channels_last=channels_last,
+        generators=(args.generator,),
+        seed=args.seed,
+    )
     settings.check()
     arms, students = build_arms(cfg, settings)
-    batch = synthetic_batch(args.batch_size, args.image_size, len(students),
-                            arms[0].model.num_classes, seed=args.seed)
+    batch = synthetic_batch(
+        args.batch_size, args.image_size, len(students), arms[0].model.num_classes, seed=args.seed
+    )
     batch['inputs'] = [view.to(device) for view in batch['inputs']]
     finite = {a.name: True for a in arms}
     last = {}
@@ -107,14 +127,24 @@ def run_mode(cfg, args, device: str, amp, channels_last: bool) -> dict:
         memory = peak.measure(lambda arm=arm: step(arm))
         scaler = getattr(arm.optim_wrapper, 'loss_scaler', None)
         arm_reports[arm.name] = dict(
-            stats, images_per_s=args.batch_size / (stats['median_ms'] / 1e3), **memory,
-            losses_finite=finite[arm.name], last_losses=last[arm.name],
-            loss_scale=None if scaler is None else float(scaler.get_scale()))
+            stats,
+            images_per_s=args.batch_size / (stats['median_ms'] / 1e3),
+            **memory,
+            losses_finite=finite[arm.name],
+            last_losses=last[arm.name],
+            loss_scale=None if scaler is None else float(scaler.get_scale()),
+        )
     ratio = overhead_ratios(arm_reports, [args.generator], students)[args.generator]
     del arms
-    return dict(status='ok', students=students, arms=arm_reports, ratio=ratio,
-                students_alone_ms=sum(arm_reports[f'solo/{s}']['median_ms'] for s in students),
-                losses_finite=all(finite.values()), memory_kind=peak.kind)
+    return dict(
+        status='ok',
+        students=students,
+        arms=arm_reports,
+        ratio=ratio,
+        students_alone_ms=sum(arm_reports[f'solo/{s}']['median_ms'] for s in students),
+        losses_finite=all(finite.values()),
+        memory_kind=peak.kind,
+    )
 
 
 def scale_lr(cfg, batch_size: int) -> float:
@@ -161,64 +191,89 @@ def run_check(args) -> dict:
                     torch.cuda.empty_cache()
             runs.append(run)
     settings = {k: v for k, v in vars(args).items() if k not in ('out_dir', 'overwrite')}
-    settings.update(device=device, generator=args.generator, lr=lr,
-                    cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(),
-                    cudnn_allow_tf32=torch.backends.cudnn.allow_tf32,
-                    matmul_allow_tf32=torch.backends.cuda.matmul.allow_tf32)
+    settings.update(
+        device=device,
+        generator=args.generator,
+        lr=lr,
+        cuda=torch.version.cuda,
+        cudnn=torch.backends.cudnn.version(),
+        cudnn_allow_tf32=torch.backends.cudnn.allow_tf32,
+        matmul_allow_tf32=torch.backends.cuda.matmul.allow_tf32,
+    )
     ok = all(r['status'] != 'error' and r.get('losses_finite', True) for r in runs)
-    return dict(settings=settings, machine=describe_machine(), runs=runs, passed=ok,
-                duration_s=round(time.time() - started, 1))
+    return dict(
+        settings=settings,
+        machine=describe_machine(),
+        runs=runs,
+        passed=ok,
+        duration_s=round(time.time() - started, 1),
+    )
 
 
 def format_markdown(report: dict) -> str:
     s, m = report['settings'], report['machine']
-    lines = [f"# KDCL GPU check{' (dry run on CPU)' if s['dry'] else ''}", '',
-             f"Device: {m.get('gpu') or 'CPU'} ({m['cpu']}, {m['cores']} cores); torch "
-             f"{m['torch']}, python {m['python']}, mmengine {m['mmengine']}, mmpretrain "
-             f"{m.get('mmpretrain')}; CUDA {s['cuda']}, cuDNN {s['cudnn']}. TF32: cudnn "
-             f"{s['cudnn_allow_tf32']}, matmul "
-             f"{s['matmul_allow_tf32']}.",
-             f"Config `{s['config']}`, generator {s['generator']}, batch {s['batch_size']} "
-             f"(lr {s['lr']:g}), "
-             f"{s['image_size']}x{s['image_size']} synthetic images, {s['warmup_steps']} warm-up "
-             f"+ {s['rounds']} rounds x {s['steps_per_round']} timed steps per arm. "
-             f"Duration {report['duration_s']} s.", '',
-             '| mode | channels_last | KDCL ms | KDCL images/s | Σ alone ms | KDCL / Σ alone '
-             '| KDCL peak MB | losses finite | status |',
-             '|---|---|---:|---:|---:|---:|---:|---|---|']
+    lines = [
+        f'# KDCL GPU check{" (dry run on CPU)" if s["dry"] else ""}',
+        '',
+        f'Device: {m.get("gpu") or "CPU"} ({m["cpu"]}, {m["cores"]} cores); torch '
+        f'{m["torch"]}, python {m["python"]}, mmengine {m["mmengine"]}, mmpretrain '
+        f'{m.get("mmpretrain")}; CUDA {s["cuda"]}, cuDNN {s["cudnn"]}. TF32: cudnn '
+        f'{s["cudnn_allow_tf32"]}, matmul '
+        f'{s["matmul_allow_tf32"]}.',
+        f'Config `{s["config"]}`, generator {s["generator"]}, batch {s["batch_size"]} '
+        f'(lr {s["lr"]:g}), '
+        f'{s["image_size"]}x{s["image_size"]} synthetic images, {s["warmup_steps"]} warm-up '
+        f'+ {s["rounds"]} rounds x {s["steps_per_round"]} timed steps per arm. '
+        f'Duration {report["duration_s"]} s.',
+        '',
+        '| mode | channels_last | KDCL ms | KDCL images/s | Σ alone ms | KDCL / Σ alone '
+        '| KDCL peak MB | losses finite | status |',
+        '|---|---|---:|---:|---:|---:|---:|---|---|',
+    ]
     for r in report['runs']:
         if r['status'] != 'ok':
-            lines.append(f"| {r['mode']} | {r['channels_last']} | | | | | | | {r['status']}: "
-                         f"{r['reason']} |")
+            lines.append(
+                f'| {r["mode"]} | {r["channels_last"]} | | | | | | | {r["status"]}: {r["reason"]} |'
+            )
             continue
-        k = r['arms'][f"kdcl/{s['generator']}"]
-        lines.append(f"| {r['mode']} | {r['channels_last']} | {k['median_ms']:.1f} | "
-                     f"{k['images_per_s']:.0f} | {r['students_alone_ms']:.1f} | {r['ratio']:.3f} "
-                     f"| {k['peak_mb']:.0f} | {'yes' if r['losses_finite'] else 'NO'} | ok |")
+        k = r['arms'][f'kdcl/{s["generator"]}']
+        lines.append(
+            f'| {r["mode"]} | {r["channels_last"]} | {k["median_ms"]:.1f} | '
+            f'{k["images_per_s"]:.0f} | {r["students_alone_ms"]:.1f} | {r["ratio"]:.3f} '
+            f'| {k["peak_mb"]:.0f} | {"yes" if r["losses_finite"] else "NO"} | ok |'
+        )
     lines += ['', 'Per arm (median ms, IQR ms, images/s, peak MB, AMP loss scale):', '']
     for r in report['runs']:
         if r['status'] == 'ok':
-            cells = [f"{name} {a['median_ms']:.1f} ({a['iqr_ms']:.1f}), "
-                     f"{a['images_per_s']:.0f}/s, {a['peak_mb']:.0f} MB"
-                     + ('' if a['loss_scale'] is None else f", scale {a['loss_scale']:g}")
-                     for name, a in r['arms'].items()]
-            lines.append(f"- {r['mode']}, channels_last={r['channels_last']}: "
-                         + '; '.join(cells))
+            cells = [
+                f'{name} {a["median_ms"]:.1f} ({a["iqr_ms"]:.1f}), '
+                f'{a["images_per_s"]:.0f}/s, {a["peak_mb"]:.0f} MB'
+                + ('' if a['loss_scale'] is None else f', scale {a["loss_scale"]:g}')
+                for name, a in r['arms'].items()
+            ]
+            lines.append(f'- {r["mode"]}, channels_last={r["channels_last"]}: ' + '; '.join(cells))
     kind = next((r['memory_kind'] for r in report['runs'] if r['status'] == 'ok'), '-')
-    lines += ['', f'Peak memory: {kind} during one step, over everything allocated (all three '
-              "arms' weights and optimiser states).",
-              f"Result: {'PASSED' if report['passed'] else 'FAILED'}."]
+    lines += [
+        '',
+        f'Peak memory: {kind} during one step, over everything allocated (all three '
+        "arms' weights and optimiser states).",
+        f'Result: {"PASSED" if report["passed"] else "FAILED"}.',
+    ]
     return '\n'.join(lines) + '\n'
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     if not args.dry and not torch.cuda.is_available():
-        print('gpu_check: no CUDA device is visible, and this check measures the GPU. Run it on '
-              'the GPU node (bash tools/analysis_tools/gpu_check.sh --out-dir DIR), or pass --dry '
-              'for the CPU smoke run (fp32, tiny sizes).', file=sys.stderr)
+        print(
+            'gpu_check: no CUDA device is visible, and this check measures the GPU. Run it on '
+            'the GPU node (bash tools/analysis_tools/gpu_check.sh --out-dir DIR), or pass --dry '
+            'for the CPU smoke run (fp32, tiny sizes).',
+            file=sys.stderr,
+        )
         return 2
     from kdcl_mm.utils.overwrite_guard import refuse_overwrite
+
     paths = [osp.join(args.out_dir, f) for f in REPORT_FILES]
     try:
         refuse_overwrite(paths, args.overwrite)  # before minutes of measuring
@@ -226,6 +281,7 @@ def main(argv=None) -> int:
         print(f'gpu_check: {err}', file=sys.stderr)
         return 2
     import kdcl_mm  # noqa: F401  (registers modules)
+
     report = run_check(args)
     os.makedirs(args.out_dir, exist_ok=True)
     with open(paths[0], 'w') as f:

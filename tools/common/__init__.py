@@ -1,1 +1,1 @@
-"""Code the scripts under tools/ share (run them as ``python -m tools.<...>`` from the repo root)."""
+"""Code the scripts under tools/ share (run them as ``python -m tools.<...>`` from the root)."""

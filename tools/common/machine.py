@@ -1,4 +1,5 @@
 """What a measurement ran on: stated beside every timing and every CPU accuracy."""
+
 import os
 import platform
 from typing import Optional
@@ -24,12 +25,19 @@ def describe_machine(torch_threads: Optional[int] = None) -> dict:
     """CPU, cores, torch threads, GPU (if any), load and the versions of the stack."""
     import mmengine
     import torch
-    info = dict(cpu=cpu_model(), cores=os.cpu_count(),
-                torch_threads=torch_threads or torch.get_num_threads(),
-                python=platform.python_version(), torch=torch.__version__,
-                mmengine=mmengine.__version__, load=load_average())
+
+    info = dict(
+        cpu=cpu_model(),
+        cores=os.cpu_count(),
+        torch_threads=torch_threads or torch.get_num_threads(),
+        python=platform.python_version(),
+        torch=torch.__version__,
+        mmengine=mmengine.__version__,
+        load=load_average(),
+    )
     try:
         import mmpretrain
+
         info['mmpretrain'] = mmpretrain.__version__
     except ImportError:
         pass

@@ -1,4 +1,5 @@
 """Read the curves that mmengine's LocalVisBackend writes to ``vis_data/scalars.json``."""
+
 import json
 import os
 import os.path as osp
@@ -10,8 +11,10 @@ def find_scalars(work_dir: str) -> Optional[str]:
     if not osp.isdir(work_dir):
         return None
     found = sorted(
-        osp.join(work_dir, d, 'vis_data', 'scalars.json') for d in os.listdir(work_dir)
-        if osp.isfile(osp.join(work_dir, d, 'vis_data', 'scalars.json')))
+        osp.join(work_dir, d, 'vis_data', 'scalars.json')
+        for d in os.listdir(work_dir)
+        if osp.isfile(osp.join(work_dir, d, 'vis_data', 'scalars.json'))
+    )
     return found[-1] if found else None
 
 
@@ -25,13 +28,14 @@ def load_scalars(path: str) -> List[dict]:
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError as err:
-                raise ValueError(f'{path}, line {line_no}: not a JSON record ({err}); '
-                                 'expected the scalars.json of an mmengine run.') from err
+                raise ValueError(
+                    f'{path}, line {line_no}: not a JSON record ({err}); '
+                    'expected the scalars.json of an mmengine run.'
+                ) from err
     return records
 
 
-def metric_curve(records: List[dict], key: str,
-                 x: str = 'step') -> Tuple[List[int], List[float]]:
+def metric_curve(records: List[dict], key: str, x: str = 'step') -> Tuple[List[int], List[float]]:
     """``(x values, values)`` of every record holding ``key``, sorted by ``x``.
 
     Validation records carry ``step`` = the epoch (epoch-based loops) and no ``iter``;

@@ -1,4 +1,5 @@
 """Summary statistics shared by the benchmark (timings) and the demo (accuracies over seeds)."""
+
 import math
 from typing import Sequence
 
@@ -15,21 +16,50 @@ def summarize(values: Sequence[float]) -> dict:
         return dict(n=0, mean=None, std=None, median=None, q1=None, q3=None)
     q1, median, q3 = np.percentile(x, [25, 50, 75])
     std = float(x.std(ddof=1)) if x.size >= 2 else None
-    return dict(n=int(x.size), mean=float(x.mean()), std=std, median=float(median),
-                q1=float(q1), q3=float(q3))
-
+    return dict(
+        n=int(x.size),
+        mean=float(x.mean()),
+        std=std,
+        median=float(median),
+        q1=float(q1),
+        q3=float(q3),
+    )
 
 
 # t_{0.975, df} for df = 1..30 (scipy.stats.t.ppf), for when scipy is missing: the 95 % interval
 # of up to 31 seeds.
-_T975 = (12.706204736174694, 4.302652729749462, 3.1824463052837078, 2.7764451051977934,
-         2.5705818356363146, 2.4469118511449786, 2.364624251592784, 2.306004135204166,
-         2.262157162798205, 2.228138851986274, 2.200985160091639, 2.1788128296672284,
-         2.1603686564627913, 2.144786687917804, 2.131449545559776, 2.1199052992212546,
-         2.1098155778333156, 2.1009220402410382, 2.0930240544083087, 2.085963447265864,
-         2.0796138447276795, 2.0738730679040254, 2.0686576104190486, 2.0638985616280245,
-         2.0595385527532972, 2.0555294386428735, 2.0518305164802846, 2.0484071417952454,
-         2.045229642132703, 2.0422724563012378)
+_T975 = (
+    12.706204736174694,
+    4.302652729749462,
+    3.1824463052837078,
+    2.7764451051977934,
+    2.5705818356363146,
+    2.4469118511449786,
+    2.364624251592784,
+    2.306004135204166,
+    2.262157162798205,
+    2.228138851986274,
+    2.200985160091639,
+    2.1788128296672284,
+    2.1603686564627913,
+    2.144786687917804,
+    2.131449545559776,
+    2.1199052992212546,
+    2.1098155778333156,
+    2.1009220402410382,
+    2.0930240544083087,
+    2.085963447265864,
+    2.0796138447276795,
+    2.0738730679040254,
+    2.0686576104190486,
+    2.0638985616280245,
+    2.0595385527532972,
+    2.0555294386428735,
+    2.0518305164802846,
+    2.0484071417952454,
+    2.045229642132703,
+    2.0422724563012378,
+)
 
 
 def t_quantile(q: float, df: int) -> float:
@@ -45,9 +75,11 @@ def t_quantile(q: float, df: int) -> float:
     except ImportError:
         if abs(q - 0.975) < 1e-12 and df <= len(_T975):
             return _T975[df - 1]
-        raise ImportError(f't_quantile({q}, {df}) needs scipy: without it only the 95 % '
-                          f'interval (q=0.975) up to df={len(_T975)} is tabulated. Fix: '
-                          'pip install scipy.')
+        raise ImportError(
+            f't_quantile({q}, {df}) needs scipy: without it only the 95 % '
+            f'interval (q=0.975) up to df={len(_T975)} is tabulated. Fix: '
+            'pip install scipy.'
+        )
     return float(t.ppf(q, df))
 
 
@@ -61,15 +93,28 @@ def paired_interval(differences: Sequence[float], confidence: float = 0.95) -> d
     if not 0 < confidence < 1:
         raise ValueError(f'paired_interval: confidence must be in (0, 1), got {confidence}.')
     x = np.asarray(list(differences), dtype=np.float64)
-    result = dict(n=int(x.size), mean=float(x.mean()) if x.size else None, sd=None, t=None,
-                  half_width=None, low=None, high=None, confidence=confidence)
+    result = dict(
+        n=int(x.size),
+        mean=float(x.mean()) if x.size else None,
+        sd=None,
+        t=None,
+        half_width=None,
+        low=None,
+        high=None,
+        confidence=confidence,
+    )
     if x.size < 2:
         return result
     sd = float(x.std(ddof=1))
     t = t_quantile((1 + confidence) / 2, x.size - 1)
     half = t * sd / np.sqrt(x.size)
-    result.update(sd=sd, t=t, half_width=float(half), low=result['mean'] - float(half),
-                  high=result['mean'] + float(half))
+    result.update(
+        sd=sd,
+        t=t,
+        half_width=float(half),
+        low=result['mean'] - float(half),
+        high=result['mean'] + float(half),
+    )
     return result
 
 

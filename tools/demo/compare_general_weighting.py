@@ -9,6 +9,7 @@ highest mean val ensemble top-1; the test split is never used. Runs that finishe
     python -m tools.demo.compare_general_weighting --work-dir work_dirs/general_weighting \
         --seeds 0 1 2 --jobs 2
 """
+
 import argparse
 import os
 import os.path as osp
@@ -31,8 +32,9 @@ def parse_args(argv=None):
     parser.add_argument('--weightings', nargs='+', default=list(WEIGHTINGS), choices=WEIGHTINGS)
     parser.add_argument('--jobs', type=int, default=2, help='trainings at a time')
     parser.add_argument('--threads', type=int, default=1, help='torch threads per training')
-    parser.add_argument('--report-only', action='store_true',
-                        help='only read finished runs, train nothing')
+    parser.add_argument(
+        '--report-only', action='store_true', help='only read finished runs, train nothing'
+    )
     return parser.parse_args(argv)
 
 
@@ -50,9 +52,9 @@ def read_run(path: str) -> dict:
     weights: Dict[str, List[float]] = {}
     for key in sorted({k for r in records for k in r}):
         if key.endswith('/top1'):
-            top1[key[:-len('/top1')]] = metric_curve(records, key)[1][-1]
+            top1[key[: -len('/top1')]] = metric_curve(records, key)[1][-1]
         elif key.startswith('general_weight/'):
-            weights[key[len('general_weight/'):]] = metric_curve(records, key, 'epoch')
+            weights[key[len('general_weight/') :]] = metric_curve(records, key, 'epoch')
     intensity = metric_curve(records, 'general_shrinkage', 'epoch')
     return dict(top1=top1, weights=weights, intensity=intensity)
 
@@ -65,9 +67,13 @@ def weight_swing(weights: Dict[str, list]) -> float:
 
 def table(results: Dict[str, Dict[int, dict]]) -> List[str]:
     models = ['ensemble'] + sorted(
-        {m for runs in results.values() for r in runs.values() for m in r['top1']} - {'ensemble'})
-    head = ['weighting'] + [f'val {m} top-1' for m in models] + [
-        'weights: min / max', 'mean change of a weight between epochs']
+        {m for runs in results.values() for r in runs.values() for m in r['top1']} - {'ensemble'}
+    )
+    head = (
+        ['weighting']
+        + [f'val {m} top-1' for m in models]
+        + ['weights: min / max', 'mean change of a weight between epochs']
+    )
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for weighting, runs in results.items():
         cells = [f'`{weighting}`']
@@ -75,8 +81,8 @@ def table(results: Dict[str, Dict[int, dict]]) -> List[str]:
             values = [runs[s]['top1'][m] for s in sorted(runs)]
             stats = summarize(values)
             per_seed = ', '.join(f'{v:.1f}' for v in values)
-            spread = f" ± {stats['std']:.1f}" if stats['std'] is not None else ''
-            cells.append(f"{stats['mean']:.1f}{spread} ({per_seed})")
+            spread = f' ± {stats["std"]:.1f}' if stats['std'] is not None else ''
+            cells.append(f'{stats["mean"]:.1f}{spread} ({per_seed})')
         all_w = [w for r in runs.values() for c in r['weights'].values() for w in c[1]]
         cells.append(f'{min(all_w):+.2f} / {max(all_w):+.2f}')
         swing = summarize([weight_swing(r['weights']) for r in runs.values()])['mean']
@@ -97,32 +103,44 @@ def paired_lines(results: Dict[str, Dict[int, dict]]) -> List[str]:
             continue
         diff = [runs[s]['top1']['ensemble'] - base[s]['top1']['ensemble'] for s in seeds]
         ci = paired_interval(diff)
-        interval = (f", 95 % t-interval [{ci['low']:+.1f}, {ci['high']:+.1f}]"
-                    if ci['low'] is not None else '')
+        interval = (
+            f', 95 % t-interval [{ci["low"]:+.1f}, {ci["high"]:+.1f}]'
+            if ci['low'] is not None
+            else ''
+        )
         higher = sum(d > 0 for d in diff)
-        lines.append(f'- `{weighting}` − `closed_form`, val ensemble top-1: mean '
-                     f"{ci['mean']:+.1f} over {len(seeds)} seeds{interval}; higher in "
-                     f'{higher} of {len(seeds)} seeds.')
+        lines.append(
+            f'- `{weighting}` − `closed_form`, val ensemble top-1: mean '
+            f'{ci["mean"]:+.1f} over {len(seeds)} seeds{interval}; higher in '
+            f'{higher} of {len(seeds)} seeds.'
+        )
     return lines
 
 
 def choose(results: Dict[str, Dict[int, dict]]) -> str:
     """Highest mean val ensemble top-1; ties go to the steadier weights."""
+
     def key(weighting):
         runs = results[weighting].values()
-        return (summarize([r['top1']['ensemble'] for r in runs])['mean'],
-                -summarize([weight_swing(r['weights']) for r in runs])['mean'])
+        return (
+            summarize([r['top1']['ensemble'] for r in runs])['mean'],
+            -summarize([weight_swing(r['weights']) for r in runs])['mean'],
+        )
+
     return max(results, key=key)
 
 
 def plot(results: Dict[str, Dict[int, dict]], chosen: str, path: str) -> None:
     """Weights per epoch of the first seed: the closed form (the paper's) beside the chosen."""
     import matplotlib
+
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+
     shown = ['closed_form'] + ([chosen] if chosen != 'closed_form' else [])
-    fig, axes = plt.subplots(1, len(shown), figsize=(4.5 * len(shown), 3.2), sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(shown), figsize=(4.5 * len(shown), 3.2), sharey=True, squeeze=False
+    )
     for ax, weighting in zip(axes[0], shown):
         seed = min(results[weighting])
         for name, (epochs, values) in sorted(results[weighting][seed]['weights'].items()):
@@ -148,8 +166,11 @@ def main(argv=None):
         def train(item):
             weighting, seed = item
             path = run_dir(args.work_dir, weighting, seed)
-            cmd = train_command(args.config, path, [f'randomness.seed={seed}',
-                                                    f'model.soft_target.weighting={weighting}'])
+            cmd = train_command(
+                args.config,
+                path,
+                [f'randomness.seed={seed}', f'model.soft_target.weighting={weighting}'],
+            )
             print(f'training {weighting}, seed {seed} -> {path}', flush=True)
             return launcher.run(cmd, osp.join(args.work_dir, 'logs', f'{weighting}_seed{seed}.log'))
 
@@ -162,18 +183,26 @@ def main(argv=None):
     png = osp.join(args.work_dir, 'general_weighting.png')
     plot(results, chosen, png)
     machine = describe_machine(torch_threads=args.threads)
-    lines = [f'Config: `{args.config}`, seeds {args.seeds}, last val epoch (val split, never '
-             'test); mean ± std over seeds (per-seed values in brackets).', '', *table(results),
-             '', *paired_lines(results), '',
-             f'Chosen: `{chosen}` (highest mean val ensemble top-1; ties: steadier weights).',
-             f'Machine: {machine["cpu"]}, {args.threads} torch thread(s) per run, '
-             f'torch {machine["torch"]}.', f'Plot: {png}']
+    lines = [
+        f'Config: `{args.config}`, seeds {args.seeds}, last val epoch (val split, never '
+        'test); mean ± std over seeds (per-seed values in brackets).',
+        '',
+        *table(results),
+        '',
+        *paired_lines(results),
+        '',
+        f'Chosen: `{chosen}` (highest mean val ensemble top-1; ties: steadier weights).',
+        f'Machine: {machine["cpu"]}, {args.threads} torch thread(s) per run, '
+        f'torch {machine["torch"]}.',
+        f'Plot: {png}',
+    ]
     if 'shrinkage' in results:
-        values = [v for r in results['shrinkage'].values() for v in
-                  r['intensity'][1]]
+        values = [v for r in results['shrinkage'].values() for v in r['intensity'][1]]
         if values:
-            lines.append(f'Shrinkage intensity over epochs and seeds: {min(values):.2f} to '
-                         f'{max(values):.2f}.')
+            lines.append(
+                f'Shrinkage intensity over epochs and seeds: {min(values):.2f} to '
+                f'{max(values):.2f}.'
+            )
     with open(osp.join(args.work_dir, 'general_weighting.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
     print('\n'.join(lines))

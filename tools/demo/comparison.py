@@ -4,6 +4,7 @@ The verdict rests on the paired 95 % t-interval of the per-seed differences (KDC
 same seed): *higher* only when the whole interval lies above 0, *lower* when it lies below 0.
 How many seeds KDCL was higher in, and the two-sided sign test, are reported beside it.
 """
+
 from typing import Dict, Optional
 
 from tools.common.stats import paired_interval, sign_test
@@ -14,9 +15,9 @@ CONFIDENCE = 0.95
 VERDICTS = {
     'higher': 'KDCL beat solo training: the 95 % interval of the paired difference lies above 0',
     'lower': 'KDCL did NOT beat solo training: the 95 % interval of the paired difference lies '
-             'below 0',
+    'below 0',
     'inconclusive': 'not shown either way: the 95 % interval of the paired difference includes 0 '
-                    '(or one seed gives no interval)',
+    '(or one seed gives no interval)',
     'same': 'no difference: KDCL and solo training scored the same in every seed',
     'none': 'not measured',
 }
@@ -25,8 +26,10 @@ VERDICTS = {
 def summarize(per_seed: Dict[int, float]) -> dict:
     """:func:`tools.common.stats.summarize` of the values, plus them by seed (``per_seed``)."""
     seeds = sorted(per_seed)
-    return dict(per_seed={str(s): float(per_seed[s]) for s in seeds},
-                **summarize_values([per_seed[s] for s in seeds]))
+    return dict(
+        per_seed={str(s): float(per_seed[s]) for s in seeds},
+        **summarize_values([per_seed[s] for s in seeds]),
+    )
 
 
 def verdict_of(interval: dict, higher: int, lower: int) -> str:
@@ -51,9 +54,15 @@ def compare(kdcl: Dict[int, float], solo: Dict[int, float]) -> dict:
     higher = sum(d > 0 for d in delta.values())
     lower = sum(d < 0 for d in delta.values())
     interval = paired_interval([delta[s] for s in seeds], CONFIDENCE)
-    return dict(delta=summarize(delta), seeds=seeds, kdcl_higher_in=higher, kdcl_lower_in=lower,
-                interval=interval, sign_test_p=sign_test(higher, lower),
-                verdict=verdict_of(interval, higher, lower))
+    return dict(
+        delta=summarize(delta),
+        seeds=seeds,
+        kdcl_higher_in=higher,
+        kdcl_lower_in=lower,
+        interval=interval,
+        sign_test_p=sign_test(higher, lower),
+        verdict=verdict_of(interval, higher, lower),
+    )
 
 
 def format_stat(stats: Optional[dict], digits: int = 2, signed: bool = False) -> str:

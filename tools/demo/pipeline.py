@@ -10,6 +10,7 @@ under ``<out-dir>/runs/`` (mmengine logs there, plus the tool's output in ``trai
    student trained alone, for each of ``--downstream-students`` and ``--downstream-seeds``.
 6. ``report.md``, ``report.json`` and PNG plots (:mod:`tools.demo.report_files`).
 """
+
 import json
 import os
 import os.path as osp
@@ -25,13 +26,22 @@ from tools.common.scalars import find_scalars
 
 from .report_files import report_files
 from .runs import Launcher, evaluate_command, last_checkpoint, train_command
-from .settings import (CANVAS_SPLITS, DOWNSTREAM_CONFIGS, DOWNSTREAM_TASKS, GENERATOR_CONFIGS,
-                       KDCL_CONFIG, MODES, OUTPUTS, SOLO_CONFIGS)
+from .settings import (
+    CANVAS_SPLITS,
+    DOWNSTREAM_CONFIGS,
+    DOWNSTREAM_TASKS,
+    GENERATOR_CONFIGS,
+    KDCL_CONFIG,
+    MODES,
+    OUTPUTS,
+    SOLO_CONFIGS,
+)
 
 
 @dataclass
 class Job:
     """One run: train ``config`` into ``runs/<name>/seed<seed>``, then test its last checkpoint."""
+
     title: str
     name: str
     config: str
@@ -54,8 +64,7 @@ class Demo:
         self.steps: List[dict] = []
         self.step_no = 0
         per_seed = 1 + len(args.downstream_students) * len(DOWNSTREAM_TASKS) * 2
-        self.num_steps = (2 + len(self.classification_jobs()) +
-                          len(args.downstream_seeds) * per_seed)
+        self.num_steps = 2 + len(self.classification_jobs()) + len(args.downstream_seeds) * per_seed
         self.lock = threading.Lock()
         self.started = time.time()
 
@@ -64,8 +73,7 @@ class Demo:
         with self.lock:
             self.step_no += 1
             elapsed = (time.time() - self.started) / 60
-            print(f'[demo {self.step_no}/{self.num_steps} | {elapsed:5.1f} min] {what}',
-                  flush=True)
+            print(f'[demo {self.step_no}/{self.num_steps} | {elapsed:5.1f} min] {what}', flush=True)
         return time.time()
 
     def finish(self, title: str, start: float, cpu: float) -> None:
@@ -91,12 +99,15 @@ class Demo:
         if all(osp.isfile(a) for a in annotations):
             print('    found, reused', flush=True)
         elif osp.isdir(data) and os.listdir(data):
-            raise SystemExit(f'demo: {data} exists but lacks {", ".join(annotations)}: an '
-                             'interrupted generation? Delete it or pass another --data-dir.')
+            raise SystemExit(
+                f'demo: {data} exists but lacks {", ".join(annotations)}: an '
+                'interrupted generation? Delete it or pass another --data-dir.'
+            )
         else:
             cpu = self.launcher.run(
                 ['tools/dataset_converters/mnist_coco.py', '--out-dir', data, '--no-progress'],
-                osp.join(self.out, 'runs', 'mnist_coco.log'))
+                osp.join(self.out, 'runs', 'mnist_coco.log'),
+            )
         self.finish('MNIST-COCO', start, cpu)
 
     def train_and_test(self, job: Job) -> None:
@@ -104,17 +115,27 @@ class Demo:
         start = self.announce(f'{job.title}: train + test (logs in runs/{job.name}/seed{job.seed})')
         options = [f'randomness.seed={job.seed}', *job.options]
         metrics = osp.join(work_dir, 'test_metrics.json')
-        cpu = self.launcher.run(train_command(job.config, work_dir, options, job.train_flags),
-                                osp.join(work_dir, 'train.log'))
+        cpu = self.launcher.run(
+            train_command(job.config, work_dir, options, job.train_flags),
+            osp.join(work_dir, 'train.log'),
+        )
         cpu += self.launcher.run(
-            evaluate_command(job.config, last_checkpoint(work_dir), osp.join(work_dir, 'test'),
-                             metrics, options), osp.join(work_dir, 'test.log'))
+            evaluate_command(
+                job.config, last_checkpoint(work_dir), osp.join(work_dir, 'test'), metrics, options
+            ),
+            osp.join(work_dir, 'test.log'),
+        )
         scalars = find_scalars(work_dir)
         with self.lock:
-            self.runs.append(dict(
-                job.record, seed=job.seed, work_dir=osp.relpath(work_dir, self.out),
-                scalars=scalars and osp.relpath(scalars, self.out),
-                test_metrics=osp.relpath(metrics, self.out)))
+            self.runs.append(
+                dict(
+                    job.record,
+                    seed=job.seed,
+                    work_dir=osp.relpath(work_dir, self.out),
+                    scalars=scalars and osp.relpath(scalars, self.out),
+                    test_metrics=osp.relpath(metrics, self.out),
+                )
+            )
         self.finish(job.title, start, cpu)
 
     def classification_jobs(self) -> List[Job]:
@@ -122,15 +143,40 @@ class Demo:
         a, extra = self.args, self.budget.classification
         jobs = []
         for seed in a.seeds:
-            jobs.append(Job(f'KDCL ({self.main}) seed {seed}', f'kdcl_{self.main}', KDCL_CONFIG,
-                            seed, extra, dict(kind='kdcl', generator=self.main)))
-            jobs += [Job(f'{student} alone, seed {seed}', f'solo_{student}', config, seed, extra,
-                         dict(kind='solo', student=student))
-                     for student, config in SOLO_CONFIGS.items()]
+            jobs.append(
+                Job(
+                    f'KDCL ({self.main}) seed {seed}',
+                    f'kdcl_{self.main}',
+                    KDCL_CONFIG,
+                    seed,
+                    extra,
+                    dict(kind='kdcl', generator=self.main),
+                )
+            )
+            jobs += [
+                Job(
+                    f'{student} alone, seed {seed}',
+                    f'solo_{student}',
+                    config,
+                    seed,
+                    extra,
+                    dict(kind='solo', student=student),
+                )
+                for student, config in SOLO_CONFIGS.items()
+            ]
         for seed in a.ablation_seeds:
-            jobs += [Job(f'KDCL ({gen}) seed {seed}', f'kdcl_{gen}', config, seed, extra,
-                         dict(kind='kdcl', generator=gen))
-                     for gen, config in GENERATOR_CONFIGS.items() if gen != self.main]
+            jobs += [
+                Job(
+                    f'KDCL ({gen}) seed {seed}',
+                    f'kdcl_{gen}',
+                    config,
+                    seed,
+                    extra,
+                    dict(kind='kdcl', generator=gen),
+                )
+                for gen, config in GENERATOR_CONFIGS.items()
+                if gen != self.main
+            ]
         return jobs
 
     def export(self, seed: int) -> Dict[str, str]:
@@ -138,8 +184,10 @@ class Demo:
         start = self.announce(f'export the KDCL ({self.main}) students of seed {seed}')
         checkpoint = last_checkpoint(osp.join(self.out, 'runs', f'kdcl_{self.main}', f'seed{seed}'))
         out_dir = osp.join(self.out, 'students', f'kdcl_{self.main}', f'seed{seed}')
-        cpu = self.launcher.run(['tools/export_students.py', checkpoint, '--out-dir', out_dir],
-                                osp.join(out_dir, 'export.log'))
+        cpu = self.launcher.run(
+            ['tools/export_students.py', checkpoint, '--out-dir', out_dir],
+            osp.join(out_dir, 'export.log'),
+        )
         self.finish(f'export seed {seed}', start, cpu)
         return {student: osp.join(out_dir, f'{student}.pth') for student in SOLO_CONFIGS}
 
@@ -147,19 +195,29 @@ class Demo:
         data = self.args.data_dir + '/'
         loaders = ('train_dataloader', 'test_dataloader')
         data_options = {
-            'detection': [f'{loader}.dataset.data_root={data}' for loader in loaders] +
-                         [f'test_evaluator.ann_file={data}annotations/instances_test.json'],
+            'detection': [f'{loader}.dataset.data_root={data}' for loader in loaders]
+            + [f'test_evaluator.ann_file={data}annotations/instances_test.json'],
             'segmentation': [f'{loader}.dataset.data_root={data}' for loader in loaders],
         }
         jobs = []
         for task in DOWNSTREAM_TASKS:
             for arm, checkpoint in backbones.items():
-                options = [f'model.backbone.init_cfg.checkpoint={checkpoint}',
-                           *data_options[task], *getattr(self.budget, task)]
-                jobs.append(Job(f'{task} from the {arm} {student}, seed {seed}',
-                                f'{task}_{arm}_{student}', DOWNSTREAM_CONFIGS[student][task],
-                                seed, options, dict(kind=task, backbone=arm, student=student),
-                                train_flags=('--no-validate', )))
+                options = [
+                    f'model.backbone.init_cfg.checkpoint={checkpoint}',
+                    *data_options[task],
+                    *getattr(self.budget, task),
+                ]
+                jobs.append(
+                    Job(
+                        f'{task} from the {arm} {student}, seed {seed}',
+                        f'{task}_{arm}_{student}',
+                        DOWNSTREAM_CONFIGS[student][task],
+                        seed,
+                        options,
+                        dict(kind=task, backbone=arm, student=student),
+                        train_flags=('--no-validate',),
+                    )
+                )
         return jobs
 
     def manifest(self) -> dict:
@@ -168,22 +226,35 @@ class Demo:
             mode=a.mode,
             command=' '.join(['bash tools/run_demo.sh', *sys.argv[1:]]),
             machine=machine(self.load_at_start, a),
-            recipe=recipe(osp.join(self.out, 'runs', f'kdcl_{self.main}', f'seed{a.seeds[0]}'),
-                          a),
+            recipe=recipe(osp.join(self.out, 'runs', f'kdcl_{self.main}', f'seed{a.seeds[0]}'), a),
             students=list(SOLO_CONFIGS),
             main_generator=self.main,
-            runs=sorted(self.runs, key=lambda r: (r['kind'], r.get('generator', ''),
-                                                  r.get('student', ''), r.get('backbone', ''),
-                                                  r['seed'])),
-            timings=dict(steps=self.steps, wall_s=round(time.time() - self.started, 1),
-                         cpu_s=round(sum(s['cpu_s'] for s in self.steps), 1)))
+            runs=sorted(
+                self.runs,
+                key=lambda r: (
+                    r['kind'],
+                    r.get('generator', ''),
+                    r.get('student', ''),
+                    r.get('backbone', ''),
+                    r['seed'],
+                ),
+            ),
+            timings=dict(
+                steps=self.steps,
+                wall_s=round(time.time() - self.started, 1),
+                cpu_s=round(sum(s['cpu_s'] for s in self.steps), 1),
+            ),
+        )
 
     def __call__(self) -> None:
         a = self.args
         self.prepare_out_dir()
         self.load_at_start = os.getloadavg()
-        print(f'demo: {a.mode} mode, {a.jobs} run(s) at a time, '
-              f'{a.threads or "default"} torch thread(s) each, into {self.out}', flush=True)
+        print(
+            f'demo: {a.mode} mode, {a.jobs} run(s) at a time, '
+            f'{a.threads or "default"} torch thread(s) each, into {self.out}',
+            flush=True,
+        )
         self.make_data()
         self.launcher.in_parallel(self.train_and_test, self.classification_jobs())
         downstream = []
@@ -191,19 +262,24 @@ class Demo:
             exported = self.export(seed)
             for student in a.downstream_students:
                 solo = last_checkpoint(osp.join(self.out, 'runs', f'solo_{student}', f'seed{seed}'))
-                downstream += self.downstream_jobs(seed, student,
-                                                   dict(kdcl=exported[student], solo=solo))
+                downstream += self.downstream_jobs(
+                    seed, student, dict(kdcl=exported[student], solo=solo)
+                )
         self.launcher.in_parallel(self.train_and_test, downstream)
 
         start = self.announce('report')
         from .report_files import write_report
+
         manifest = self.manifest()
         with open(osp.join(self.out, 'manifest.json'), 'w') as f:
             json.dump(manifest, f, indent=2)
         paths = write_report(manifest, self.out)
         self.finish('report', start, 0.0)
-        print(f'demo finished in {(time.time() - self.started) / 60:.1f} min. Report: '
-              f'{paths["markdown"]} (and report.json, plots) in {self.out}', flush=True)
+        print(
+            f'demo finished in {(time.time() - self.started) / 60:.1f} min. Report: '
+            f'{paths["markdown"]} (and report.json, plots) in {self.out}',
+            flush=True,
+        )
 
 
 def main_generator() -> str:
@@ -211,6 +287,7 @@ def main_generator() -> str:
     from mmengine.config import Config
 
     from .runs import REPO
+
     soft_target = Config.fromfile(osp.join(REPO, KDCL_CONFIG)).model.soft_target.type
     return soft_target.split('.')[-1].replace('SoftTarget', '')
 
@@ -226,12 +303,16 @@ def machine(load_at_start, args) -> dict:
         f'with {info["torch_threads"]} torch thread(s) each, {gpu}; load average '
         f'{load_at_start[0]:.1f} at start, {load_end[0]:.1f} at end (other work on the machine '
         'slows the demo down)',
-        jobs=args.jobs, load_at_start=load_at_start[0], load_at_end=load_end[0])
+        jobs=args.jobs,
+        load_at_start=load_at_start[0],
+        load_at_end=load_end[0],
+    )
 
 
 def recipe(kdcl_work_dir: str, args) -> dict:
     """The recipe as the main KDCL run actually used it (its dumped, merged config)."""
     from mmengine.config import Config
+
     dumped = [f for f in os.listdir(kdcl_work_dir) if f.endswith('.py')]
     cfg = Config.fromfile(osp.join(kdcl_work_dir, dumped[0]))
     return dict(
@@ -242,7 +323,9 @@ def recipe(kdcl_work_dir: str, args) -> dict:
         temperature=cfg.model.kd_loss.temperature,
         kd_weight=cfg.model.kd_loss.loss_weight,
         evaluated_checkpoint='last epoch (no checkpoint selection on val)',
-        seeds=args.seeds, ablation_seeds=args.ablation_seeds,
+        seeds=args.seeds,
+        ablation_seeds=args.ablation_seeds,
         downstream_seeds=args.downstream_seeds,
         downstream_students=list(args.downstream_students),
-        seed_varies='weight init, augmentation and data order (labelled subset fixed)')
+        seed_varies='weight init, augmentation and data order (labelled subset fixed)',
+    )

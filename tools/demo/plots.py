@@ -1,4 +1,5 @@
 """PNG plots of the demo report (matplotlib, Agg backend: no display needed)."""
+
 from typing import Dict, List, Sequence, Tuple
 
 import matplotlib
@@ -31,8 +32,14 @@ def _draw(ax, curves: List[Curve], label: str, colour: str, band: bool = True, *
         ax.fill_between(epochs, low, high, color=colour, alpha=0.2, linewidth=0)
 
 
-def plot_val_curves(path: str, student: str, solo: List[Curve], kdcl: List[Curve],
-                    kdcl_label: str, ablation: Dict[str, List[Curve]] = None) -> str:
+def plot_val_curves(
+    path: str,
+    student: str,
+    solo: List[Curve],
+    kdcl: List[Curve],
+    kdcl_label: str,
+    ablation: Dict[str, List[Curve]] = None,
+) -> str:
     """Validation top-1 per epoch of one student: solo vs KDCL (mean over seeds, min-max band),
     plus the ablation's other generators (means, dashed). Left: all epochs; right: the last
     half, zoomed in, where the arms differ."""
@@ -66,8 +73,9 @@ def plot_general_weights(path: str, weights: Dict[str, Curve], seed: int) -> str
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for colour, (student, (steps, values)) in zip(GENERATOR_COLOURS, sorted(weights.items())):
         ax.plot(steps, values, color=colour, label=student, linewidth=2)
-    ax.axhline(1 / max(1, len(weights)), color='black', linewidth=0.8, linestyle=':',
-               label='uniform')
+    ax.axhline(
+        1 / max(1, len(weights)), color='black', linewidth=0.8, linestyle=':', label='uniform'
+    )
     ax.set_xlabel('epoch')
     ax.set_ylabel('ensemble weight')
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

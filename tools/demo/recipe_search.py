@@ -18,6 +18,7 @@ where every student gains. Every candidate is in the table (``val_table.md`` /
 split is never read. Runs whose work dir holds a last checkpoint are skipped, so an
 interrupted search resumes, and a grid can be extended.
 """
+
 import argparse
 import json
 import os
@@ -44,13 +45,16 @@ class Candidate:
 
     @property
     def name(self) -> str:
-        return (f'{self.generator.replace(":", "-")}_T{self.temperature:g}_'
-                f'w{self.kd_weight:g}_{"warmup" if self.warmup else "nowarmup"}')
+        return (
+            f'{self.generator.replace(":", "-")}_T{self.temperature:g}_'
+            f'w{self.kd_weight:g}_{"warmup" if self.warmup else "nowarmup"}'
+        )
 
     @property
     def label(self) -> str:
-        return (f'{self.generator} T={self.temperature:g} λ={self.kd_weight:g}'
-                + (' +warm-up' if self.warmup else ''))
+        return f'{self.generator} T={self.temperature:g} λ={self.kd_weight:g}' + (
+            ' +warm-up' if self.warmup else ''
+        )
 
     def as_dict(self) -> dict:
         return dict(asdict(self), name=self.name, label=self.label)
@@ -59,21 +63,26 @@ class Candidate:
 def candidate_config(candidate: Candidate) -> str:
     """The text of the candidate's config: the generator's recipe config, T, λ, warm-up."""
     generator, _, weighting = candidate.generator.partition(':')
-    model = f'kd_loss=dict(temperature={candidate.temperature!r}, ' \
-            f'loss_weight={candidate.kd_weight!r})'
+    model = (
+        f'kd_loss=dict(temperature={candidate.temperature!r}, loss_weight={candidate.kd_weight!r})'
+    )
     if weighting:  # GeneralSoftTarget's weighting variant
         model += f', soft_target=dict(weighting={weighting!r})'
-    warmup = (f' + [dict(type=\'KDWarmupHook\', length={WARMUP_EPOCHS})]'
-              if candidate.warmup else '')
-    return '\n'.join([
-        f'# Recipe-search candidate {candidate.label} (tools/demo/recipe_search.py): the',
-        '# recipe\'s config of this generator with only T, the KD weight and the warm-up changed.',
-        f'_base_ = {osp.join(REPO, GENERATOR_CONFIGS[generator])!r}',
-        f'model = dict({model})',
-        '# The last epoch is what counts; no val-selected checkpoint, no exported students.',
-        'default_hooks = dict(checkpoint=dict(save_best=None, rule=None))',
-        'custom_hooks = [h for h in _base_.custom_hooks if h[\'type\'] != \'ExportStudentsHook\']'
-        + warmup, ''])
+    warmup = f" + [dict(type='KDWarmupHook', length={WARMUP_EPOCHS})]" if candidate.warmup else ''
+    return '\n'.join(
+        [
+            f'# Recipe-search candidate {candidate.label} (tools/demo/recipe_search.py): the',
+            "# recipe's config of this generator with only T, the KD weight and the warm-up",
+            '# changed.',
+            f'_base_ = {osp.join(REPO, GENERATOR_CONFIGS[generator])!r}',
+            f'model = dict({model})',
+            '# The last epoch is what counts; no val-selected checkpoint, no exported students.',
+            'default_hooks = dict(checkpoint=dict(save_best=None, rule=None))',
+            "custom_hooks = [h for h in _base_.custom_hooks if h['type'] != 'ExportStudentsHook']"
+            + warmup,
+            '',
+        ]
+    )
 
 
 class Search:
@@ -98,19 +107,28 @@ class Search:
     def train(self, spec) -> None:
         config, work_dir, seed = spec
         # --overwrite: an interrupted run (no last checkpoint) starts over, same budget.
-        cmd = train_command(config, work_dir, [f'randomness.seed={seed}'], ('--overwrite', ))
+        cmd = train_command(config, work_dir, [f'randomness.seed={seed}'], ('--overwrite',))
         seconds = self.launcher.run(cmd, osp.join(work_dir, 'train.log'))
         print(f'    done {osp.relpath(work_dir, self.out)} (CPU {seconds:.0f} s)', flush=True)
 
     def ensure(self, candidates: Sequence[Candidate], seeds: Sequence[int]) -> None:
         """Train every missing run of ``candidates`` and the solo students on ``seeds``."""
-        specs = [(osp.join(REPO, SOLO_CONFIGS[s]), self.run_dir(f'solo_{s}', seed), seed)
-                 for seed in seeds for s in STUDENTS]
-        specs += [(self.config_path(c), self.run_dir(c.name, seed), seed)
-                  for c in candidates for seed in seeds]
+        specs = [
+            (osp.join(REPO, SOLO_CONFIGS[s]), self.run_dir(f'solo_{s}', seed), seed)
+            for seed in seeds
+            for s in STUDENTS
+        ]
+        specs += [
+            (self.config_path(c), self.run_dir(c.name, seed), seed)
+            for c in candidates
+            for seed in seeds
+        ]
         pending = [spec for spec in specs if not finished(spec[1])]
-        print(f'recipe search: {len(specs)} runs, {len(specs) - len(pending)} already done, '
-              f'{len(pending)} to train, {self.launcher.jobs} at a time', flush=True)
+        print(
+            f'recipe search: {len(specs)} runs, {len(specs) - len(pending)} already done, '
+            f'{len(pending)} to train, {self.launcher.jobs} at a time',
+            flush=True,
+        )
         if self.args.table_only or not pending:
             return
         self.launcher.in_parallel(self.train, pending)
@@ -121,15 +139,24 @@ class Search:
         return [Candidate(g, t, 1.0, False) for g in a.generators for t in a.temperatures]
 
     def refine(self, coarse_ranked: List[dict]) -> List[Candidate]:
-        best = coarse_ranked[:self.args.refine_top]
-        return [Candidate(r['generator'], r['temperature'], w, warm) for r in best
-                for w in self.args.kd_weights for warm in (False, True)]
+        best = coarse_ranked[: self.args.refine_top]
+        return [
+            Candidate(r['generator'], r['temperature'], w, warm)
+            for r in best
+            for w in self.args.kd_weights
+            for warm in (False, True)
+        ]
 
     def rows(self, candidates: Sequence[Candidate], seeds: Sequence[int]) -> List[dict]:
-        solo = solo_numbers({s: {seed: self.run_dir(f'solo_{s}', seed) for seed in seeds}
-                             for s in STUDENTS})
-        return [candidate_row(c, {seed: self.run_dir(c.name, seed) for seed in seeds}, solo,
-                              list(STUDENTS)) for c in candidates]
+        solo = solo_numbers(
+            {s: {seed: self.run_dir(f'solo_{s}', seed) for seed in seeds} for s in STUDENTS}
+        )
+        return [
+            candidate_row(
+                c, {seed: self.run_dir(c.name, seed) for seed in seeds}, solo, list(STUDENTS)
+            )
+            for c in candidates
+        ]
 
     def __call__(self) -> dict:
         a, stages = self.args, set(self.args.stages)
@@ -148,7 +175,7 @@ class Search:
             add(self.refine(ranked), 'refine')
             self.ensure(list(pool.values()), a.coarse_seeds)
             ranked = rank(self.rows(list(pool.values()), a.coarse_seeds))
-        finalists = [pool[r['name']] for r in ranked[:a.final_top]] if 'final' in stages else []
+        finalists = [pool[r['name']] for r in ranked[: a.final_top]] if 'final' in stages else []
         if finalists:
             self.ensure(finalists, a.final_seeds)
         return self.table(pool, stage_of, ranked, finalists)
@@ -160,29 +187,50 @@ class Search:
         coarse_rows = {r['name']: r for r in self.rows(list(pool.values()), a.coarse_seeds)}
         ranked_names = [r['name'] for r in ranked]
         rows = []
-        for name in sorted(pool, key=lambda n: (n not in final_names, ranked_names.index(n)
-                                                if n in ranked_names else len(pool), n)):
+        for name in sorted(
+            pool,
+            key=lambda n: (
+                n not in final_names,
+                ranked_names.index(n) if n in ranked_names else len(pool),
+                n,
+            ),
+        ):
             row = final_rows.get(name) or coarse_rows[name]
             row['stage'] = 'final' if name in final_names else stage_of[name]
-            row['status'] = ('finalist' if name in final_names else
-                             'not run' if row['score'] is None else
-                             f'pruned after {stage_of[name]}')
+            row['status'] = (
+                'finalist'
+                if name in final_names
+                else 'not run'
+                if row['score'] is None
+                else f'pruned after {stage_of[name]}'
+            )
             rows.append(row)
         final_ranked = rank([final_rows[n] for n in final_names if n in final_rows])
-        winner = final_ranked[0]['name'] if final_ranked and len(
-            final_ranked[0]['seeds']) == len(a.final_seeds) else None
+        winner = (
+            final_ranked[0]['name']
+            if final_ranked and len(final_ranked[0]['seeds']) == len(a.final_seeds)
+            else None
+        )
         if winner:
             next(r for r in rows if r['name'] == winner)['status'] = 'winner'
         solo_seeds = a.final_seeds if finalists else a.coarse_seeds
-        solo = solo_numbers({s: {seed: self.run_dir(f'solo_{s}', seed) for seed in solo_seeds}
-                             for s in STUDENTS})
+        solo = solo_numbers(
+            {s: {seed: self.run_dir(f'solo_{s}', seed) for seed in solo_seeds} for s in STUDENTS}
+        )
         return dict(
-            split='val', metric='top-1 (%), mean of the last 5 epochs (and the last epoch)',
-            students=list(STUDENTS), coarse_seeds=a.coarse_seeds, final_seeds=a.final_seeds,
-            solo_seeds=solo_seeds, stages_run=list(a.stages), warmup_epochs=WARMUP_EPOCHS,
+            split='val',
+            metric='top-1 (%), mean of the last 5 epochs (and the last epoch)',
+            students=list(STUDENTS),
+            coarse_seeds=a.coarse_seeds,
+            final_seeds=a.final_seeds,
+            solo_seeds=solo_seeds,
+            stages_run=list(a.stages),
+            warmup_epochs=WARMUP_EPOCHS,
             solo={s: {stat: summarize(v) for stat, v in solo[s].items()} for s in STUDENTS},
-            candidates=rows, winner=winner and next(r['label'] for r in rows if r['name'] == winner),
-            partial=a.partial_note)
+            candidates=rows,
+            winner=winner and next(r['label'] for r in rows if r['name'] == winner),
+            partial=a.partial_note,
+        )
 
     def write(self, table: dict) -> None:
         with open(osp.join(self.out, 'val_table.json'), 'w') as f:
@@ -199,6 +247,7 @@ def default_generators() -> List[str]:
     import inspect
 
     from kdcl_mm.models.soft_targets.general import WEIGHTINGS, GeneralSoftTarget
+
     default = inspect.signature(GeneralSoftTarget).parameters['weighting'].default
     names = list(GENERATOR_CONFIGS)
     at = names.index('General') + 1
@@ -206,34 +255,50 @@ def default_generators() -> List[str]:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument('--out-dir', default='work_dirs/recipe_search')
-    parser.add_argument('--generators', nargs='+', default=None,
-                        help='generators of the coarse stage: Naive, Linear, MinLogit, General, '
-                        'Mean, or General:<weighting> for a GeneralSoftTarget weighting '
-                        '(default: all, with every weighting)')
+    parser.add_argument(
+        '--generators',
+        nargs='+',
+        default=None,
+        help='generators of the coarse stage: Naive, Linear, MinLogit, General, '
+        'Mean, or General:<weighting> for a GeneralSoftTarget weighting '
+        '(default: all, with every weighting)',
+    )
     parser.add_argument('--temperatures', type=float, nargs='+', default=[1.0, 2.0, 4.0, 8.0])
     parser.add_argument('--kd-weights', type=float, nargs='+', default=[0.5, 1.0, 2.0])
     parser.add_argument('--coarse-seeds', type=int, nargs='+', default=[10, 11])
     parser.add_argument('--final-seeds', type=int, nargs='+', default=[10, 11, 12, 13, 14])
     parser.add_argument('--refine-top', type=int, default=3)
     parser.add_argument('--final-top', type=int, default=4)
-    parser.add_argument('--stages', nargs='+', default=list(STAGES), choices=STAGES,
-                        help='stop after coarse (or refine) to spend less; resumable')
+    parser.add_argument(
+        '--stages',
+        nargs='+',
+        default=list(STAGES),
+        choices=STAGES,
+        help='stop after coarse (or refine) to spend less; resumable',
+    )
     parser.add_argument('--jobs', type=int, default=2, help='runs at a time (default: 2)')
     parser.add_argument('--threads', type=int, default=1, help='torch threads per run')
     parser.add_argument('--table-only', action='store_true', help='tabulate finished runs only')
-    parser.add_argument('--partial-note', default=None,
-                        help='a note printed under the table (e.g. which part of the grid ran)')
+    parser.add_argument(
+        '--partial-note',
+        default=None,
+        help='a note printed under the table (e.g. which part of the grid ran)',
+    )
     args = parser.parse_args(argv)
     if args.generators is None:
         args.generators = default_generators()
     for gen in args.generators:
-        if gen.partition(':')[0] not in GENERATOR_CONFIGS or (':' in gen and
-                                                              not gen.startswith('General:')):
-            parser.error(f'--generators: {gen!r} is not one of {list(GENERATOR_CONFIGS)} or '
-                         'General:<weighting>')
+        if gen.partition(':')[0] not in GENERATOR_CONFIGS or (
+            ':' in gen and not gen.startswith('General:')
+        ):
+            parser.error(
+                f'--generators: {gen!r} is not one of {list(GENERATOR_CONFIGS)} or '
+                'General:<weighting>'
+            )
     args.out_dir = osp.abspath(args.out_dir)
     return args
 

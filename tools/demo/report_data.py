@@ -16,6 +16,7 @@ The input is a *manifest* (:mod:`tools.demo.pipeline` writes it as ``manifest.js
 Nothing is assumed: every number in the report is read from those files. Rendering is
 :mod:`tools.demo.report_markdown`, the files :mod:`tools.demo.report_files`.
 """
+
 import json
 import os.path as osp
 from collections import defaultdict
@@ -37,9 +38,11 @@ DOWNSTREAM_METRICS = {
     'segmentation': ('mIoU', 1.0, 'mIoU'),
 }
 RUN_KINDS = ('kdcl', 'solo') + tuple(DOWNSTREAM_METRICS)
-QUICK_NOTE = ('QUICK RUN: a smoke test of the whole chain (1 seed, a few epochs, a tiny '
-              'downstream). Its numbers are NOT meaningful; run `make demo` or '
-              '`bash tools/run_demo.sh --full` for results.')
+QUICK_NOTE = (
+    'QUICK RUN: a smoke test of the whole chain (1 seed, a few epochs, a tiny '
+    'downstream). Its numbers are NOT meaningful; run `make demo` or '
+    '`bash tools/run_demo.sh --full` for results.'
+)
 
 
 def student_key(student: str) -> str:
@@ -59,8 +62,10 @@ def _resolve(path: str, root: str) -> str:
 def _read_metrics(run: dict, root: str) -> dict:
     path = _resolve(run['test_metrics'], root)
     if not osp.isfile(path):
-        raise FileNotFoundError(f'test metrics of run {run} not found at {path}: the test step '
-                                'did not finish (see the run\'s log).')
+        raise FileNotFoundError(
+            f'test metrics of run {run} not found at {path}: the test step '
+            "did not finish (see the run's log)."
+        )
     with open(path) as f:
         return json.load(f)
 
@@ -87,27 +92,35 @@ def classification_results(manifest: dict, root: str) -> dict:
     generators: Dict[str, Dict[str, Dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     for run in manifest['runs']:
         if run['kind'] == 'solo':
-            solo[run['student']][run['seed']] = _metric(_read_metrics(run, root), SOLO_KEY,
-                                                        run['test_metrics'])
+            solo[run['student']][run['seed']] = _metric(
+                _read_metrics(run, root), SOLO_KEY, run['test_metrics']
+            )
         elif run['kind'] == 'kdcl':
             metrics = _read_metrics(run, root)
             for name in students + [ENSEMBLE]:
                 generators[run['generator']][name][run['seed']] = _metric(
-                    metrics, student_key(name), run['test_metrics'])
+                    metrics, student_key(name), run['test_metrics']
+                )
     if main not in generators:
-        raise ValueError(f'manifest main_generator {main!r} has no kdcl run '
-                         f'(generators run: {sorted(generators)}).')
+        raise ValueError(
+            f'manifest main_generator {main!r} has no kdcl run '
+            f'(generators run: {sorted(generators)}).'
+        )
     comparison = {name: stated(compare(generators[main][name], solo[name])) for name in students}
     return dict(
         split='test',
         solo={name: summarize(solo[name]) for name in students},
         kdcl={name: summarize(generators[main][name]) for name in students + [ENSEMBLE]},
         comparison=comparison,
-        generators={gen: {name: summarize(per[name]) for name in students + [ENSEMBLE]}
-                    for gen, per in sorted(generators.items())},
+        generators={
+            gen: {name: summarize(per[name]) for name in students + [ENSEMBLE]}
+            for gen, per in sorted(generators.items())
+        },
         generator_comparison={
             gen: {name: compare(per[name], solo[name]) for name in students}
-            for gen, per in sorted(generators.items())})
+            for gen, per in sorted(generators.items())
+        },
+    )
 
 
 def downstream_results(manifest: dict, root: str) -> dict:
@@ -131,14 +144,22 @@ def downstream_results(manifest: dict, root: str) -> dict:
         ran = {s for t, s, _ in scores if t == task}
         # The manifest's student order (ResNet-18 first), then any other backbone by name.
         for student in [s for s in manifest['students'] if s in ran] + sorted(
-                ran - set(manifest['students'])):
+            ran - set(manifest['students'])
+        ):
             kdcl, solo = scores[(task, student, 'kdcl')], scores[(task, student, 'solo')]
             comparison = stated(compare(kdcl, solo))
             results.setdefault(task, {})[student] = dict(
-                metric=label, source_key=key, kdcl=summarize(kdcl), solo=summarize(solo),
+                metric=label,
+                source_key=key,
+                kdcl=summarize(kdcl),
+                solo=summarize(solo),
                 comparison=comparison,
-                no_detections={arm: empty[(task, student, arm)] for arm in ('kdcl', 'solo')
-                               if empty[(task, student, arm)]})
+                no_detections={
+                    arm: empty[(task, student, arm)]
+                    for arm in ('kdcl', 'solo')
+                    if empty[(task, student, arm)]
+                },
+            )
     return results
 
 
@@ -158,27 +179,44 @@ def make_plots(manifest: dict, root: str) -> Dict[str, str]:
     kdcl_runs = [r for r in runs if r['kind'] == 'kdcl']
     plots = {}
     for name in manifest['students']:
-        solo = _curves([r for r in runs if r['kind'] == 'solo' and r['student'] == name], root,
-                       lambda r: SOLO_KEY)
-        by_generator = {gen: _curves([r for r in kdcl_runs if r['generator'] == gen], root,
-                                     lambda r: student_key(name))
-                        for gen in sorted({r['generator'] for r in kdcl_runs})}
+        solo = _curves(
+            [r for r in runs if r['kind'] == 'solo' and r['student'] == name],
+            root,
+            lambda r: SOLO_KEY,
+        )
+        by_generator = {
+            gen: _curves(
+                [r for r in kdcl_runs if r['generator'] == gen], root, lambda r: student_key(name)
+            )
+            for gen in sorted({r['generator'] for r in kdcl_runs})
+        }
         main_curves = by_generator.pop(main, [])
         if not solo and not main_curves:
             continue
         file_name = val_curves_png(name)
-        plot_val_curves(osp.join(root, file_name), name, solo, main_curves, f'KDCL {main}',
-                        {g: c for g, c in by_generator.items() if c})
+        plot_val_curves(
+            osp.join(root, file_name),
+            name,
+            solo,
+            main_curves,
+            f'KDCL {main}',
+            {g: c for g, c in by_generator.items() if c},
+        )
         plots[f'val_curves/{name}'] = file_name
-    general = sorted((r for r in kdcl_runs if r['generator'] == 'General' and r.get('scalars')),
-                     key=lambda r: r['seed'])
+    general = sorted(
+        (r for r in kdcl_runs if r['generator'] == 'General' and r.get('scalars')),
+        key=lambda r: r['seed'],
+    )
     if general:
         records = load_scalars(_resolve(general[0]['scalars'], root))
-        weights = {name: metric_curve(records, f'general_weight/{name}', x='epoch')
-                   for name in manifest['students']}
+        weights = {
+            name: metric_curve(records, f'general_weight/{name}', x='epoch')
+            for name in manifest['students']
+        }
         if all(steps for steps, _ in weights.values()):
-            plot_general_weights(osp.join(root, GENERAL_WEIGHTS_PNG), weights,
-                                 seed=general[0]['seed'])
+            plot_general_weights(
+                osp.join(root, GENERAL_WEIGHTS_PNG), weights, seed=general[0]['seed']
+            )
             plots['general_weights'] = GENERAL_WEIGHTS_PNG
     return plots
 
@@ -201,7 +239,9 @@ def build_report(manifest: dict, root: str) -> dict:
         seeds=sorted({r['seed'] for r in manifest['runs']}),
         classification=classification_results(manifest, root),
         downstream=downstream,
-        downstream_students=[s for s in manifest['students']
-                             if any(s in per for per in downstream.values())],
+        downstream_students=[
+            s for s in manifest['students'] if any(s in per for per in downstream.values())
+        ],
         plots=make_plots(manifest, root),
-        timings=manifest.get('timings', {}))
+        timings=manifest.get('timings', {}),
+    )

@@ -3,6 +3,7 @@
 ``write_report`` writes ``report.json`` (:func:`tools.demo.report_data.build_report`),
 ``report.md`` (:func:`tools.demo.report_markdown.render_markdown`) and the PNG plots.
 """
+
 import json
 import os.path as osp
 from typing import Dict, List, Optional
@@ -23,6 +24,7 @@ def write_report(manifest: dict, root: str) -> Dict[str, str]:
     """Write ``report.json``, ``report.md`` and the plots into ``root``; return their paths."""
     from .report_data import build_report  # matplotlib: only when a report is written
     from .report_markdown import render_markdown
+
     report = build_report(manifest, root)
     paths = dict(json=osp.join(root, REPORT_JSON), markdown=osp.join(root, REPORT_MD))
     with open(paths['json'], 'w') as f:

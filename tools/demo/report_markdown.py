@@ -1,5 +1,6 @@
 """``report.md``: the tables of :func:`tools.demo.report_data.build_report`'s dict, with the
 plain verdicts."""
+
 from typing import List
 
 from .comparison import format_interval, format_p, format_stat
@@ -10,7 +11,8 @@ INTERVAL_NOTE = (
     '95 % interval is the paired t-interval of the mean difference (mean ± t(0.975, n−1) · '
     'sd / √n); p is the two-sided sign test over the seeds. The verdict is *higher* only when '
     'the whole interval lies above 0, *lower* only when it lies below 0, otherwise '
-    '*inconclusive*; the count of seeds KDCL was higher in is information, not the verdict.')
+    '*inconclusive*; the count of seeds KDCL was higher in is information, not the verdict.'
+)
 
 
 def _verdict_cell(comparison: dict) -> str:
@@ -21,9 +23,11 @@ def _verdict_cell(comparison: dict) -> str:
 
 def _comparison_cells(comparison: dict) -> str:
     """The KDCL − solo, 95 % interval, sign test p and verdict cells of a table row."""
-    return (f'{format_stat(comparison["delta"], signed=True)} | '
-            f'{format_interval(comparison["interval"])} | '
-            f'{format_p(comparison["sign_test_p"])} | {_verdict_cell(comparison)} |')
+    return (
+        f'{format_stat(comparison["delta"], signed=True)} | '
+        f'{format_interval(comparison["interval"])} | '
+        f'{format_p(comparison["sign_test_p"])} | {_verdict_cell(comparison)} |'
+    )
 
 
 def _header(report: dict) -> List[str]:
@@ -36,46 +40,69 @@ def _header(report: dict) -> List[str]:
         f'- Command: `{report.get("command")}`',
         f'- Machine: {report["machine"].get("description", "unknown")}',
         f'- Seeds: {", ".join(str(s) for s in report["seeds"])}',
-        '- Recipe: ' + ', '.join(f'{k}={v}' for k, v in recipe.items()), '']
+        '- Recipe: ' + ', '.join(f'{k}={v}' for k, v in recipe.items()),
+        '',
+    ]
 
 
 def _classification(report: dict) -> List[str]:
     cls, main = report['classification'], report['main_generator']
-    lines = [f'## Classification: test top-1 (%) of the students, KDCL ({main}) vs solo', '',
-             '| student | solo | KDCL | KDCL − solo | 95 % interval | sign test p | verdict |',
-             '|---|---|---|---|---|---|---|']
+    lines = [
+        f'## Classification: test top-1 (%) of the students, KDCL ({main}) vs solo',
+        '',
+        '| student | solo | KDCL | KDCL − solo | 95 % interval | sign test p | verdict |',
+        '|---|---|---|---|---|---|---|',
+    ]
     for name, comparison in cls['comparison'].items():
-        lines.append(f'| {name} | {format_stat(cls["solo"][name])} | '
-                     f'{format_stat(cls["kdcl"][name])} | ' + _comparison_cells(comparison))
+        lines.append(
+            f'| {name} | {format_stat(cls["solo"][name])} | '
+            f'{format_stat(cls["kdcl"][name])} | ' + _comparison_cells(comparison)
+        )
     lines.append(f'| ensemble | — | {format_stat(cls["kdcl"][ENSEMBLE])} | — | — | — | — |')
     lines += ['', INTERVAL_NOTE, '']
     for name, comparison in cls['comparison'].items():
         n = len(comparison['seeds'])
-        lines.append(f'- **{name}**: {comparison["statement"]} (KDCL higher in '
-                     f'{comparison["kdcl_higher_in"]} of {n} seeds'
-                     + ('; one seed is not conclusive).' if n == 1 else ').'))
+        lines.append(
+            f'- **{name}**: {comparison["statement"]} (KDCL higher in '
+            f'{comparison["kdcl_higher_in"]} of {n} seeds'
+            + ('; one seed is not conclusive).' if n == 1 else ').')
+        )
     return lines
 
 
 def _generators(report: dict) -> List[str]:
     cls, main, students = report['classification'], report['main_generator'], report['students']
-    lines = ['', '## Generators: test top-1 (%)', '',
-             '| soft target | ' + ' | '.join(students + [ENSEMBLE]) + ' | seeds |',
-             '|---' * (len(students) + 3) + '|',
-             '| solo (no KDCL) | ' + ' | '.join(format_stat(cls['solo'][n]) for n in students)
-             + f' | — | {cls["solo"][students[0]]["n"]} |']
+    lines = [
+        '',
+        '## Generators: test top-1 (%)',
+        '',
+        '| soft target | ' + ' | '.join(students + [ENSEMBLE]) + ' | seeds |',
+        '|---' * (len(students) + 3) + '|',
+        '| solo (no KDCL) | '
+        + ' | '.join(format_stat(cls['solo'][n]) for n in students)
+        + f' | — | {cls["solo"][students[0]]["n"]} |',
+    ]
     for gen, per in cls['generators'].items():
         marker = ' (chosen)' if gen == main else ''
-        lines.append(f'| {gen}{marker} | ' + ' | '.join(
-            format_stat(per[n]) for n in students + [ENSEMBLE]) + f' | {per[students[0]]["n"]} |')
+        lines.append(
+            f'| {gen}{marker} | '
+            + ' | '.join(format_stat(per[n]) for n in students + [ENSEMBLE])
+            + f' | {per[students[0]]["n"]} |'
+        )
     if len(cls['generators']) == 1:
         lines += ['', 'The generator ablation was not run (quick mode or no --ablation-seeds).']
     else:
         lines += ['', 'Each generator minus solo, paired by seed (95 % interval; verdict):', '']
         for gen, per in cls['generator_comparison'].items():
-            lines.append(f'- {gen}: ' + '; '.join(
-                f'{name} {format_stat(c["delta"], signed=True)} {format_interval(c["interval"])}'
-                f' {c["verdict"]}' for name, c in per.items()))
+            lines.append(
+                f'- {gen}: '
+                + '; '.join(
+                    f'{name} {format_stat(c["delta"], signed=True)} '
+                    f'{format_interval(c["interval"])}'
+                    f' {c["verdict"]}'
+                    for name, c in per.items()
+                )
+            )
     return lines
 
 
@@ -83,31 +110,47 @@ def _downstream(report: dict) -> List[str]:
     lines = ['', '## Downstream on MNIST-COCO test canvases: KDCL vs solo backbone', '']
     if not report['downstream']:
         return lines + ['Not run.']
-    lines += ['| task | backbone | metric | from solo | from KDCL | KDCL − solo | 95 % interval '
-              '| sign test p | verdict |', '|---|---|---|---|---|---|---|---|---|']
+    lines += [
+        '| task | backbone | metric | from solo | from KDCL | KDCL − solo | 95 % interval '
+        '| sign test p | verdict |',
+        '|---|---|---|---|---|---|---|---|---|',
+    ]
     for task, per_student in report['downstream'].items():
         for student, res in per_student.items():
-            lines.append(f'| {task} | {student} | {res["metric"]} | '
-                         f'{format_stat(res["solo"])} | {format_stat(res["kdcl"])} | '
-                         + _comparison_cells(res['comparison']))
+            lines.append(
+                f'| {task} | {student} | {res["metric"]} | '
+                f'{format_stat(res["solo"])} | {format_stat(res["kdcl"])} | '
+                + _comparison_cells(res['comparison'])
+            )
     for task, per_student in report['downstream'].items():
         for student, res in per_student.items():
             for arm, seeds in res['no_detections'].items():
-                lines.append(f'\n{task} from the {arm} {student}, seeds {seeds}: no box above '
-                             'the score threshold on any test image, counted as mAP 0.')
+                lines.append(
+                    f'\n{task} from the {arm} {student}, seeds {seeds}: no box above '
+                    'the score threshold on any test image, counted as mAP 0.'
+                )
     return lines
 
 
 def _per_seed(report: dict) -> List[str]:
     cls, seeds = report['classification'], report['seeds']
-    lines = ['', '## Per-seed test numbers', '',
-             '| what | ' + ' | '.join(f'seed {s}' for s in seeds) + ' |',
-             '|---' * (len(seeds) + 1) + '|']
+    lines = [
+        '',
+        '## Per-seed test numbers',
+        '',
+        '| what | ' + ' | '.join(f'seed {s}' for s in seeds) + ' |',
+        '|---' * (len(seeds) + 1) + '|',
+    ]
 
     def seed_row(label, stats):
-        return f'| {label} | ' + ' | '.join(
-            f'{stats["per_seed"][str(s)]:.2f}' if str(s) in stats['per_seed'] else '—'
-            for s in seeds) + ' |'
+        return (
+            f'| {label} | '
+            + ' | '.join(
+                f'{stats["per_seed"][str(s)]:.2f}' if str(s) in stats['per_seed'] else '—'
+                for s in seeds
+            )
+            + ' |'
+        )
 
     for name in report['students']:
         lines.append(seed_row(f'solo {name}', cls['solo'][name]))
@@ -128,14 +171,22 @@ def _plots_and_timings(report: dict) -> List[str]:
     timings = report.get('timings') or {}
     if timings.get('steps'):
         lines += ['', '## Timings', '', '| step | wall (s) | CPU (s) |', '|---|---|---|']
-        lines += [f'| {step["name"]} | {step["wall_s"]:.0f} | {step["cpu_s"]:.0f} |'
-                  for step in timings['steps']]
+        lines += [
+            f'| {step["name"]} | {step["wall_s"]:.0f} | {step["cpu_s"]:.0f} |'
+            for step in timings['steps']
+        ]
         lines.append(f'| total | {timings.get("wall_s", 0):.0f} | {timings.get("cpu_s", 0):.0f} |')
     return lines
 
 
 def render_markdown(report: dict) -> str:
     """``report.md`` of a report dict."""
-    lines = (_header(report) + _classification(report) + _generators(report) +
-             _downstream(report) + _per_seed(report) + _plots_and_timings(report))
+    lines = (
+        _header(report)
+        + _classification(report)
+        + _generators(report)
+        + _downstream(report)
+        + _per_seed(report)
+        + _plots_and_timings(report)
+    )
     return '\n'.join(lines) + '\n'

@@ -9,6 +9,7 @@ are :mod:`tools.demo.pipeline`'s. Every training command is the ordinary ``tools
 ``tools/test.py`` one; the only overrides are the seed, data paths, the downstream backbone
 checkpoint, and (quick mode) the budgets.
 """
+
 import argparse
 import os
 import os.path as osp
@@ -19,63 +20,98 @@ from .settings import DOWNSTREAM_CONFIGS, MODES
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description='KDCL end to end on MNIST, CPU only (docs/demo.md)')
+        description='KDCL end to end on MNIST, CPU only (docs/demo.md)'
+    )
     modes = parser.add_mutually_exclusive_group()
     modes.add_argument('--quick', action='store_true', help=MODES['quick'].summary)
     modes.add_argument('--full', action='store_true', help=MODES['full'].summary)
-    parser.add_argument('--out-dir', default='work_dirs/demo',
-                        help='where runs and report go (default: work_dirs/demo)')
-    parser.add_argument('--seeds', type=int, nargs='+', default=None,
-                        help='seeds of KDCL and solo training (default: 0 1 2; quick: 0; '
-                        'full: 0 1 2 3 4)')
-    parser.add_argument('--ablation-seeds', type=int, nargs='*', default=None,
-                        help='seeds of the generator ablation (default: the first two of '
-                        '--seeds, to stay within 30 minutes on 2 cores; quick: none; full: all)')
-    parser.add_argument('--downstream-seeds', type=int, nargs='+', default=None,
-                        help='seeds whose backbones go downstream (default: the first of '
-                        '--seeds; full: the first two)')
-    parser.add_argument('--downstream-students', nargs='+', default=None,
-                        choices=list(DOWNSTREAM_CONFIGS),
-                        help='students whose backbones go downstream (default: resnet18; '
-                        'quick and full: both)')
-    parser.add_argument('--data-dir', default=osp.join(REPO, 'data', 'mnist_coco'),
-                        help='MNIST-COCO folder, generated there if missing '
-                        '(default: data/mnist_coco)')
-    parser.add_argument('--jobs', type=int, default=min(2, os.cpu_count() or 1),
-                        help='runs at a time (default: 2, or 1 on one core)')
-    parser.add_argument('--threads', type=int, default=None,
-                        help='torch threads per run (default: cores / jobs)')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='delete the results of an earlier demo in --out-dir first')
+    parser.add_argument(
+        '--out-dir',
+        default='work_dirs/demo',
+        help='where runs and report go (default: work_dirs/demo)',
+    )
+    parser.add_argument(
+        '--seeds',
+        type=int,
+        nargs='+',
+        default=None,
+        help='seeds of KDCL and solo training (default: 0 1 2; quick: 0; full: 0 1 2 3 4)',
+    )
+    parser.add_argument(
+        '--ablation-seeds',
+        type=int,
+        nargs='*',
+        default=None,
+        help='seeds of the generator ablation (default: the first two of '
+        '--seeds, to stay within 30 minutes on 2 cores; quick: none; full: all)',
+    )
+    parser.add_argument(
+        '--downstream-seeds',
+        type=int,
+        nargs='+',
+        default=None,
+        help='seeds whose backbones go downstream (default: the first of '
+        '--seeds; full: the first two)',
+    )
+    parser.add_argument(
+        '--downstream-students',
+        nargs='+',
+        default=None,
+        choices=list(DOWNSTREAM_CONFIGS),
+        help='students whose backbones go downstream (default: resnet18; quick and full: both)',
+    )
+    parser.add_argument(
+        '--data-dir',
+        default=osp.join(REPO, 'data', 'mnist_coco'),
+        help='MNIST-COCO folder, generated there if missing (default: data/mnist_coco)',
+    )
+    parser.add_argument(
+        '--jobs',
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help='runs at a time (default: 2, or 1 on one core)',
+    )
+    parser.add_argument(
+        '--threads', type=int, default=None, help='torch threads per run (default: cores / jobs)'
+    )
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='delete the results of an earlier demo in --out-dir first',
+    )
     args = parser.parse_args(argv)
     args.mode = 'quick' if args.quick else 'full' if args.full else 'default'
     mode = MODES[args.mode]
     if args.seeds is None:
         args.seeds = list(mode.seeds)
     if args.ablation_seeds is None:
-        args.ablation_seeds = args.seeds[:mode.ablation_seeds]
+        args.ablation_seeds = args.seeds[: mode.ablation_seeds]
     if args.downstream_seeds is None:
-        args.downstream_seeds = args.seeds[:mode.downstream_seeds]
+        args.downstream_seeds = args.seeds[: mode.downstream_seeds]
     if args.downstream_students is None:
         args.downstream_students = list(mode.downstream_students)
     unknown = sorted(set(args.downstream_seeds) - set(args.seeds))
     if unknown:
-        parser.error(f'--downstream-seeds {unknown} are not in --seeds {args.seeds}: the '
-                     'downstream runs start from the backbones those seeds trained.')
+        parser.error(
+            f'--downstream-seeds {unknown} are not in --seeds {args.seeds}: the '
+            'downstream runs start from the backbones those seeds trained.'
+        )
     if args.jobs < 1 or (args.threads is not None and args.threads < 1):
         parser.error('--jobs and --threads must be at least 1')
     if args.threads is None:
         args.threads = max(1, (os.cpu_count() or 1) // args.jobs)
     # tools/run_demo.sh runs this from the repository root; paths are the caller's.
     caller = os.environ.get('KDCL_DEMO_CALLER_DIR', os.getcwd())
-    args.out_dir, args.data_dir = (osp.abspath(osp.join(caller, p))
-                                   for p in (args.out_dir, args.data_dir))
+    args.out_dir, args.data_dir = (
+        osp.abspath(osp.join(caller, p)) for p in (args.out_dir, args.data_dir)
+    )
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
     from .pipeline import Demo  # mmengine and torch: not on --help
+
     Demo(args)()
 
 

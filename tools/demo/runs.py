@@ -1,5 +1,6 @@
 """Launch the repository's tools (``tools/train.py``, ``tools/test.py``, ...) as subprocesses,
 several at a time: the one launcher of the demo and of the recipe search."""
+
 import os
 import os.path as osp
 import subprocess
@@ -38,8 +39,9 @@ class Launcher:
         with open(log, 'w') as f:
             if self.failed.is_set():
                 raise RunFailed(f'{self.name}: stopped after an earlier failure')
-            proc = subprocess.Popen([sys.executable, *cmd], cwd=REPO, env=env, stdout=f,
-                                    stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [sys.executable, *cmd], cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT
+            )
             with self.lock:
                 self.procs.add(proc)
             _, status, usage = os.wait4(proc.pid, 0)  # wait4: this child's own CPU time
@@ -50,8 +52,9 @@ class Launcher:
             self.stop_all()
             with open(log) as f:
                 sys.stderr.write(''.join(f.readlines()[-30:]))
-            raise RunFailed(f'{self.name}: `{" ".join(cmd)}` failed (exit {proc.returncode}); '
-                            f'full log: {log}')
+            raise RunFailed(
+                f'{self.name}: `{" ".join(cmd)}` failed (exit {proc.returncode}); full log: {log}'
+            )
         return usage.ru_utime + usage.ru_stime
 
     def stop_all(self) -> None:
@@ -74,15 +77,26 @@ class Launcher:
                 raise
 
 
-def train_command(config: str, work_dir: str, options: Sequence[str],
-                  flags: Sequence[str] = ()) -> List[str]:
+def train_command(
+    config: str, work_dir: str, options: Sequence[str], flags: Sequence[str] = ()
+) -> List[str]:
     return ['tools/train.py', config, '--work-dir', work_dir, *flags, '--cfg-options', *options]
 
 
-def evaluate_command(config: str, checkpoint: str, work_dir: str, metrics_json: str,
-                 options: Sequence[str]) -> List[str]:
-    return ['tools/test.py', config, checkpoint, '--work-dir', work_dir, '--out', metrics_json,
-            '--cfg-options', *options]
+def evaluate_command(
+    config: str, checkpoint: str, work_dir: str, metrics_json: str, options: Sequence[str]
+) -> List[str]:
+    return [
+        'tools/test.py',
+        config,
+        checkpoint,
+        '--work-dir',
+        work_dir,
+        '--out',
+        metrics_json,
+        '--cfg-options',
+        *options,
+    ]
 
 
 def finished(work_dir: str) -> bool:

@@ -11,8 +11,9 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 # ResumableSampler: DefaultSampler + per-sample augmentation seeds and mid-epoch resume.
-train_dataloader = dict(batch_size=128, dataset=dict(pipeline=train_pipeline),
-                        sampler=dict(type='ResumableSampler'))
+train_dataloader = dict(
+    batch_size=128, dataset=dict(pipeline=train_pipeline), sampler=dict(type='ResumableSampler')
+)
 val_dataloader = dict(batch_size=256)
 test_dataloader = val_dataloader
 val_evaluator = dict(type='KDCLAccuracy', topk=(1, 5))

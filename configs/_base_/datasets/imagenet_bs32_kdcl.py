@@ -15,8 +15,9 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 # ResumableSampler: DefaultSampler + per-sample augmentation seeds and mid-epoch resume.
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline),
-                        sampler=dict(type='ResumableSampler'))
+train_dataloader = dict(
+    dataset=dict(pipeline=train_pipeline), sampler=dict(type='ResumableSampler')
+)
 
 val_evaluator = dict(type='KDCLAccuracy', topk=(1, 5))
 test_evaluator = val_evaluator

@@ -2,5 +2,5 @@
 _base_ = ['./mnist_digits_kdcl.py']
 train_pipeline = [*_base_.distortion, dict(type='PackInputs')]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_evaluator = dict(_delete_=True, type='Accuracy', topk=(1, ))
+val_evaluator = dict(_delete_=True, type='Accuracy', topk=(1,))
 test_evaluator = val_evaluator

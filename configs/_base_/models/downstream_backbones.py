@@ -20,14 +20,14 @@ resnet50_for_mmseg = dict(
     norm_cfg=dict(type='SyncBN', requires_grad=True),
     norm_eval=False,
     style='pytorch',
-    zero_init_residual=False)
+    zero_init_residual=False,
+)
 # MobileNetV2 at strides 4, 8, 16, 32 (ResNet's four stages), for an FPN neck.
 mobilenet_v2 = dict(
-    _delete_=True,
-    type='mmpretrain.MobileNetV2',
-    widen_factor=1.0,
-    out_indices=(1, 2, 4, 7))
+    _delete_=True, type='mmpretrain.MobileNetV2', widen_factor=1.0, out_indices=(1, 2, 4, 7)
+)
 mobilenet_v2_fpn_in_channels = [24, 32, 96, 1280]
 # As mmdet's R50 recipes treat ResNet: stem frozen, BN statistics kept from pretraining.
 mobilenet_v2_for_mmdet = dict(
-    mobilenet_v2, frozen_stages=1, norm_eval=True, norm_cfg=dict(type='BN', requires_grad=True))
+    mobilenet_v2, frozen_stages=1, norm_eval=True, norm_cfg=dict(type='BN', requires_grad=True)
+)

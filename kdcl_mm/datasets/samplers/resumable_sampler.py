@@ -15,6 +15,7 @@ Two properties make a resumed run load exactly what an uninterrupted one loads:
   process (``num_workers=0``) does not advance the global generators that the model's own
   randomness (dropout, batch mixes) draws from.
 """
+
 import random
 from contextlib import contextmanager
 from typing import Iterator, List, Optional, Sequence, Sized
@@ -39,8 +40,7 @@ class SeededIndex(int):
 
 def sample_seed(seed: int, epoch: int, rank: int, index: int) -> int:
     """A 64-bit seed for one sample of one epoch on one rank, whatever worker loads it."""
-    words = np.random.SeedSequence([seed % 2**64, epoch, rank, index]).generate_state(
-        2, np.uint32)
+    words = np.random.SeedSequence([seed % 2**64, epoch, rank, index]).generate_state(2, np.uint32)
     return int(words[0]) << 32 | int(words[1])
 
 
@@ -91,12 +91,14 @@ class ResumableSampler(DefaultSampler):
             augmentations come from whatever state the loading process's generators are in.
     """
 
-    def __init__(self,
-                 dataset: Sized,
-                 shuffle: bool = True,
-                 seed: Optional[int] = None,
-                 round_up: bool = True,
-                 seed_samples: bool = True) -> None:
+    def __init__(
+        self,
+        dataset: Sized,
+        shuffle: bool = True,
+        seed: Optional[int] = None,
+        round_up: bool = True,
+        seed_samples: bool = True,
+    ) -> None:
         super().__init__(dataset, shuffle=shuffle, seed=seed, round_up=round_up)
         self.seed_samples = seed_samples
         self._skip = 0
@@ -105,7 +107,8 @@ class ResumableSampler(DefaultSampler):
                 raise ValueError(
                     f'ResumableSampler(seed_samples=True) cannot seed {type(dataset).__name__}, '
                     'which loads batches itself (__getitems__); set '
-                    'train_dataloader.sampler.seed_samples=False (resume is then not exact).')
+                    'train_dataloader.sampler.seed_samples=False (resume is then not exact).'
+                )
             dataset.__getitems__ = SeededFetch(dataset)
 
     def skip_next(self, num_samples: int) -> None:
@@ -115,7 +118,7 @@ class ResumableSampler(DefaultSampler):
         self._skip = num_samples
 
     def __iter__(self) -> Iterator[int]:
-        indices = list(super().__iter__())[self._skip:]
+        indices = list(super().__iter__())[self._skip :]
         self._skip = 0  # only the first epoch after a resume starts late
         if not self.seed_samples:
             return iter(indices)

@@ -6,5 +6,12 @@ from .preemption_hook import PreemptionHook  # noqa: F401
 from .resume_schedule_hook import ResumeScheduleHook  # noqa: F401
 from .rng_state_hook import RNGStateHook  # noqa: F401
 
-__all__ = ['ChannelsLastHook', 'ExportStudentsHook', 'GeneralWeightsHook', 'KDWarmupHook',
-           'PreemptionHook', 'ResumeScheduleHook', 'RNGStateHook']
+__all__ = [
+    'ChannelsLastHook',
+    'ExportStudentsHook',
+    'GeneralWeightsHook',
+    'KDWarmupHook',
+    'PreemptionHook',
+    'ResumeScheduleHook',
+    'RNGStateHook',
+]

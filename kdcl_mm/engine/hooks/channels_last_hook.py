@@ -1,4 +1,5 @@
 """Train and evaluate in channels_last (NHWC) memory format."""
+
 import torch
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
@@ -19,6 +20,7 @@ class ChannelsLastHook(Hook):
     training. Under DDP the model is already wrapped when hooks run, so PyTorch may warn
     that gradient strides do not match its buckets; training stays correct.
     """
+
     priority = 'VERY_HIGH'  # before any other hook runs the model
 
     def before_train(self, runner) -> None:

@@ -1,4 +1,5 @@
 """Export every KDCL student as a standalone classifier when training ends."""
+
 import os.path as osp
 from typing import Optional
 
@@ -18,6 +19,7 @@ class ExportStudentsHook(Hook):
         from_best: export the checkpoint hook's best checkpoint (``save_best``) instead of
             the last one.
     """
+
     priority = 'LOWEST'  # after CheckpointHook
 
     def __init__(self, out_dir: Optional[str] = None, from_best: bool = False):
@@ -27,12 +29,16 @@ class ExportStudentsHook(Hook):
     def before_train(self, runner) -> None:
         checkpoint_hooks = [h for h in runner.hooks if isinstance(h, CheckpointHook)]
         if not checkpoint_hooks:
-            raise ValueError('ExportStudentsHook exports a saved checkpoint, but no '
-                             'CheckpointHook is configured: set default_hooks.checkpoint.')
+            raise ValueError(
+                'ExportStudentsHook exports a saved checkpoint, but no '
+                'CheckpointHook is configured: set default_hooks.checkpoint.'
+            )
         save_best = checkpoint_hooks[0].save_best
         if self.from_best and (save_best is None or len(checkpoint_hooks[0].key_indicators) != 1):
-            raise ValueError('ExportStudentsHook(from_best=True) needs exactly one metric in '
-                             "default_hooks.checkpoint.save_best, e.g. save_best='ensemble/top1'.")
+            raise ValueError(
+                'ExportStudentsHook(from_best=True) needs exactly one metric in '
+                "default_hooks.checkpoint.save_best, e.g. save_best='ensemble/top1'."
+            )
 
     def after_train(self, runner) -> None:
         # Train end: the loop has saved its last checkpoint; test-only runs never get here.
@@ -41,8 +47,9 @@ class ExportStudentsHook(Hook):
         key = 'best_ckpt' if self.from_best else 'last_ckpt'
         checkpoint = runner.message_hub.get_info(key)
         if checkpoint is None:
-            runner.logger.warning(f'ExportStudentsHook: no {key.replace("_", " ")} was saved, '
-                                  'nothing to export.')
+            runner.logger.warning(
+                f'ExportStudentsHook: no {key.replace("_", " ")} was saved, nothing to export.'
+            )
             return
         out_dir = self.out_dir or osp.join(runner.work_dir, 'students')
         runner.logger.info(f'Exporting the students of {checkpoint} to {out_dir}')

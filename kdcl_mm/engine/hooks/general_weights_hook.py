@@ -1,4 +1,5 @@
 """Re-estimate GeneralSoftTarget's ensemble weights on held-out data once per epoch."""
+
 import torch
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
@@ -21,6 +22,7 @@ class GeneralWeightsHook(Hook):
             ``HeldOutSplit(part='heldout')`` with the test pipeline (one view).
         interval: epochs between estimates.
     """
+
     priority = 'NORMAL'
 
     def __init__(self, heldout_dataloader: dict, interval: int = 1):
@@ -28,7 +30,8 @@ class GeneralWeightsHook(Hook):
             raise ValueError(
                 'GeneralWeightsHook.heldout_dataloader must be a dataloader config with a '
                 "dataset, e.g. dict(batch_size=64, dataset=dict(type='HeldOutSplit', "
-                "part='heldout', ...), sampler=dict(type='DefaultSampler', shuffle=False))")
+                "part='heldout', ...), sampler=dict(type='DefaultSampler', shuffle=False))"
+            )
         self.heldout_dataloader = heldout_dataloader
         self.interval = interval
         self.history = []  # (epoch, weights) for plots and logs
@@ -38,7 +41,8 @@ class GeneralWeightsHook(Hook):
         if not getattr(generator, 'requires_heldout', False):
             raise ValueError(
                 'GeneralWeightsHook is configured but model.soft_target is '
-                f'{type(generator).__name__}; remove the hook or use GeneralSoftTarget.')
+                f'{type(generator).__name__}; remove the hook or use GeneralSoftTarget.'
+            )
         self._loader = runner.build_dataloader(self.heldout_dataloader, seed=runner.seed)
 
     def before_train_epoch(self, runner) -> None:
@@ -53,8 +57,12 @@ class GeneralWeightsHook(Hook):
         model.soft_target.set_weights(weights)
         self.history.append((runner.epoch, weights.tolist()))
         listed = ', '.join(f'{n}={w:.4f}' for n, w in zip(model.student_names, weights.tolist()))
-        runner.logger.info('GeneralSoftTarget weights (epoch %d, %d held-out samples): %s',
-                           runner.epoch, count, listed)
+        runner.logger.info(
+            'GeneralSoftTarget weights (epoch %d, %d held-out samples): %s',
+            runner.epoch,
+            count,
+            listed,
+        )
         for name, w in zip(model.student_names, weights.tolist()):
             runner.message_hub.update_scalar(f'train/general_weight/{name}', w)
         intensity = getattr(model.soft_target, 'last_intensity', None)

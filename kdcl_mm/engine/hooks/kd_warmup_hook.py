@@ -1,4 +1,5 @@
 """Linear ramp-up of the KD weight over early training (as in ONE, Lan et al. 2018)."""
+
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 

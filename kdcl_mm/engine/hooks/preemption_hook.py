@@ -1,4 +1,5 @@
 """Stop cleanly when the cluster asks: finish the iteration, save a checkpoint, exit 0."""
+
 import os
 import os.path as osp
 import signal
@@ -35,14 +36,17 @@ class PreemptionHook(Hook):
     Args:
         signals: signal names to handle.
     """
+
     priority = 'LOWEST'  # after the iteration's schedulers, logger and CheckpointHook
 
     def __init__(self, signals=('SIGTERM', 'SIGUSR1')):
         names = [signals] if isinstance(signals, str) else list(signals)
         unknown = [s for s in names if not isinstance(getattr(signal, str(s), None), int)]
         if unknown:
-            raise ValueError(f'PreemptionHook.signals: unknown signal name(s) {unknown}; '
-                             "use names such as 'SIGTERM', 'SIGUSR1'.")
+            raise ValueError(
+                f'PreemptionHook.signals: unknown signal name(s) {unknown}; '
+                "use names such as 'SIGTERM', 'SIGUSR1'."
+            )
         self.signals = [getattr(signal, s) for s in names]
         self.received = None
         self._previous = {}
@@ -52,7 +56,8 @@ class PreemptionHook(Hook):
             raise ValueError(
                 'PreemptionHook needs a train loop that can stop and resume mid-epoch: set '
                 "train_cfg.type='ResumableEpochBasedTrainLoop' (and remove train_cfg.by_epoch), "
-                f'or remove the hook; got {type(runner.train_loop).__name__}.')
+                f'or remove the hook; got {type(runner.train_loop).__name__}.'
+            )
         if is_main_process() and osp.exists(osp.join(runner.work_dir, MARKER)):
             os.remove(osp.join(runner.work_dir, MARKER))
         if threading.current_thread() is not threading.main_thread():
@@ -75,11 +80,13 @@ class PreemptionHook(Hook):
                 hook.take_snapshot(runner, 'iter', iteration)
                 break
         else:
-            runner.logger.warning('PreemptionHook without RNGStateHook: the resumed run will '
-                                  'not be bit-identical.')
+            runner.logger.warning(
+                'PreemptionHook without RNGStateHook: the resumed run will not be bit-identical.'
+            )
         filename = f'iter_{iteration}.pth'
-        runner.save_checkpoint(runner.work_dir, filename, by_epoch=False,
-                               backend_args=ATOMIC_BACKEND_ARGS)
+        runner.save_checkpoint(
+            runner.work_dir, filename, by_epoch=False, backend_args=ATOMIC_BACKEND_ARGS
+        )
         path = osp.join(runner.work_dir, filename)
         if is_main_process():
             atomic_write(path, osp.join(runner.work_dir, 'last_checkpoint'))
@@ -88,7 +95,8 @@ class PreemptionHook(Hook):
         runner.logger.warning(  # shown at any log_level: the run did not finish
             f'Stopped on {self.received or "a signal on another rank"} after iteration '
             f'{batch_idx + 1}/{len(runner.train_dataloader)} of epoch {runner.epoch + 1} '
-            f'(iteration {iteration}); saved {path}. Continue with --resume.')
+            f'(iteration {iteration}); saved {path}. Continue with --resume.'
+        )
 
     def _all_ranks_stop(self) -> bool:
         if get_world_size() == 1:

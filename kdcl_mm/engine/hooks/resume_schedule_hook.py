@@ -1,5 +1,6 @@
 """On resume, take the schedule's shape from the config and only its progress from the
 checkpoint."""
+
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
@@ -19,6 +20,7 @@ class ResumeScheduleHook(Hook):
     ``begin``, ``end`` and ``T_max`` from the checkpoint's scheduler states before they are
     loaded. With an unchanged config the values are identical, so exact resume is unaffected.
     """
+
     priority = 'VERY_HIGH'
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
@@ -27,8 +29,10 @@ class ResumeScheduleHook(Hook):
             return
         built = runner.param_schedulers
         if isinstance(saved, dict):
-            pairs = [(saved[name], built.get(name, []) if isinstance(built, dict) else [])
-                     for name in saved]
+            pairs = [
+                (saved[name], built.get(name, []) if isinstance(built, dict) else [])
+                for name in saved
+            ]
         else:
             pairs = [(saved, built if isinstance(built, list) else [])]
         for states, schedulers in pairs:
@@ -40,4 +44,5 @@ class ResumeScheduleHook(Hook):
                     if scheduler is not None and old is not None and old != new:
                         runner.logger.info(
                             f'Resumed {type(scheduler).__name__}: {key} {old} -> {new} from '
-                            'the config (the checkpoint keeps only its progress).')
+                            'the config (the checkpoint keeps only its progress).'
+                        )

@@ -1,4 +1,5 @@
 """Save every rank's random generator states in checkpoints and restore them on resume."""
+
 import random
 from typing import Optional
 
@@ -20,10 +21,14 @@ def capture_rng_state() -> dict:
     numpy_state = np.random.get_state(legacy=False)
     state = dict(
         python=random.getstate(),
-        numpy=dict(key=torch.from_numpy(numpy_state['state']['key'].astype(np.int64)),
-                   pos=int(numpy_state['state']['pos']), has_gauss=int(numpy_state['has_gauss']),
-                   gauss=float(numpy_state['gauss'])),
-        torch=torch.get_rng_state())
+        numpy=dict(
+            key=torch.from_numpy(numpy_state['state']['key'].astype(np.int64)),
+            pos=int(numpy_state['state']['pos']),
+            has_gauss=int(numpy_state['has_gauss']),
+            gauss=float(numpy_state['gauss']),
+        ),
+        torch=torch.get_rng_state(),
+    )
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state['cuda'] = torch.cuda.get_rng_state_all()
     return state
@@ -33,10 +38,14 @@ def restore_rng_state(state: dict) -> None:
     """Inverse of :func:`capture_rng_state`."""
     random.setstate(_as_tuples(state['python']))
     numpy_state = state['numpy']
-    np.random.set_state(dict(
-        bit_generator='MT19937',
-        state=dict(key=numpy_state['key'].numpy().astype(np.uint32), pos=numpy_state['pos']),
-        has_gauss=numpy_state['has_gauss'], gauss=numpy_state['gauss']))
+    np.random.set_state(
+        dict(
+            bit_generator='MT19937',
+            state=dict(key=numpy_state['key'].numpy().astype(np.uint32), pos=numpy_state['pos']),
+            has_gauss=numpy_state['has_gauss'],
+            gauss=numpy_state['gauss'],
+        )
+    )
     torch.set_rng_state(state['torch'])
     if 'cuda' in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state['cuda'])
@@ -77,6 +86,7 @@ class RNGStateHook(Hook):
     Resuming a checkpoint without random state (saved before this hook existed), or with another
     number of processes, continues with fresh generators and a one-line warning.
     """
+
     priority = 'VERY_HIGH'  # snapshot before CheckpointHook saves; restore before other hooks
 
     def __init__(self):
@@ -93,8 +103,10 @@ class RNGStateHook(Hook):
         rank, world_size = get_dist_info()
         own = capture_rng_state()
         if world_size > 1:
-            own['buffers'] = {name: buffer.detach().cpu().clone()
-                              for name, buffer in unwrap(runner.model).named_buffers()}
+            own['buffers'] = {
+                name: buffer.detach().cpu().clone()
+                for name, buffer in unwrap(runner.model).named_buffers()
+            }
         states = all_gather_object(own) if world_size > 1 else [own]
         self._snapshot = dict(where=where, iter=iteration, world_size=world_size, states=states)
         self._pending = (where, iteration, None)  # this run's own state: generators only
@@ -126,12 +138,14 @@ class RNGStateHook(Hook):
             runner.logger.warning(
                 'The checkpoint holds no random state (saved before RNGStateHook or between '
                 'snapshots): training resumes correctly but not bit-identical to an '
-                'uninterrupted run.')
+                'uninterrupted run.'
+            )
         elif saved['world_size'] != world_size:
             runner.logger.warning(
                 f'The checkpoint holds the random state of {saved["world_size"]} processes and '
                 f'this run has {world_size}: generators start afresh, so the run is not '
-                'bit-identical to an uninterrupted one.')
+                'bit-identical to an uninterrupted one.'
+            )
         else:
             self._pending = (saved['where'], saved['iter'], saved['states'][rank])
 

@@ -1,9 +1,10 @@
 """A Runner that validates the config before building anything from it."""
+
 from typing import Callable, List
 
 from mmengine.config import Config
-from mmengine.runner import Runner
 from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
 
 from ..config_checks import check_kdcl_config
 

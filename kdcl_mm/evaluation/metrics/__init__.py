@@ -1,3 +1,3 @@
 from .kdcl_accuracy import KDCLAccuracy
 
-__all__ = ["KDCLAccuracy"]
+__all__ = ['KDCLAccuracy']

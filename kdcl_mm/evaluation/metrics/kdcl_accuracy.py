@@ -1,4 +1,5 @@
 """Top-k accuracy of every KDCL student and of their ensemble, from one validation pass."""
+
 from typing import List, Sequence
 
 import torch
@@ -14,24 +15,31 @@ class KDCLAccuracy(BaseMetric):
     ``save_best`` in the checkpoint hook can target any key, e.g. ``'ensemble/top1'``
     or ``'mobilenet_v2/top1'``. Expects the data samples of ``KDCL.predict``.
     """
+
     default_prefix = None
 
-    def __init__(self, topk: Sequence[int] = (1, 5), collect_device: str = 'cpu',
-                 prefix: str = None):
+    def __init__(
+        self, topk: Sequence[int] = (1, 5), collect_device: str = 'cpu', prefix: str = None
+    ):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.topk = tuple(topk)
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
             if 'student_scores' not in sample:
-                raise KeyError('KDCLAccuracy needs the predictions of a KDCL model '
-                               "(val_evaluator type='KDCLAccuracy' with model type='KDCL'); "
-                               "use mmpretrain's Accuracy for a single classifier.")
-            self.results.append(dict(
-                names=tuple(sample['student_names']),
-                student_scores=sample['student_scores'].cpu(),
-                ensemble_score=sample['pred_score'].cpu(),
-                gt_label=sample['gt_label'].cpu()))
+                raise KeyError(
+                    'KDCLAccuracy needs the predictions of a KDCL model '
+                    "(val_evaluator type='KDCLAccuracy' with model type='KDCL'); "
+                    "use mmpretrain's Accuracy for a single classifier."
+                )
+            self.results.append(
+                dict(
+                    names=tuple(sample['student_names']),
+                    student_scores=sample['student_scores'].cpu(),
+                    ensemble_score=sample['pred_score'].cpu(),
+                    gt_label=sample['gt_label'].cpu(),
+                )
+            )
 
     def compute_metrics(self, results: List[dict]) -> dict:
         names = results[0]['names']
@@ -42,7 +50,7 @@ class KDCLAccuracy(BaseMetric):
         columns['ensemble'] = torch.stack([r['ensemble_score'] for r in results])
         metrics = {}
         for name, score in columns.items():
-            per_k = Accuracy.calculate(score, target, topk=topk, thrs=(None, ))
+            per_k = Accuracy.calculate(score, target, topk=topk, thrs=(None,))
             for k, acc in zip(topk, per_k):
                 metrics[f'{name}/top{k}'] = acc[0].item()
         return metrics

@@ -1,4 +1,5 @@
 """He et al.'s CIFAR ResNet-(6n+2) as a configuration of mmpretrain's ``ResNet_CIFAR``."""
+
 from mmpretrain.models.backbones import ResNet_CIFAR
 from mmpretrain.models.backbones.resnet import BasicBlock
 from mmpretrain.registry import MODELS
@@ -13,7 +14,8 @@ def check_out_indices(out_indices, num_stages=NUM_STAGES):
     if not out_indices or any(i not in range(num_stages) for i in out_indices):
         raise ValueError(
             f'backbone.out_indices must be a non-empty sequence of stage indices in '
-            f'0..{num_stages - 1}, got {out_indices!r}')
+            f'0..{num_stages - 1}, got {out_indices!r}'
+        )
 
 
 @MODELS.register_module()
@@ -29,23 +31,25 @@ class CifarResNet(ResNet_CIFAR):
     """
 
     arch_settings = {
-        6 * n + 2: (BasicBlock, (n, ) * NUM_STAGES)
-        for n in range(1, MAX_BLOCKS_PER_STAGE + 1)
+        6 * n + 2: (BasicBlock, (n,) * NUM_STAGES) for n in range(1, MAX_BLOCKS_PER_STAGE + 1)
     }
 
-    def __init__(self,
-                 depth,
-                 in_channels=3,
-                 base_channels=16,
-                 out_indices=(NUM_STAGES - 1, ),
-                 frozen_stages=-1,
-                 norm_cfg=dict(type='BN'),
-                 norm_eval=False,
-                 **kwargs):
+    def __init__(
+        self,
+        depth,
+        in_channels=3,
+        base_channels=16,
+        out_indices=(NUM_STAGES - 1,),
+        frozen_stages=-1,
+        norm_cfg=dict(type='BN'),
+        norm_eval=False,
+        **kwargs,
+    ):
         if depth not in self.arch_settings:
             raise ValueError(
                 f'backbone.depth must be 6n+2 with 1 <= n <= {MAX_BLOCKS_PER_STAGE} '
-                f'(e.g. 20, 32, 44, 56, 110), got {depth!r}')
+                f'(e.g. 20, 32, 44, 56, 110), got {depth!r}'
+            )
         check_out_indices(out_indices)
         super().__init__(
             depth,
@@ -59,4 +63,5 @@ class CifarResNet(ResNet_CIFAR):
             frozen_stages=frozen_stages,
             norm_cfg=norm_cfg,
             norm_eval=norm_eval,
-            **kwargs)
+            **kwargs,
+        )

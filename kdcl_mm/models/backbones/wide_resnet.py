@@ -1,4 +1,5 @@
 """Zagoruyko & Komodakis' Wide-ResNet WRN-d-k for 32x32 inputs (BMVC 2016)."""
+
 import torch.nn as nn
 from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
@@ -15,27 +16,32 @@ class WideBasicBlock(BaseModule):
     pre-activated input, as in the authors' code.
     """
 
-    def __init__(self,
-                 in_channels,
-                 out_channels,
-                 stride=1,
-                 drop_rate=0.0,
-                 conv_cfg=None,
-                 norm_cfg=dict(type='BN'),
-                 init_cfg=None):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        stride=1,
+        drop_rate=0.0,
+        conv_cfg=None,
+        norm_cfg=dict(type='BN'),
+        init_cfg=None,
+    ):
         super().__init__(init_cfg)
         self.norm1 = build_norm_layer(norm_cfg, in_channels)[1]
         self.conv1 = build_conv_layer(
-            conv_cfg, in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+            conv_cfg, in_channels, out_channels, 3, stride=stride, padding=1, bias=False
+        )
         self.norm2 = build_norm_layer(norm_cfg, out_channels)[1]
         self.dropout = nn.Dropout(drop_rate)
         self.conv2 = build_conv_layer(
-            conv_cfg, out_channels, out_channels, 3, padding=1, bias=False)
+            conv_cfg, out_channels, out_channels, 3, padding=1, bias=False
+        )
         self.relu = nn.ReLU(inplace=True)
         self.projection = None
         if stride != 1 or in_channels != out_channels:
             self.projection = build_conv_layer(
-                conv_cfg, in_channels, out_channels, 1, stride=stride, bias=False)
+                conv_cfg, in_channels, out_channels, 1, stride=stride, bias=False
+            )
 
     def forward(self, x):
         preact = self.relu(self.norm1(x))
@@ -53,25 +59,30 @@ class WideResNet(BaseBackbone):
     of ``out_indices``; the default gives the 64k-channel map (128 for WRN-16-2).
     """
 
-    def __init__(self,
-                 depth,
-                 widen_factor,
-                 drop_rate=0.0,
-                 in_channels=3,
-                 out_indices=(NUM_STAGES - 1, ),
-                 conv_cfg=None,
-                 norm_cfg=dict(type='BN'),
-                 init_cfg=[
-                     dict(type='Kaiming', layer=['Conv2d']),
-                     dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
-                 ]):
+    def __init__(
+        self,
+        depth,
+        widen_factor,
+        drop_rate=0.0,
+        in_channels=3,
+        out_indices=(NUM_STAGES - 1,),
+        conv_cfg=None,
+        norm_cfg=dict(type='BN'),
+        init_cfg=[
+            dict(type='Kaiming', layer=['Conv2d']),
+            dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm']),
+        ],
+    ):
         super().__init__(init_cfg)
         if not isinstance(depth, int) or depth < 10 or (depth - 4) % 6:
-            raise ValueError('backbone.depth must be 6n+4 with n >= 1 '
-                             f'(e.g. 16, 28, 40), got {depth!r}')
+            raise ValueError(
+                f'backbone.depth must be 6n+4 with n >= 1 (e.g. 16, 28, 40), got {depth!r}'
+            )
         if not isinstance(widen_factor, int) or widen_factor < 1:
-            raise ValueError('backbone.widen_factor must be a positive integer '
-                             f'(e.g. 2 for WRN-16-2), got {widen_factor!r}')
+            raise ValueError(
+                'backbone.widen_factor must be a positive integer '
+                f'(e.g. 2 for WRN-16-2), got {widen_factor!r}'
+            )
         check_out_indices(out_indices)
         self.depth = depth
         self.widen_factor = widen_factor
@@ -79,22 +90,26 @@ class WideResNet(BaseBackbone):
         blocks_per_stage = (depth - 4) // 6
 
         stem_channels = 16
-        self.stem = build_conv_layer(
-            conv_cfg, in_channels, stem_channels, 3, padding=1, bias=False)
+        self.stem = build_conv_layer(conv_cfg, in_channels, stem_channels, 3, padding=1, bias=False)
         self.stages = nn.ModuleList()
         stage_in = stem_channels
         for i, stride in enumerate((1, 2, 2)):
             stage_out = stem_channels * 2**i * widen_factor
             self.stages.append(
-                nn.Sequential(*[
-                    WideBasicBlock(
-                        stage_in if b == 0 else stage_out,
-                        stage_out,
-                        stride=stride if b == 0 else 1,
-                        drop_rate=drop_rate,
-                        conv_cfg=conv_cfg,
-                        norm_cfg=norm_cfg) for b in range(blocks_per_stage)
-                ]))
+                nn.Sequential(
+                    *[
+                        WideBasicBlock(
+                            stage_in if b == 0 else stage_out,
+                            stage_out,
+                            stride=stride if b == 0 else 1,
+                            drop_rate=drop_rate,
+                            conv_cfg=conv_cfg,
+                            norm_cfg=norm_cfg,
+                        )
+                        for b in range(blocks_per_stage)
+                    ]
+                )
+            )
             stage_in = stage_out
         self.final_norm = build_norm_layer(norm_cfg, stage_out)[1]
         self.relu = nn.ReLU(inplace=True)

@@ -1,4 +1,5 @@
 """KDCL: online knowledge distillation via collaborative learning (Guo et al., CVPR 2020)."""
+
 import inspect
 import logging
 from typing import List, Optional, Sequence, Union
@@ -39,12 +40,14 @@ class KDCL(BaseClassifier):
             normalises one view per student.
     """
 
-    def __init__(self,
-                 students: List[StudentSpec],
-                 soft_target: dict = dict(type='MinLogitSoftTarget'),
-                 kd_loss: dict = dict(type='SoftTargetKDLoss', temperature=2.0, loss_weight=1.0),
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
+    def __init__(
+        self,
+        students: List[StudentSpec],
+        soft_target: dict = dict(type='MinLogitSoftTarget'),
+        kd_loss: dict = dict(type='SoftTargetKDLoss', temperature=2.0, loss_weight=1.0),
+        data_preprocessor: Optional[dict] = None,
+        init_cfg: Optional[dict] = None,
+    ):
         named_cfgs = resolve_students(students)
         if not isinstance(data_preprocessor, nn.Module):
             # Built from mmpretrain's registry: mmengine's BaseModel would look in its own.
@@ -64,8 +67,9 @@ class KDCL(BaseClassifier):
     def num_students(self) -> int:
         return len(self.students)
 
-    def forward(self, inputs: Views, data_samples: Optional[List[DataSample]] = None,
-                mode: str = 'tensor'):
+    def forward(
+        self, inputs: Views, data_samples: Optional[List[DataSample]] = None, mode: str = 'tensor'
+    ):
         if mode == 'tensor':
             return self.student_logits(inputs)
         if mode == 'loss':
@@ -91,8 +95,9 @@ class KDCL(BaseClassifier):
             losses[f'{name}.loss_kd'] = self.kd_loss(z, target)
         return losses
 
-    def predict(self, inputs: Views, data_samples: Optional[List[DataSample]] = None,
-                **kwargs) -> List[DataSample]:
+    def predict(
+        self, inputs: Views, data_samples: Optional[List[DataSample]] = None, **kwargs
+    ) -> List[DataSample]:
         """Ensemble prediction (mean of the students' probabilities) plus every student's."""
         scores = torch.stack([F.softmax(z, dim=1) for z in self.student_logits(inputs)], dim=1)
         ensemble = scores.mean(dim=1)
@@ -116,10 +121,13 @@ class KDCL(BaseClassifier):
         # Once estimated, the weights stay estimated: stop reading the buffer after that too.
         self._warned_heldout = True
         if not bool(self.soft_target.estimated):
-            print_log('GeneralSoftTarget is training with its initial uniform weights: nothing '
-                      'has estimated them on held-out data. Add '
-                      "dict(type='GeneralWeightsHook', heldout_dataloader=...) to custom_hooks.",
-                      logger='current', level=logging.WARNING)
+            print_log(
+                'GeneralSoftTarget is training with its initial uniform weights: nothing '
+                'has estimated them on held-out data. Add '
+                "dict(type='GeneralWeightsHook', heldout_dataloader=...) to custom_hooks.",
+                logger='current',
+                level=logging.WARNING,
+            )
 
     def _views(self, inputs: Views) -> Sequence[torch.Tensor]:
         if isinstance(inputs, torch.Tensor):  # distortion off, or evaluation
@@ -129,7 +137,8 @@ class KDCL(BaseClassifier):
                 f'the data pipeline produced {len(inputs)} views but KDCL has '
                 f'{self.num_students} students ({", ".join(self.student_names)}): set '
                 f'MultiView(num_views={self.num_students}) in train_dataloader.dataset.pipeline, '
-                'or drop MultiView to give every student the same view.')
+                'or drop MultiView to give every student the same view.'
+            )
         return inputs
 
 
@@ -137,11 +146,15 @@ def _common_num_classes(students: nn.ModuleList, names: List[str]) -> int:
     found = {name: getattr(s.head, 'num_classes', None) for name, s in zip(names, students)}
     if None in found.values():
         missing = [n for n, c in found.items() if c is None]
-        raise ValueError(f'model.students: the heads of {missing} have no num_classes; '
-                         'KDCL needs classification heads such as LinearClsHead.')
+        raise ValueError(
+            f'model.students: the heads of {missing} have no num_classes; '
+            'KDCL needs classification heads such as LinearClsHead.'
+        )
     if len(set(found.values())) != 1:
-        raise ValueError(f'model.students disagree on head.num_classes: {found}. Every student '
-                         'must predict the same classes: set the same head.num_classes on all.')
+        raise ValueError(
+            f'model.students disagree on head.num_classes: {found}. Every student '
+            'must predict the same classes: set the same head.num_classes on all.'
+        )
     return next(iter(found.values()))
 
 
@@ -150,7 +163,9 @@ def _build_soft_target(cfg: dict, num_students: int) -> nn.Module:
     cls = MODELS.get(cfg.get('type'))
     if cls is None:
         known = sorted(k for k in MODELS.module_dict if k.endswith('SoftTarget'))
-        raise ValueError(f"unknown model.soft_target.type {cfg.get('type')!r}; choose one of {known}")
+        raise ValueError(
+            f'unknown model.soft_target.type {cfg.get("type")!r}; choose one of {known}'
+        )
     if 'num_students' in inspect.signature(cls).parameters:
         cfg.setdefault('num_students', num_students)
     return MODELS.build(cfg)

@@ -2,6 +2,7 @@
 
 Shared by the KDCL model and the export tool so both name students identically.
 """
+
 import copy
 import re
 from typing import List, Tuple, Union
@@ -16,12 +17,15 @@ _KDCL_OWNED = ('data_preprocessor', 'train_cfg')
 
 def _load_packaged_model(path: str) -> dict:
     from mmengine.hub import get_config
+
     try:
         cfg = get_config(path) if '::' in path else _fromfile(path)
     except (FileNotFoundError, ValueError, AssertionError, ModuleNotFoundError) as e:
-        raise ValueError(f'students: cannot load config {path!r} ({e}); give a '
-                         "packaged config such as 'mmpretrain::resnet/resnet50_8xb32_in1k.py', "
-                         'a config file path, or a model dict') from e
+        raise ValueError(
+            f'students: cannot load config {path!r} ({e}); give a '
+            "packaged config such as 'mmpretrain::resnet/resnet50_8xb32_in1k.py', "
+            'a config file path, or a model dict'
+        ) from e
     if 'model' not in cfg:
         raise ValueError(f'students: config {path!r} has no `model` field')
     model = cfg.model.to_dict() if isinstance(cfg.model, ConfigDict) else dict(cfg.model)
@@ -33,6 +37,7 @@ def _load_packaged_model(path: str) -> dict:
 
 def _fromfile(path: str):
     from mmengine.config import Config
+
     return Config.fromfile(path)
 
 
@@ -51,9 +56,11 @@ def resolve_students(students: List[StudentSpec]) -> List[Tuple[str, dict]]:
     """Return ``[(name, model_cfg), ...]`` with unique names, validating the field."""
     if not isinstance(students, (list, tuple)) or len(students) < 2:
         got = len(students) if isinstance(students, (list, tuple)) else type(students).__name__
-        raise ValueError(f'model.students must be a list of at least 2 student configs, got {got}. '
-                         'KDCL trains N >= 2 students together; to train one network alone use '
-                         "an ImageClassifier config (see configs/baselines/).")
+        raise ValueError(
+            f'model.students must be a list of at least 2 student configs, got {got}. '
+            'KDCL trains N >= 2 students together; to train one network alone use '
+            'an ImageClassifier config (see configs/baselines/).'
+        )
     resolved = []
     for i, spec in enumerate(students):
         if isinstance(spec, str):
@@ -67,14 +74,18 @@ def resolve_students(students: List[StudentSpec]) -> List[Tuple[str, dict]]:
                 if cfg.get(key) is not None:
                     raise ValueError(
                         f'model.students[{i}].{key} is set, but KDCL preprocesses and augments '
-                        f'the batch once for all students: move it to model.{key}.')
+                        f'the batch once for all students: move it to model.{key}.'
+                    )
         else:
-            raise TypeError(f'model.students[{i}] must be a dict or a config path, got '
-                            f'{type(spec).__name__}')
+            raise TypeError(
+                f'model.students[{i}] must be a dict or a config path, got {type(spec).__name__}'
+            )
         cfg.setdefault('type', 'ImageClassifier')
         if name is not None and not re.fullmatch(r'[A-Za-z0-9_\-]+', str(name)):
-            raise ValueError(f'model.students[{i}].name={name!r}: use letters, digits, _ and - '
-                             'only (it prefixes loss and metric keys such as name.loss_kd).')
+            raise ValueError(
+                f'model.students[{i}].name={name!r}: use letters, digits, _ and - '
+                'only (it prefixes loss and metric keys such as name.loss_kd).'
+            )
         resolved.append([name or default_student_name(cfg), cfg])
     _make_unique([r[0] for r in resolved], resolved)
     return [tuple(r) for r in resolved]

@@ -1,4 +1,5 @@
 """One normalised view per student, with ClsDataPreprocessor's label handling."""
+
 import numpy as np
 import torch
 from mmpretrain.models.utils import ClsDataPreprocessor
@@ -11,9 +12,10 @@ class MultiViewClsDataPreprocessor(ClsDataPreprocessor):
 
     Inputs may be a batch tensor (one view shared by all students), a list of V batch
     tensors (``default_collate``) or a list of V lists of B tensors (``pseudo_collate``:
-    both collates transpose the per-sample view lists to view-major order). Batch augments (Mixup/CutMix) must mix every view the same
-    way, otherwise the students would be taught different labels: the random state is
-    replayed for each view so that they draw the same permutation, lambda and box.
+    both collates transpose the per-sample view lists to view-major order). Batch augments
+    (Mixup/CutMix) must mix every view the same way, otherwise the students would be taught
+    different labels: the random state is replayed for each view so that they draw the same
+    permutation, lambda and box.
     """
 
     def forward(self, data: dict, training: bool = False) -> dict:

@@ -1,4 +1,5 @@
 """Temperature-scaled KL distillation towards a (detached) soft target."""
+
 import math
 from numbers import Real
 
@@ -31,14 +32,14 @@ class SoftTargetKDLoss(nn.Module):
 
     def __init__(self, temperature: float = 2.0, loss_weight: float = 1.0):
         super().__init__()
-        if not (isinstance(temperature, Real)
-                and math.isfinite(temperature) and temperature > 0):
-            raise ValueError(f'kd_loss.temperature must be a finite number '
-                             f'> 0 (e.g. 2.0), got {temperature!r}.')
-        if not (isinstance(loss_weight, Real)
-                and math.isfinite(loss_weight) and loss_weight >= 0):
-            raise ValueError(f'kd_loss.loss_weight must be a finite number '
-                             f'>= 0 (e.g. 1.0), got {loss_weight!r}.')
+        if not (isinstance(temperature, Real) and math.isfinite(temperature) and temperature > 0):
+            raise ValueError(
+                f'kd_loss.temperature must be a finite number > 0 (e.g. 2.0), got {temperature!r}.'
+            )
+        if not (isinstance(loss_weight, Real) and math.isfinite(loss_weight) and loss_weight >= 0):
+            raise ValueError(
+                f'kd_loss.loss_weight must be a finite number >= 0 (e.g. 1.0), got {loss_weight!r}.'
+            )
         self.temperature = float(temperature)
         self.loss_weight = float(loss_weight)
         self.ramp = 1.0
@@ -48,11 +49,11 @@ class SoftTargetKDLoss(nn.Module):
             raise ValueError(
                 f'Student and target logits must have the same shape, got '
                 f'{tuple(student_logits.shape)} and '
-                f'{tuple(target_logits.shape)}.')
+                f'{tuple(target_logits.shape)}.'
+            )
         t = self.temperature
         with autocast_disabled(student_logits.device.type):
             log_p_s = F.log_softmax(at_least_fp32(student_logits) / t, dim=-1)
             log_p_t = F.log_softmax(at_least_fp32(target_logits.detach()) / t, dim=-1)
-            kl = F.kl_div(log_p_s, log_p_t, reduction='batchmean',
-                          log_target=True)
+            kl = F.kl_div(log_p_s, log_p_t, reduction='batchmean', log_target=True)
             return self.loss_weight * self.ramp * t**2 * kl

@@ -6,7 +6,11 @@ from .min_logit import MinLogitSoftTarget
 from .naive import NaiveSoftTarget
 
 __all__ = [
-    'BaseSoftTarget', 'NaiveSoftTarget', 'LinearSoftTarget',
-    'MinLogitSoftTarget', 'GeneralSoftTarget', 'MeanSoftTarget',
-    'project_to_simplex'
+    'BaseSoftTarget',
+    'NaiveSoftTarget',
+    'LinearSoftTarget',
+    'MinLogitSoftTarget',
+    'GeneralSoftTarget',
+    'MeanSoftTarget',
+    'project_to_simplex',
 ]

@@ -1,4 +1,5 @@
 """Common input checks and the fp32 region shared by the soft-target generators."""
+
 import contextlib
 import functools
 from typing import Callable, Sequence
@@ -58,8 +59,7 @@ class BaseSoftTarget(nn.Module):
     requires_heldout = False
 
     @staticmethod
-    def check_inputs(tensors: Sequence[Tensor], labels: Tensor,
-                     what: str = 'logits') -> None:
+    def check_inputs(tensors: Sequence[Tensor], labels: Tensor, what: str = 'logits') -> None:
         """Raise ValueError unless ``tensors`` are >= 2 equal (B, C) tensors
         and ``labels`` is an integer (B,) tensor."""
         if not isinstance(tensors, (list, tuple)) or len(tensors) < 2:
@@ -67,27 +67,29 @@ class BaseSoftTarget(nn.Module):
             raise ValueError(
                 f'A soft target needs a list of {what} from at least 2 '
                 f'students, got {n}; give the KDCL classifier two or more '
-                f'students.')
+                f'students.'
+            )
         shape = tuple(tensors[0].shape)
         if len(shape) != 2:
-            raise ValueError(f'Student {what} must have shape (B, C), got '
-                             f'{shape} for student 0.')
+            raise ValueError(f'Student {what} must have shape (B, C), got {shape} for student 0.')
         for i, t in enumerate(tensors):
             if tuple(t.shape) != shape:
                 raise ValueError(
-                    f'All students\' {what} must have the same (B, C) shape '
+                    f"All students' {what} must have the same (B, C) shape "
                     f'(same batch, same number of classes): student 0 has '
-                    f'{shape}, student {i} has {tuple(t.shape)}.')
+                    f'{shape}, student {i} has {tuple(t.shape)}.'
+                )
         if tuple(labels.shape) != shape[:1]:
             raise ValueError(
                 f'labels must have shape (B,) = ({shape[0]},), got '
                 f'{tuple(labels.shape)}; pass class indices (argmax of soft '
-                f'or mixed labels).')
-        if labels.dtype.is_floating_point or labels.dtype.is_complex \
-                or labels.dtype == torch.bool:
+                f'or mixed labels).'
+            )
+        if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
             raise ValueError(
                 f'labels must be integer class indices, got dtype '
-                f'{labels.dtype}; pass argmax of soft or mixed labels.')
+                f'{labels.dtype}; pass argmax of soft or mixed labels.'
+            )
 
     def stack(self, logits: Sequence[Tensor], labels: Tensor) -> Tensor:
         """Validate the inputs and return the detached logits as fp32 (fp64 stays) (N, B, C)."""

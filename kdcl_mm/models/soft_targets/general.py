@@ -1,4 +1,5 @@
 """General KDCL soft target: an optimal linear ensemble with weights from held-out errors."""
+
 import logging
 from typing import List
 
@@ -9,8 +10,12 @@ from mmpretrain.registry import MODELS
 from torch import Tensor
 
 from .base import BaseSoftTarget, fp32_no_grad
-from .general_weighting import (closed_form_weights, shrink_to_diagonal, shrinkage_intensity,
-                                simplex_weights)
+from .general_weighting import (
+    closed_form_weights,
+    shrink_to_diagonal,
+    shrinkage_intensity,
+    simplex_weights,
+)
 
 WEIGHTINGS = ('closed_form', 'simplex', 'shrinkage')
 
@@ -60,23 +65,24 @@ class GeneralSoftTarget(BaseSoftTarget):
     def __init__(self, num_students: int, reg: float = 1e-3, weighting: str = 'simplex'):
         super().__init__()
         if int(num_students) != num_students or num_students < 2:
-            raise ValueError(f'GeneralSoftTarget.num_students must be an '
-                             f'integer >= 2 (the number of students), got '
-                             f'{num_students}.')
+            raise ValueError(
+                f'GeneralSoftTarget.num_students must be an '
+                f'integer >= 2 (the number of students), got '
+                f'{num_students}.'
+            )
         if not reg >= 0:
             raise ValueError(f'GeneralSoftTarget.reg must be >= 0, got {reg}.')
         if weighting not in WEIGHTINGS:
-            raise ValueError(f'GeneralSoftTarget.weighting must be one of {WEIGHTINGS}, '
-                             f'got {weighting!r}.')
+            raise ValueError(
+                f'GeneralSoftTarget.weighting must be one of {WEIGHTINGS}, got {weighting!r}.'
+            )
         self.num_students = int(num_students)
         self.reg = float(reg)
         self.weighting = weighting
         #: Shrinkage intensity of the last estimate (None unless weighting='shrinkage').
         self.last_intensity = None
         self._warned_small_heldout = False
-        self.register_buffer(
-            'weights', torch.full((self.num_students, ),
-                                  1.0 / self.num_students))
+        self.register_buffer('weights', torch.full((self.num_students,), 1.0 / self.num_students))
         self.register_buffer('estimated', torch.tensor(False))
 
     def check_count(self, tensors: List[Tensor], what: str) -> None:
@@ -84,7 +90,8 @@ class GeneralSoftTarget(BaseSoftTarget):
             raise ValueError(
                 f'GeneralSoftTarget was built with num_students='
                 f'{self.num_students} but got {what} from {len(tensors)} '
-                f'students; set num_students to the number of students.')
+                f'students; set num_students to the number of students.'
+            )
 
     @fp32_no_grad
     def forward(self, logits: List[Tensor], labels: Tensor) -> Tensor:
@@ -120,22 +127,27 @@ class GeneralSoftTarget(BaseSoftTarget):
                 f'GeneralSoftTarget: the held-out split has {count} sample(s) for {n} students '
                 f'(heldout/students = {count / n:.2f} < 1), so the error matrix C is singular. '
                 "Enlarge the heldout part: raise HeldOutSplit's ratio in "
-                'GeneralWeightsHook.heldout_dataloader (and in train_dataloader, the same split).')
+                'GeneralWeightsHook.heldout_dataloader (and in train_dataloader, the same split).'
+            )
         if count < min_heldout_samples(n) and not self._warned_small_heldout:
             print_log(
                 f'GeneralSoftTarget: {count} held-out samples for {n} students '
                 f'(heldout/students = {count / n:.1f}); below {min_heldout_samples(n)} the '
                 f"weights are noisy. Consider weighting='simplex' or 'shrinkage' "
-                f"(model.soft_target.weighting, now {self.weighting!r}) or a larger "
-                "HeldOutSplit ratio.", logger='current', level=logging.WARNING)
+                f'(model.soft_target.weighting, now {self.weighting!r}) or a larger '
+                'HeldOutSplit ratio.',
+                logger='current',
+                level=logging.WARNING,
+            )
             self._warned_small_heldout = True
 
     def weights_from_statistics(self, statistics: Tensor, count: int) -> Tensor:
         """Weights from :meth:`error_statistics` summed over ``count`` held-out samples."""
         n = self.num_students
         if tuple(statistics.shape) != (2, n, n):
-            raise ValueError(f'Error statistics must be (2, {n}, {n}), got '
-                             f'{tuple(statistics.shape)}.')
+            raise ValueError(
+                f'Error statistics must be (2, {n}, {n}), got {tuple(statistics.shape)}.'
+            )
         count = int(count)
         self.check_heldout_size(count)
         means = statistics.detach().double() / count
@@ -150,27 +162,27 @@ class GeneralSoftTarget(BaseSoftTarget):
         already shrunk; see :meth:`weights_from_statistics`)."""
         n = self.num_students
         if tuple(covariance.shape) != (n, n):
-            raise ValueError(f'Error covariance must be ({n}, {n}), got '
-                             f'{tuple(covariance.shape)}.')
+            raise ValueError(f'Error covariance must be ({n}, {n}), got {tuple(covariance.shape)}.')
         c = covariance.detach().double()
-        c = c + self.reg * c.diagonal().mean() * torch.eye(
-            n, dtype=c.dtype, device=c.device)
+        c = c + self.reg * c.diagonal().mean() * torch.eye(n, dtype=c.dtype, device=c.device)
         if self.weighting == 'simplex':
             return simplex_weights(c).to(self.weights)
         return closed_form_weights(c).to(self.weights)
 
     def estimate_weights(self, probs: List[Tensor], labels: Tensor) -> Tensor:
         """Weights from held-out softmax probabilities (N × (M, C))."""
-        return self.weights_from_statistics(
-            self.error_statistics(probs, labels), labels.numel())
+        return self.weights_from_statistics(self.error_statistics(probs, labels), labels.numel())
 
     @torch.no_grad()
     def set_weights(self, weights: Tensor) -> None:
-        if tuple(weights.shape) != (self.num_students, ):
-            raise ValueError(f'weights must have shape ({self.num_students},), '
-                             f'got {tuple(weights.shape)}.')
+        if tuple(weights.shape) != (self.num_students,):
+            raise ValueError(
+                f'weights must have shape ({self.num_students},), got {tuple(weights.shape)}.'
+            )
         if not torch.isfinite(weights).all():
-            raise ValueError('weights must be finite; the error covariance '
-                             'was singular, raise GeneralSoftTarget.reg.')
+            raise ValueError(
+                'weights must be finite; the error covariance '
+                'was singular, raise GeneralSoftTarget.reg.'
+            )
         self.weights.copy_(weights)
         self.estimated.fill_(True)

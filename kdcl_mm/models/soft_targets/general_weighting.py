@@ -11,6 +11,7 @@ Three rules, all minimising the ensemble's expected squared error wᵀCw subject
   toward 0 by a data-driven factor before the closed form (Ledoit & Wolf 2004 with the
   diagonal target of Schäfer & Strimmer 2005). With intensity 1 the weights are ∝ 1 / C_ii.
 """
+
 import itertools
 
 import torch
@@ -57,13 +58,13 @@ def simplex_weights(c: Tensor) -> Tensor:
             if best_value is None or value < best_value:
                 best, best_value = w, value
     if best is None:  # every support singular: C is 0 (students never err), ridge 0
-        return c.new_full((n, ), 1.0 / n)
+        return c.new_full((n,), 1.0 / n)
     return best
 
 
 def _simplex_projected_gradient(c: Tensor, iters: int = 5000) -> Tensor:
     step = 1.0 / torch.linalg.eigvalsh(c).max().clamp_min(1e-12)  # 1 / Lipschitz (/2)
-    w = c.new_full((c.shape[0], ), 1.0 / c.shape[0])
+    w = c.new_full((c.shape[0],), 1.0 / c.shape[0])
     for _ in range(iters):
         w = project_to_simplex(w - step * (c @ w))
     return w

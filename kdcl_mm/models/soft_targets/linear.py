@@ -1,4 +1,5 @@
 """Linear KDCL soft target: the simplex combination with the lowest batch CE."""
+
 from typing import List, Optional
 
 import torch
@@ -35,7 +36,8 @@ def newton_direction(grad: Tensor, hessian: Tensor, free: Tensor) -> Tensor:
     ones = free.to(grad.dtype)
     # solve_ex: no singularity check, which would synchronise a GPU.
     h_inv_g, h_inv_1 = torch.linalg.solve_ex(
-        h, torch.stack([grad * ones, ones], dim=1)).result.unbind(1)
+        h, torch.stack([grad * ones, ones], dim=1)
+    ).result.unbind(1)
     return h_inv_1 * (h_inv_g.sum() / h_inv_1.sum()) - h_inv_g
 
 
@@ -66,23 +68,22 @@ class LinearSoftTarget(BaseSoftTarget):
     #: well scaled there.
     newton_step_sizes = 4
 
-    def __init__(self,
-                 max_iters: int = 20,
-                 tol: float = 1e-6,
-                 num_step_sizes: int = 16,
-                 armijo: float = 1e-4):
+    def __init__(
+        self, max_iters: int = 20, tol: float = 1e-6, num_step_sizes: int = 16, armijo: float = 1e-4
+    ):
         super().__init__()
         if int(max_iters) != max_iters or max_iters < 0:
-            raise ValueError(f'LinearSoftTarget.max_iters must be an integer '
-                             f'>= 0, got {max_iters}.')
+            raise ValueError(
+                f'LinearSoftTarget.max_iters must be an integer >= 0, got {max_iters}.'
+            )
         if not tol >= 0:
             raise ValueError(f'LinearSoftTarget.tol must be >= 0, got {tol}.')
         if int(num_step_sizes) != num_step_sizes or num_step_sizes < 1:
-            raise ValueError(f'LinearSoftTarget.num_step_sizes must be an '
-                             f'integer >= 1, got {num_step_sizes}.')
+            raise ValueError(
+                f'LinearSoftTarget.num_step_sizes must be an integer >= 1, got {num_step_sizes}.'
+            )
         if not 0 <= armijo < 1:
-            raise ValueError(f'LinearSoftTarget.armijo must lie in [0, 1), '
-                             f'got {armijo}.')
+            raise ValueError(f'LinearSoftTarget.armijo must lie in [0, 1), got {armijo}.')
         self.max_iters = int(max_iters)
         self.tol = tol
         self.num_step_sizes = int(num_step_sizes)
@@ -121,18 +122,17 @@ class LinearSoftTarget(BaseSoftTarget):
         vertex_ce = mean_ce(vertices)
         best = vertex_ce.argmin()
         alpha, ce = vertices[best], vertex_ce[best]
-        halvings = 0.5**torch.arange(
-            self.num_step_sizes, device=z.device, dtype=z.dtype)
-        newton_halvings = 0.5**torch.arange(
-            self.newton_step_sizes, device=z.device, dtype=z.dtype)
+        halvings = 0.5 ** torch.arange(self.num_step_sizes, device=z.device, dtype=z.dtype)
+        newton_halvings = 0.5 ** torch.arange(
+            self.newton_step_sizes, device=z.device, dtype=z.dtype
+        )
         all_free = torch.ones(num_students, device=z.device, dtype=torch.bool)
         for _ in range(self.max_iters):
             p = (alpha @ z_flat).view(batch, num_classes).softmax(dim=-1)
             pz = p * z
             expected = pz.sum(dim=-1)  # E_p[z_i] per sample, (N, B)
             grad = expected.mean(dim=1) - z_true
-            hessian = (pz.view(num_students, -1) @ z_flat.T -
-                       expected @ expected.T) / batch
+            hessian = (pz.view(num_students, -1) @ z_flat.T - expected @ expected.T) / batch
             newton = newton_direction(grad, hessian, all_free)
             # Coordinates at 0 that Newton pushes below 0 stay there.
             blocked = (alpha <= 0) & (newton < 0)
@@ -145,8 +145,7 @@ class LinearSoftTarget(BaseSoftTarget):
             if inside and gain < self.tol:
                 break  # the quadratic model's whole Newton step gains < tol
             # A step cut off by the boundary is no longer well scaled.
-            step = line_search(alpha, ce, grad, newton,
-                               newton_halvings if inside else halvings)
+            step = line_search(alpha, ce, grad, newton, newton_halvings if inside else halvings)
             if step is None:
                 if inside:
                     break  # an unconstrained Newton step that fails: converged
@@ -157,8 +156,7 @@ class LinearSoftTarget(BaseSoftTarget):
                 scale = tangent.abs().max()
                 if not scale > 0:
                     break
-                step = line_search(alpha, ce, grad, -tangent / scale,
-                                   halvings)
+                step = line_search(alpha, ce, grad, -tangent / scale, halvings)
             if step is None:
                 break
             decrease = ce - step[1]

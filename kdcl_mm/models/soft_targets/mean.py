@@ -1,4 +1,5 @@
 """Mean of the students' logits (DML-style baseline, not KDCL)."""
+
 from typing import List
 
 from mmpretrain.registry import MODELS

@@ -1,4 +1,5 @@
 """MinLogit KDCL soft target."""
+
 from typing import List
 
 from mmpretrain.registry import MODELS

@@ -1,4 +1,5 @@
 """Naive KDCL soft target: the best student per sample."""
+
 from typing import List
 
 import torch
@@ -17,8 +18,8 @@ class NaiveSoftTarget(BaseSoftTarget):
     def forward(self, logits: List[Tensor], labels: Tensor) -> Tensor:
         z = self.stack(logits, labels)  # (N, B, C)
         num_students, batch = z.shape[:2]
-        ce = F.cross_entropy(
-            z.flatten(0, 1), labels.repeat(num_students),
-            reduction='none').view(num_students, batch)
+        ce = F.cross_entropy(z.flatten(0, 1), labels.repeat(num_students), reduction='none').view(
+            num_students, batch
+        )
         best = ce.argmin(dim=0)
         return z[best, torch.arange(batch, device=z.device)]

@@ -11,6 +11,7 @@ as a fraction of an epoch. :func:`write_report` saves JSON and a markdown table.
 Modules: ``presets`` (settings), ``synthetic_data`` and ``config_data`` (batches),
 ``arms`` (models, round-robin), ``timing``, ``memory``, ``general``, ``report``, ``run``.
 """
+
 from .config_data import single_view_pipeline
 from .presets import GENERATORS, BenchmarkSettings, preset_settings
 from .report import check_out_dir, format_markdown, write_report
@@ -18,7 +19,18 @@ from .run import run_benchmark
 from .synthetic_data import SyntheticImages, synthetic_batch
 from .timing import ms_summary, overhead_ratios, paired_ratios
 
-__all__ = ['GENERATORS', 'BenchmarkSettings', 'SyntheticImages', 'check_out_dir',
-           'format_markdown', 'ms_summary', 'overhead_ratios', 'paired_ratios',
-           'preset_settings', 'run_benchmark', 'single_view_pipeline', 'synthetic_batch',
-           'write_report']
+__all__ = [
+    'GENERATORS',
+    'BenchmarkSettings',
+    'SyntheticImages',
+    'check_out_dir',
+    'format_markdown',
+    'ms_summary',
+    'overhead_ratios',
+    'paired_ratios',
+    'preset_settings',
+    'run_benchmark',
+    'single_view_pipeline',
+    'synthetic_batch',
+    'write_report',
+]

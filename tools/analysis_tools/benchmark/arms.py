@@ -1,4 +1,5 @@
 """The arms compared: one KDCL model per generator and each student alone, run round-robin."""
+
 import random
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Tuple
@@ -12,12 +13,14 @@ from mmpretrain.registry import MODELS
 from kdcl_mm.engine.hooks.channels_last_hook import to_channels_last
 from kdcl_mm.models.classifiers.students import resolve_students
 from tools.common.machine import load_average
+
 from .presets import GENERATORS, BenchmarkSettings
 
 
 @dataclass
 class Arm:
     """A model and its optimiser wrapper; ``times`` collects the seconds of timed steps."""
+
     name: str
     model: torch.nn.Module
     optim_wrapper: object
@@ -52,8 +55,9 @@ def build_arms(cfg: Config, settings: BenchmarkSettings) -> Tuple[List[Arm], Lis
     """
     model_cfg = cfg.model.to_dict()
     # As mmengine's Runner does: the config's top-level preprocessor fills the model's.
-    preprocessor = dict(cfg.get('data_preprocessor') or {},
-                        **(model_cfg.get('data_preprocessor') or {}))
+    preprocessor = dict(
+        cfg.get('data_preprocessor') or {}, **(model_cfg.get('data_preprocessor') or {})
+    )
     preprocessor.pop('type', None)
     arms = []
 
@@ -67,17 +71,29 @@ def build_arms(cfg: Config, settings: BenchmarkSettings) -> Tuple[List[Arm], Lis
         arms.append(Arm(name, model, wrapper, view))
 
     for short in settings.generators:
-        add(f'kdcl/{short}', dict(model_cfg, soft_target=dict(type=GENERATORS[short]),
-                                  data_preprocessor=dict(preprocessor)), solo=False)
+        add(
+            f'kdcl/{short}',
+            dict(
+                model_cfg,
+                soft_target=dict(type=GENERATORS[short]),
+                data_preprocessor=dict(preprocessor),
+            ),
+            solo=False,
+        )
     students = resolve_students(model_cfg['students'])
     for i, (name, student_cfg) in enumerate(students):
-        add(f'solo/{name}', dict(student_cfg, data_preprocessor=dict(
-            preprocessor, type='ClsDataPreprocessor')), solo=True, view=i)
+        add(
+            f'solo/{name}',
+            dict(student_cfg, data_preprocessor=dict(preprocessor, type='ClsDataPreprocessor')),
+            solo=True,
+            view=i,
+        )
     return arms, [name for name, _ in students]
 
 
-def round_robin(units: List[Tuple[str, Callable[[], None]]], rounds: int, seed: int,
-                progress: bool = True) -> List[float]:
+def round_robin(
+    units: List[Tuple[str, Callable[[], None]]], rounds: int, seed: int, progress: bool = True
+) -> List[float]:
     """Run every unit once per round, in a fresh random order, so that load which comes
     and goes hits all units alike; returns the 1-min load average after each round."""
     order = random.Random(seed)

@@ -1,4 +1,5 @@
 """The config's datasets and dataloaders (or synthetic stand-ins) as the benchmark uses them."""
+
 import copy
 from typing import List, Sequence
 
@@ -7,6 +8,7 @@ from mmengine.runner import Runner
 from mmpretrain.registry import DATASETS
 
 from kdcl_mm.datasets.dataset_cfg import innermost_dataset_cfg
+
 from .presets import BenchmarkSettings
 from .synthetic_data import SyntheticImages
 
@@ -17,8 +19,11 @@ def single_view_pipeline(pipeline: Sequence[dict]) -> List[dict]:
     for t in pipeline:
         if isinstance(t, dict) and t.get('type') == 'MultiView':
             transforms = t['transforms']
-            out.extend(copy.deepcopy(transforms[0] if isinstance(transforms[0], (list, tuple))
-                                     else transforms))
+            out.extend(
+                copy.deepcopy(
+                    transforms[0] if isinstance(transforms[0], (list, tuple)) else transforms
+                )
+            )
         else:
             out.append(copy.deepcopy(t))
     return out
@@ -35,12 +40,14 @@ class BenchmarkData:
     def __init__(self, cfg: Config, settings: BenchmarkSettings, num_classes: int):
         train = cfg.train_dataloader.to_dict()
         self.batch_size = settings.batch_size or train['batch_size']
-        self.num_workers = (train.get('num_workers', 0) if settings.num_workers is None
-                            else settings.num_workers)
+        self.num_workers = (
+            train.get('num_workers', 0) if settings.num_workers is None else settings.num_workers
+        )
         dataset = innermost_dataset_cfg(train['dataset'])
         self.train_pipeline = dataset['pipeline']
-        self.test_pipeline = innermost_dataset_cfg(
-            cfg.val_dataloader.to_dict()['dataset'])['pipeline']
+        self.test_pipeline = innermost_dataset_cfg(cfg.val_dataloader.to_dict()['dataset'])[
+            'pipeline'
+        ]
         self.heldout_batch_size = settings.heldout_batch_size or cfg.val_dataloader.batch_size
         self.seed = settings.seed
         if settings.synthetic_image_shape is None:
@@ -48,9 +55,13 @@ class BenchmarkData:
         else:
             self.train_pipeline = without_loading(self.train_pipeline)
             self.test_pipeline = without_loading(self.test_pipeline)
-            self.source = dict(type=SyntheticImages, num_samples=20 * self.batch_size,
-                               image_shape=tuple(settings.synthetic_image_shape),
-                               num_classes=num_classes, seed=settings.seed)
+            self.source = dict(
+                type=SyntheticImages,
+                num_samples=20 * self.batch_size,
+                image_shape=tuple(settings.synthetic_image_shape),
+                num_classes=num_classes,
+                seed=settings.seed,
+            )
 
     def dataset(self, pipeline):
         cfg = dict(self.source, pipeline=pipeline)
@@ -60,9 +71,14 @@ class BenchmarkData:
 
     def loader(self, dataset, batch_size=None, shuffle=True):
         return Runner.build_dataloader(
-            dict(batch_size=batch_size or self.batch_size, num_workers=self.num_workers,
-                 dataset=dataset, sampler=dict(type='DefaultSampler', shuffle=shuffle)),
-            seed=self.seed)
+            dict(
+                batch_size=batch_size or self.batch_size,
+                num_workers=self.num_workers,
+                dataset=dataset,
+                sampler=dict(type='DefaultSampler', shuffle=shuffle),
+            ),
+            seed=self.seed,
+        )
 
     def first_batches(self, dataset, count: int) -> List[dict]:
         batches = []

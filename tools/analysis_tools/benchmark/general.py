@@ -1,8 +1,10 @@
 """General's per-epoch weight estimation, timed as a share of a training epoch."""
+
 import math
 
 from kdcl_mm.datasets import HeldOutSplit
 from kdcl_mm.engine.general_weights import estimate_general_weights
+
 from .config_data import BenchmarkData
 from .timing import ms_summary
 
@@ -29,10 +31,17 @@ class GeneralEstimate:
         batches = math.ceil(self.train_size / data.batch_size)
         # With no workers the pipeline runs in the training loop, so it is part of the epoch.
         per_batch = general_step['median_ms'] + (
-            pipeline['multi_view']['median_ms'] if data.num_workers == 0 else 0.0)
+            pipeline['multi_view']['median_ms'] if data.num_workers == 0 else 0.0
+        )
         stats = ms_summary(times)
         epoch_ms = batches * per_batch
-        return dict(heldout_ratio=self.ratio, heldout_samples=self.heldout_size,
-                    train_samples=self.train_size, batches_per_epoch=batches,
-                    heldout_batch_size=data.heldout_batch_size, estimate=stats,
-                    epoch_ms=epoch_ms, fraction=stats['median_ms'] / epoch_ms)
+        return dict(
+            heldout_ratio=self.ratio,
+            heldout_samples=self.heldout_size,
+            train_samples=self.train_size,
+            batches_per_epoch=batches,
+            heldout_batch_size=data.heldout_batch_size,
+            estimate=stats,
+            epoch_ms=epoch_ms,
+            fraction=stats['median_ms'] / epoch_ms,
+        )

@@ -1,4 +1,5 @@
 """Peak memory of one call: CUDA's allocator statistics, or the CPU's peak RSS from /proc."""
+
 import ctypes
 import gc
 import resource
@@ -20,8 +21,11 @@ class PeakMemory:
         self.device = device
         self.kind = 'cuda max_memory_allocated'
         if not self.cuda:
-            self.kind = 'cpu peak RSS (VmHWM, reset per arm)' if self._reset_hwm() \
+            self.kind = (
+                'cpu peak RSS (VmHWM, reset per arm)'
+                if self._reset_hwm()
                 else 'cpu peak RSS of the process (ru_maxrss; not per arm)'
+            )
 
     @staticmethod
     def _reset_hwm() -> bool:

@@ -1,4 +1,5 @@
 """What the benchmark measures: :class:`BenchmarkSettings` and the small/imagenet presets."""
+
 import os.path as osp
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
@@ -15,8 +16,9 @@ GENERATORS = {
 }
 
 #: The repository's configs/ (the tools run from a checkout, see docs/benchmark.md).
-CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))),
-                      'configs')
+CONFIG_DIR = osp.join(
+    osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))), 'configs'
+)
 
 
 @dataclass
@@ -45,6 +47,7 @@ class BenchmarkSettings:
         general_fraction_target: the largest share of an epoch General's weight
             estimation may take (``--general-fraction-target``), or None.
     """
+
     config: str
     device: str = 'cpu'
     batch_size: Optional[int] = None
@@ -69,9 +72,11 @@ class BenchmarkSettings:
 
     def check(self) -> None:
         if not osp.isfile(self.config):
-            raise FileNotFoundError(f'config {self.config!r} does not exist; pass a KDCL '
-                                    'training config such as configs/kdcl/'
-                                    'resnet18-w16_mbv2-w0.5_mnist.py')
+            raise FileNotFoundError(
+                f'config {self.config!r} does not exist; pass a KDCL '
+                'training config such as configs/kdcl/'
+                'resnet18-w16_mbv2-w0.5_mnist.py'
+            )
         unknown = [g for g in self.generators if g not in GENERATORS]
         if unknown or not self.generators:
             raise ValueError(f'generators {unknown or "(none)"}: choose from {list(GENERATORS)}')
@@ -87,12 +92,16 @@ class BenchmarkSettings:
         if self.amp not in (None, 'float16', 'bfloat16'):
             raise ValueError(f"amp must be None, 'float16' or 'bfloat16', got {self.amp!r}")
         if (self.amp or self.device.startswith('cuda')) and not torch.cuda.is_available():
-            raise ValueError(f'device={self.device!r}, amp={self.amp!r} need CUDA, which this '
-                             'machine lacks: run with --device cpu and without --amp.')
+            raise ValueError(
+                f'device={self.device!r}, amp={self.amp!r} need CUDA, which this '
+                'machine lacks: run with --device cpu and without --amp.'
+            )
         stray = [g for g in self.ratio_targets if g not in self.generators]
         if stray:
-            raise ValueError(f'ratio_targets name {stray}, which are not measured: generators '
-                             f'are {list(self.generators)}')
+            raise ValueError(
+                f'ratio_targets name {stray}, which are not measured: generators '
+                f'are {list(self.generators)}'
+            )
 
 
 def preset_settings(preset: str = 'small', quick: bool = False, **overrides) -> BenchmarkSettings:
@@ -105,17 +114,32 @@ def preset_settings(preset: str = 'small', quick: bool = False, **overrides) -> 
         # descheduled peer on every op (measured: steps 10x slower, IQR > median).
         # 40 rounds: the per-round ratios spread by about ±2% on a shared machine, so the
         # medians need that many to resolve a 3% difference (about 3 minutes).
-        'small': dict(config=osp.join(CONFIG_DIR, 'kdcl', 'resnet18-w16_mbv2-w0.5_mnist.py'),
-                      threads=1, rounds=40),
-        'imagenet': dict(config=osp.join(CONFIG_DIR, 'kdcl', 'r50_mbv2_imagenet.py'),
-                         batch_size=64, synthetic_image_shape=(375, 500), amp='float16',
-                         heldout_batch_size=64, rounds=10, pipeline_batches=10),
+        'small': dict(
+            config=osp.join(CONFIG_DIR, 'kdcl', 'resnet18-w16_mbv2-w0.5_mnist.py'),
+            threads=1,
+            rounds=40,
+        ),
+        'imagenet': dict(
+            config=osp.join(CONFIG_DIR, 'kdcl', 'r50_mbv2_imagenet.py'),
+            batch_size=64,
+            synthetic_image_shape=(375, 500),
+            amp='float16',
+            heldout_batch_size=64,
+            rounds=10,
+            pipeline_batches=10,
+        ),
     }
     if preset not in presets:
         raise ValueError(f'preset must be one of {sorted(presets)}, got {preset!r}')
     values = dict(presets[preset], preset=preset, quick=quick)
     if quick:
-        values.update(batch_size=4, rounds=2, steps_per_round=1, warmup_steps=1,
-                      pipeline_batches=2, cached_batches=2)
+        values.update(
+            batch_size=4,
+            rounds=2,
+            steps_per_round=1,
+            warmup_steps=1,
+            pipeline_batches=2,
+            cached_batches=2,
+        )
     values.update({k: v for k, v in overrides.items() if v is not None})
     return BenchmarkSettings(**values)

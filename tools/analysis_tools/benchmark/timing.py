@@ -1,5 +1,6 @@
 """Timing: synchronised step timers, step statistics, the KDCL / Σ(students alone) ratios
 and the data pipeline's throughput."""
+
 import math
 import time
 from typing import Callable, Dict, Sequence
@@ -9,6 +10,7 @@ import torch
 from torch.utils.data import ConcatDataset
 
 from tools.common.stats import summarize
+
 from .config_data import BenchmarkData
 
 
@@ -30,24 +32,35 @@ def timed(fn: Callable[[], object], device: str) -> float:
 def ms_summary(seconds: Sequence[float]) -> dict:
     """Median, quartiles and IQR in milliseconds (``tools.common.stats.summarize``)."""
     stats = summarize(np.asarray(seconds, dtype=np.float64) * 1e3)
-    return dict(median_ms=stats['median'], q1_ms=stats['q1'], q3_ms=stats['q3'],
-                iqr_ms=stats['q3'] - stats['q1'], n=stats['n'])
+    return dict(
+        median_ms=stats['median'],
+        q1_ms=stats['q1'],
+        q3_ms=stats['q3'],
+        iqr_ms=stats['q3'] - stats['q1'],
+        n=stats['n'],
+    )
 
 
-def overhead_ratios(step_stats: Dict[str, dict], generators: Sequence[str],
-                    students: Sequence[str]) -> Dict[str, float]:
+def overhead_ratios(
+    step_stats: Dict[str, dict], generators: Sequence[str], students: Sequence[str]
+) -> Dict[str, float]:
     """median(KDCL with generator g) / Σ_i median(student i alone), per generator."""
     solo = sum(step_stats[f'solo/{s}']['median_ms'] for s in students)
     return {g: step_stats[f'kdcl/{g}']['median_ms'] / solo for g in generators}
 
 
-def paired_ratios(times: Dict[str, Sequence[float]], generators: Sequence[str],
-                  students: Sequence[str], rounds: int) -> Dict[str, dict]:
+def paired_ratios(
+    times: Dict[str, Sequence[float]],
+    generators: Sequence[str],
+    students: Sequence[str],
+    rounds: int,
+) -> Dict[str, dict]:
     """The same ratio within each round (per-round medians), summarised over rounds.
 
     Rounds last seconds, so a load change between rounds cancels out of these; their
     spread shows how far the machine's noise moves the ratio.
     """
+
     def per_round(arm):
         return np.median(np.asarray(times[arm]).reshape(rounds, -1), axis=1)
 
@@ -79,11 +92,19 @@ def repeated(dataset, times: int):
     return dataset if times == 1 else ConcatDataset([dataset] * times)
 
 
-def pipeline_report(times: dict, data: BenchmarkData, step_stats: dict,
-                    generators: Sequence[str], batches_per_round: int) -> dict:
+def pipeline_report(
+    times: dict,
+    data: BenchmarkData,
+    step_stats: dict,
+    generators: Sequence[str],
+    batches_per_round: int,
+) -> dict:
     """Per pipeline: ms per batch and images/s; whether the multi-view one starves training."""
-    out = dict(num_workers=data.num_workers, batch_size=data.batch_size,
-               batches_per_round=batches_per_round)
+    out = dict(
+        num_workers=data.num_workers,
+        batch_size=data.batch_size,
+        batches_per_round=batches_per_round,
+    )
     for name, seconds in times.items():
         stats = ms_summary(seconds)
         out[name] = dict(stats, images_per_s=data.batch_size / (stats['median_ms'] / 1e3))
@@ -95,7 +116,9 @@ def pipeline_report(times: dict, data: BenchmarkData, step_stats: dict,
     # workers the pipeline runs in series and adds its time to every step.
     out['pipeline_ms_per_step'] = out['multi_view']['median_ms']
     out['bottleneck'] = out['pipeline_ms_per_step'] >= fastest
-    out['share_of_step'] = (out['multi_view']['median_ms'] /
-                            (out['multi_view']['median_ms'] + fastest)
-                            if data.num_workers == 0 else None)
+    out['share_of_step'] = (
+        out['multi_view']['median_ms'] / (out['multi_view']['median_ms'] + fastest)
+        if data.num_workers == 0
+        else None
+    )
     return out
