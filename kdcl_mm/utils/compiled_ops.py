@@ -16,14 +16,6 @@ class MissingCompiledOpsError(RuntimeError):
     """
 
 
-def has_compiled_ops() -> bool:
-    try:
-        import mmcv._ext  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def require_compiled_ops(purpose: str) -> None:
     """Raise :class:`MissingCompiledOpsError` naming ``purpose`` and the fix without them."""
     try:

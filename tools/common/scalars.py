@@ -48,12 +48,3 @@ def metric_curve(records: List[dict], key: str, x: str = 'step') -> Tuple[List[i
             by_step[int(record[x])] = float(record[key])
     steps = sorted(by_step)
     return steps, [by_step[s] for s in steps]
-
-
-def last_value(work_dir: str, key: str) -> Optional[float]:
-    """The last logged value of ``key`` in a run's work dir (None if never logged)."""
-    path = find_scalars(work_dir)
-    if path is None:
-        return None
-    _, values = metric_curve(load_scalars(path), key)
-    return values[-1] if values else None
