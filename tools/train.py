@@ -13,7 +13,7 @@ from mmengine.runner import Runner
 
 import kdcl_mm  # noqa: F401  (registers modules, kdcl_mm:: scope, checkpoint loading)
 from kdcl_mm.engine.runner.checked_runner import CONFIG_CHECKS
-from kdcl_mm.utils.dist_env import prepare_distributed
+from kdcl_mm.utils.dist_env import prepare_distributed, shutdown_distributed
 
 
 def parse_args():
@@ -111,4 +111,7 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    finally:  # after main() returned, so the Runner and its DDP model can be freed
+        shutdown_distributed()
