@@ -128,8 +128,8 @@ def shutdown_distributed() -> None:
     (``terminate called without an active exception``, exit -6) after training has finished
     and saved, and torchrun reports the job failed. Measured on CPU with torch 2.14.1: a
     2-process DDP run that ends without this aborted in 4 of 15 runs, and in 7 of 20 with a
-    bare ``destroy_process_group()`` while the DDP model still held the group; 0 of 16 when
-    the group is destroyed and collected before exit (pytorch/pytorch#179291 describes it).
+    bare ``destroy_process_group()`` while the DDP model still held the group; 0 of 20 with
+    this function after ``main()`` returned (pytorch/pytorch#179291 describes it).
     Collecting here runs the group's destructor, which joins those threads.
     """
     if torch_dist.is_available() and torch_dist.is_initialized():
