@@ -2,7 +2,8 @@
 
 Importing the package only registers modules: every kdcl_mm model, hook, metric and dataset
 goes into mmpretrain's (and mmengine's) registries, mmengine learns the ``kdcl_mm::`` config
-scope, and local checkpoints load under torch >= 2.6 (:mod:`kdcl_mm.engine.checkpoint_loading`).
+scope, and local checkpoints load under torch >= 2.6
+(:mod:`kdcl_mm.engine.runtime.checkpoint_loading`).
 It needs neither mmcv's compiled ops nor mmdet/mmseg: KDCL pretraining runs on mmcv-lite.
 Detection and segmentation configs import :mod:`kdcl_mm.downstream`, which checks the ops.
 """
@@ -15,7 +16,7 @@ from .version import __version__
 require_supported_torch()
 _kdcl_mm_scope.install()
 
-from .engine.checkpoint_loading import register_checkpoint_loader  # noqa: E402
+from .engine.runtime.checkpoint_loading import register_checkpoint_loader  # noqa: E402
 
 register_checkpoint_loader()
 

@@ -1,9 +1,35 @@
+"""Fixtures for what many tests build: the repository root, tiny students, a tiny KDCL, a
+multi-view batch. Layout and naming rules: tests/README.md."""
+
+import copy
 import os
 
 import pytest
+import torch
 
-# Tests run single-threaded BLAS-wise by default so two test processes do not thrash 2 cores.
+from tests.paths import REPO
+
+# Two BLAS threads per test process (the machine has 2 cores; subprocess tests inherit it).
 os.environ.setdefault('OMP_NUM_THREADS', '2')
+
+
+def tiny_resnet(num_classes: int = 10, width: int = 8) -> dict:
+    """A ResNet-18 classifier config with ``width`` stem and base channels (8: 0.2 M params)."""
+    return dict(
+        type='ImageClassifier',
+        backbone=dict(type='ResNet', depth=18, stem_channels=width, base_channels=width),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=8 * width),
+    )
+
+
+def tiny_mobilenet_v2(num_classes: int = 10, widen_factor: float = 0.25) -> dict:
+    return dict(
+        type='ImageClassifier',
+        backbone=dict(type='MobileNetV2', widen_factor=widen_factor),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=1280),
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -16,3 +42,42 @@ def _mmpretrain_scope():
     init_default_scope('mmpretrain')
     yield
     DefaultScope._instance_dict.pop('mmpretrain', None)
+
+
+@pytest.fixture
+def repo_root() -> str:
+    return REPO
+
+
+@pytest.fixture
+def tiny_students():
+    """Two heterogeneous student configs (ResNet-18 width 8, MobileNetV2 ×0.25), 10 classes."""
+    return [tiny_resnet(), tiny_mobilenet_v2()]
+
+
+@pytest.fixture
+def build_tiny_kdcl(tiny_students):
+    """``build(**kdcl_fields)``: a KDCL of the tiny students, built under seed 0."""
+    from mmpretrain.registry import MODELS
+
+    def build(students=None, **kwargs):
+        cfg = dict(type='KDCL', students=copy.deepcopy(students or tiny_students))
+        cfg.update(kwargs)
+        torch.manual_seed(0)
+        return MODELS.build(cfg)
+
+    return build
+
+
+@pytest.fixture
+def multi_view_batch():
+    """``make(n=4, num_views=2, size=32, num_classes=10, seed=0)``: (views, data_samples)."""
+    from mmpretrain.structures import DataSample
+
+    def make(n=4, num_views=2, size=32, num_classes=10, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        views = [torch.randn(n, 3, size, size, generator=g) for _ in range(num_views)]
+        samples = [DataSample().set_gt_label(i % num_classes) for i in range(n)]
+        return views, samples
+
+    return make

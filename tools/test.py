@@ -12,7 +12,7 @@ from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 import kdcl_mm  # noqa: F401  (registers modules, kdcl_mm:: scope, checkpoint loading)
-from kdcl_mm.utils.dist_env import prepare_distributed, shutdown_distributed
+from kdcl_mm.engine.runtime.dist_env import prepare_distributed, shutdown_distributed
 
 
 def parse_args():

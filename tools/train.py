@@ -9,11 +9,11 @@ import os.path as osp
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 import kdcl_mm  # noqa: F401  (registers modules, kdcl_mm:: scope, checkpoint loading)
-from kdcl_mm.engine.runner.checked_runner import CONFIG_CHECKS
-from kdcl_mm.utils.dist_env import prepare_distributed, shutdown_distributed
+from kdcl_mm.engine import CheckedRunner
+from kdcl_mm.engine.config_checks import ConfigError
+from kdcl_mm.engine.runtime.dist_env import prepare_distributed, shutdown_distributed
 
 
 def parse_args():
@@ -98,15 +98,14 @@ def refuse_to_overwrite(cfg: Config, args) -> None:
 def main():
     args = parse_args()
     cfg = merge_args(Config.fromfile(args.config), args)
-    try:  # a config mistake stops here, before data or model are built, for any config
-        for check in CONFIG_CHECKS:
-            check(cfg)
-    except ValueError as err:
-        raise SystemExit(f'error: {err}') from None
     refuse_to_overwrite(cfg, args)
     prepare_distributed(cfg)  # gloo on CPU, per-rank augmentation seeds
-    # As mmpretrain's tools/train.py: kdcl_mm's recipes name CheckedRunner, which validates them.
-    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    # As mmpretrain's tools/train.py, but a config that names no runner (mmdet's, mmseg's)
+    # gets CheckedRunner too: its checks run once, before data or model are built.
+    try:
+        runner = RUNNERS.build(cfg) if 'runner_type' in cfg else CheckedRunner.from_cfg(cfg)
+    except ConfigError as err:
+        raise SystemExit(f'error: {err}') from None
     runner.train()
 
 

@@ -1,14 +1,21 @@
-from . import amp_check, hooks  # noqa: F401 (config checks, hooks)
-from .atomic_file_backend import ATOMIC_BACKEND_ARGS, AtomicLocalBackend, atomic_write
-from .bf16_optim_wrapper import BF16AutocastOptimWrapper  # noqa: F401 (registers it)
-from .checkpoint_loading import allow_globals, load_local_checkpoint
-from .resumable_loop import ResumableEpochBasedTrainLoop
+from . import hooks  # noqa: F401 (registers the KDCL hooks)
+from .config_checks import CONFIG_CHECKS, run_config_checks
 from .runner import CheckedRunner
-from .schedule_check import check_param_schedulers, fit_param_schedulers
+from .runtime import (
+    ATOMIC_BACKEND_ARGS,
+    AtomicLocalBackend,
+    ResumableEpochBasedTrainLoop,
+    allow_globals,
+    atomic_write,
+    check_param_schedulers,
+    fit_param_schedulers,
+    load_local_checkpoint,
+)
 
 __all__ = [
     'ATOMIC_BACKEND_ARGS',
     'AtomicLocalBackend',
+    'CONFIG_CHECKS',
     'CheckedRunner',
     'ResumableEpochBasedTrainLoop',
     'allow_globals',
@@ -16,4 +23,5 @@ __all__ = [
     'check_param_schedulers',
     'fit_param_schedulers',
     'load_local_checkpoint',
+    'run_config_checks',
 ]

@@ -1,13 +1,23 @@
-"""Fail fast on KDCL configs that would otherwise fail (or silently mis-train) later.
+"""Fail fast on configs that would otherwise fail (or silently mis-train) later.
 
-Run by :class:`~kdcl_mm.engine.runner.CheckedRunner` before anything is built, so every entry
-point that builds the recipe's runner (``tools/train.py``, mmpretrain's own ``tools/train.py``,
+:data:`CONFIG_CHECKS` is the one list of checks. :class:`~kdcl_mm.engine.runner.CheckedRunner`
+runs it (:func:`run_config_checks`) once, before anything is built, so every entry point that
+builds the recipe's runner (``tools/train.py``, mmpretrain's own ``tools/train.py``,
 ``RUNNERS.build(cfg)``) gets the same errors, each naming the field and the fix.
 """
+
+from typing import Callable, Tuple
 
 from mmengine.config import Config
 
 from kdcl_mm.datasets.dataset_cfg import innermost_dataset_cfg
+from kdcl_mm.engine.runtime.amp_check import check_amp_in_config
+from kdcl_mm.engine.runtime.schedule_check import check_param_schedulers
+
+
+class ConfigError(ValueError):
+    """A config mistake found before anything was built; the message names the field and
+    the fix. Entry scripts print it without a traceback."""
 
 
 def _find_multiview(pipeline):
@@ -46,3 +56,22 @@ def check_kdcl_config(cfg: Config) -> None:
                 "dict(type='GeneralWeightsHook', heldout_dataloader=...) as "
                 'configs/kdcl/resnet18-w16_mbv2-w0.5_mnist_general.py does.'
             )
+
+
+#: Every check, in the order they run; each raises ValueError naming the field and the fix.
+CONFIG_CHECKS: Tuple[Callable[[Config], None], ...] = (
+    check_kdcl_config,
+    check_amp_in_config,
+    check_param_schedulers,
+)
+
+
+def run_config_checks(cfg: Config) -> None:
+    """Run :data:`CONFIG_CHECKS`; the first problem is raised as :class:`ConfigError`."""
+    for check in CONFIG_CHECKS:
+        try:
+            check(cfg)
+        except ConfigError:
+            raise
+        except ValueError as err:
+            raise ConfigError(str(err)) from err

@@ -5,7 +5,7 @@ from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
 from kdcl_mm.engine.general_weights import estimate_general_weights
-from kdcl_mm.models.helpers import unwrap  # noqa: F401 (kd_warmup_hook imports it from here)
+from kdcl_mm.utils.wrappers import unwrap
 
 
 @HOOKS.register_module()

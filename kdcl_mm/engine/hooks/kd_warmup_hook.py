@@ -3,7 +3,7 @@
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
-from kdcl_mm.models.helpers import unwrap
+from kdcl_mm.utils.wrappers import unwrap
 
 
 @HOOKS.register_module()

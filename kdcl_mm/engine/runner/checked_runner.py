@@ -1,21 +1,15 @@
 """A Runner that validates the config before building anything from it."""
 
-from typing import Callable, List
-
 from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from ..config_checks import check_kdcl_config
-
-#: Checks run on every config, in order; each raises ValueError naming the field and the fix.
-#: Other modules append theirs (schedules, mixed precision) when they are imported.
-CONFIG_CHECKS: List[Callable[[Config], None]] = [check_kdcl_config]
+from ..config_checks import run_config_checks
 
 
 @RUNNERS.register_module()
 class CheckedRunner(Runner):
-    """mmengine's Runner, after :data:`CONFIG_CHECKS` pass on the config.
+    """mmengine's Runner, after :data:`~kdcl_mm.engine.config_checks.CONFIG_CHECKS` pass.
 
     kdcl_mm's recipes set ``runner_type = 'CheckedRunner'``, which every OpenMMLab entry point
     honours (mmpretrain's ``tools/train.py`` builds ``RUNNERS.build(cfg)`` when the key is
@@ -26,6 +20,5 @@ class CheckedRunner(Runner):
 
     @classmethod
     def from_cfg(cls, cfg: Config) -> 'CheckedRunner':
-        for check in CONFIG_CHECKS:
-            check(cfg)
+        run_config_checks(cfg)
         return super().from_cfg(cfg)

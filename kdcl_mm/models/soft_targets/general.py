@@ -26,8 +26,8 @@ def min_heldout_samples(num_students: int) -> int:
 
     A rule of thumb, not a bound: the weights depend on differences of C's entries (for two
     students on E[(e_1 − e_2)²], the students' disagreement), which are small when students
-    agree, so they need many more samples than C's entries themselves. On the MNIST demo, 30
-    held-out digits for 2 students gave closed-form weights swinging between −1.7 and +2.7.
+    agree, so they need many more samples than C's entries themselves (docs/demo.md shows how
+    far closed-form weights from 30 held-out digits swing).
     """
     return 25 * num_students * (num_students + 1)
 
@@ -53,11 +53,8 @@ class GeneralSoftTarget(BaseSoftTarget):
             ``'closed_form'``: w = C⁻¹1 / 1ᵀC⁻¹1, the paper's; weights may be negative.
             ``'shrinkage'``: the closed form on C with its off-diagonal entries shrunk toward 0
             by the Ledoit–Wolf intensity estimated from the same held-out samples.
-            The default was chosen on the MNIST demo's val split (docs/demo.md, "General
-            weights: closed form, simplex, shrinkage"): over 5 seeds simplex had the highest
-            mean val ensemble top-1 (+0.6 over the closed form, paired 95 % interval
-            [−1.2, +2.4], so not a proven gain) and weights that moved a third as much from
-            epoch to epoch, never negative.
+            The default was chosen on the MNIST demo's val split; the comparison is in
+            docs/demo.md ("General weights: closed form, simplex, shrinkage").
     """
 
     requires_heldout = True

@@ -1,0 +1,111 @@
+"""Stop cleanly when the cluster asks: finish the iteration, save a checkpoint, exit 0."""
+
+import os
+import os.path as osp
+import signal
+import threading
+
+import torch
+from mmengine.dist import all_reduce, get_world_size, is_main_process
+from mmengine.hooks import Hook
+from mmpretrain.registry import HOOKS
+
+from .atomic_file_backend import ATOMIC_BACKEND_ARGS, atomic_write
+from .rng_state_hook import RNGStateHook
+
+#: Written to the work_dir when a run stops on a signal (holds the checkpoint path), removed
+#: when training starts again: a Slurm script requeues the job while it exists.
+MARKER = 'preempted'
+
+
+@HOOKS.register_module()
+class PreemptionHook(Hook):
+    """On SIGTERM or SIGUSR1, save after the current iteration and end training.
+
+    The signal handler only records the signal; the iteration in progress (or validation, or a
+    checkpoint being written) completes. After it, every rank agrees to stop (all ranks stop at
+    the same iteration even when the signal reaches them at different times), the hook saves
+    ``iter_{N}.pth`` with the random state of every rank (RNGStateHook) through a temporary
+    file, points ``last_checkpoint`` at it, writes the ``preempted`` marker, and ends the loop
+    without ``after_train`` hooks; the process exits 0. ``--resume`` continues at iteration
+    N + 1 of the same epoch (ResumableEpochBasedTrainLoop, ResumableSampler).
+
+    Slurm sends SIGUSR1 ahead of the time limit with ``#SBATCH --signal=USR1@120``, and SIGTERM
+    on preemption or ``scancel``: docs/distributed.md.
+
+    Args:
+        signals: signal names to handle.
+    """
+
+    priority = 'LOWEST'  # after the iteration's schedulers, logger and CheckpointHook
+
+    def __init__(self, signals=('SIGTERM', 'SIGUSR1')):
+        names = [signals] if isinstance(signals, str) else list(signals)
+        unknown = [s for s in names if not isinstance(getattr(signal, str(s), None), int)]
+        if unknown:
+            raise ValueError(
+                f'PreemptionHook.signals: unknown signal name(s) {unknown}; '
+                "use names such as 'SIGTERM', 'SIGUSR1'."
+            )
+        self.signals = [getattr(signal, s) for s in names]
+        self.received = None
+        self._previous = {}
+
+    def before_train(self, runner) -> None:
+        if not hasattr(runner.train_loop, 'stop_mid_epoch'):
+            raise ValueError(
+                'PreemptionHook needs a train loop that can stop and resume mid-epoch: set '
+                "train_cfg.type='ResumableEpochBasedTrainLoop' (and remove train_cfg.by_epoch), "
+                f'or remove the hook; got {type(runner.train_loop).__name__}.'
+            )
+        if is_main_process() and osp.exists(osp.join(runner.work_dir, MARKER)):
+            os.remove(osp.join(runner.work_dir, MARKER))
+        if threading.current_thread() is not threading.main_thread():
+            runner.logger.warning('PreemptionHook: not in the main thread, signals not handled.')
+            return
+        for signum in self.signals:
+            self._previous[signum] = signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum, frame) -> None:
+        # Only record it: the process is in the middle of an iteration, a validation or a save.
+        if self.received is None:
+            self.received = signal.Signals(signum).name
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if not self._all_ranks_stop():
+            return
+        iteration = runner.iter + 1  # the iteration that just ended, counted from 1
+        for hook in runner.hooks:
+            if isinstance(hook, RNGStateHook):
+                hook.take_snapshot(runner, 'iter', iteration)
+                break
+        else:
+            runner.logger.warning(
+                'PreemptionHook without RNGStateHook: the resumed run will not be bit-identical.'
+            )
+        filename = f'iter_{iteration}.pth'
+        runner.save_checkpoint(
+            runner.work_dir, filename, by_epoch=False, backend_args=ATOMIC_BACKEND_ARGS
+        )
+        path = osp.join(runner.work_dir, filename)
+        if is_main_process():
+            atomic_write(path, osp.join(runner.work_dir, 'last_checkpoint'))
+            atomic_write(path + '\n', osp.join(runner.work_dir, MARKER))
+        runner.train_loop.stop_mid_epoch()
+        runner.logger.warning(  # shown at any log_level: the run did not finish
+            f'Stopped on {self.received or "a signal on another rank"} after iteration '
+            f'{batch_idx + 1}/{len(runner.train_dataloader)} of epoch {runner.epoch + 1} '
+            f'(iteration {iteration}); saved {path}. Continue with --resume.'
+        )
+
+    def _all_ranks_stop(self) -> bool:
+        if get_world_size() == 1:
+            return self.received is not None
+        flag = torch.tensor([int(self.received is not None)])
+        all_reduce(flag, op='max')
+        return bool(flag.item())
+
+    def after_run(self, runner) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}

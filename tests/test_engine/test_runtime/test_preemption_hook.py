@@ -1,0 +1,226 @@
+"""Preemption: SIGUSR1/SIGTERM -> save after the iteration, exit 0; --resume continues
+mid-epoch, bit-identical to an uninterrupted run. Checkpoints are never half-written."""
+
+import glob
+import os
+import os.path as osp
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from mmengine.runner import Runner
+
+from kdcl_mm.engine.runtime.atomic_file_backend import atomic_write
+from kdcl_mm.engine.runtime.preemption_hook import PreemptionHook
+from tests.paths import REPO  # noqa: E402
+from tests.resume_utils import MNIST, max_abs_difference, tiny_mnist
+
+# Holds the run at one iteration until the test's signal has arrived, so that the signal
+# lands mid-epoch at a known iteration however slow the machine is.
+PROBE = """
+import os, time
+from mmengine.hooks import Hook
+from mmpretrain.registry import HOOKS
+
+
+@HOOKS.register_module()
+class SignalProbeHook(Hook):
+
+    def __init__(self, marker, at_iter):
+        self.marker, self.at_iter = marker, at_iter
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter + 1 != self.at_iter:
+            return
+        [preemption] = [h for h in runner.hooks if type(h).__name__ == 'PreemptionHook']
+        with open(self.marker, 'w') as f:
+            f.write(str(os.getpid()))
+        deadline = time.monotonic() + 300  # a safety net, not an assertion
+        while preemption.received is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+"""
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
+    path = tmp_path / 'epoch_1.pth'
+    atomic_write(b'complete checkpoint', path)
+
+    def killed(fd):  # the new bytes are written, the job dies before they are in place
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, 'fsync', killed)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(b'new checkpoint', path)
+    assert path.read_bytes() == b'complete checkpoint'
+    assert os.listdir(tmp_path) == ['epoch_1.pth']  # no temporary left behind
+
+
+def test_unknown_signal_name_is_refused():
+    with pytest.raises(ValueError, match='PreemptionHook.signals: unknown signal name.*SIGFOO'):
+        PreemptionHook(signals=['SIGUSR1', 'SIGFOO'])
+
+
+def test_the_hook_needs_the_resumable_loop():
+    class Runner:
+        train_loop = object()
+
+    with pytest.raises(ValueError, match="train_cfg.type='ResumableEpochBasedTrainLoop'"):
+        PreemptionHook().before_train(Runner())
+
+
+def test_sigterm_is_recorded_not_fatal_until_the_run_ends(tmp_path):
+    class Loop:
+        def stop_mid_epoch(self):
+            pass
+
+    class FakeRunner:
+        train_loop, work_dir = Loop(), str(tmp_path)
+
+    hook = PreemptionHook()
+    previous = signal.getsignal(signal.SIGTERM)
+    hook.before_train(FakeRunner())
+    try:
+        # Mid-iteration, mid-validation or mid-save: the process goes on, the hook remembers.
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert hook.received == 'SIGTERM'
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert hook.received == 'SIGTERM'  # the first signal is the one reported
+    finally:
+        hook.after_run(FakeRunner())
+    assert signal.getsignal(signal.SIGTERM) is previous
+
+
+def tiny_config(tmp_path, **options):
+    cfg = tiny_mnist(num_labeled=24)  # 3 iterations per epoch
+    cfg.merge_from_dict(
+        dict(
+            options,
+            train_cfg=dict(max_epochs=2),
+            train_dataloader=dict(num_workers=2),  # the skipped batches were loaded by workers
+            data_preprocessor=dict(batch_augments=dict(augments=[dict(type='Mixup', alpha=0.4)])),
+            custom_hooks=[*cfg.custom_hooks, dict(type='ExportStudentsHook')],
+            default_hooks=dict(checkpoint=dict(save_best=None)),
+        )
+    )
+    return cfg
+
+
+def mmpretrain_train_py(*args, env=None):
+    """mmpretrain's own tools/train.py (as installed by mim), which knows nothing of kdcl_mm but
+    what the config says; it also sets default_collate and persistent workers."""
+    import mmpretrain
+
+    script = osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'tools', 'train.py')
+    proc = subprocess.run(
+        [sys.executable, script, *map(str, args)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
+    return proc.returncode, proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('signum', [signal.SIGUSR1], ids=['SIGUSR1'])
+def test_signal_mid_epoch_saves_exits_0_and_resume_is_bit_identical(tmp_path, signum):
+    # Uninterrupted: 2 epochs of 3 iterations.
+    cfg = tiny_config(tmp_path, work_dir=str(tmp_path / 'straight'))
+    Runner.from_cfg(cfg).train()
+    straight = torch.load(tmp_path / 'straight' / 'epoch_2.pth', weights_only=False)
+
+    # The same config as a file, run by tools/train.py, signalled during iteration 5 (the
+    # second of epoch 2).
+    probe_dir, marker = tmp_path / 'probe', tmp_path / 'probe' / 'at_iteration_5'
+    probe_dir.mkdir()
+    (probe_dir / 'signal_probe.py').write_text(PROBE)
+    cfg = tiny_config(tmp_path)
+    cfg.custom_imports = dict(imports=['kdcl_mm', 'signal_probe'], allow_failed_imports=False)
+    cfg.custom_hooks.append(dict(type='SignalProbeHook', marker=str(marker), at_iter=5))
+    cfg.log_level = 'INFO'
+    cfg.dump(tmp_path / 'tiny.py')
+    work_dir = tmp_path / 'interrupted'
+    # The subprocesses must compute with as many threads as this process's straight run: a
+    # different thread count changes floating-point reduction order, and the runs diverge.
+    env = dict(
+        os.environ, PYTHONPATH=f'{REPO}:{probe_dir}', OMP_NUM_THREADS=str(torch.get_num_threads())
+    )
+    proc = subprocess.Popen(
+        [sys.executable, 'tools/train.py', tmp_path / 'tiny.py', '--work-dir', work_dir],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        while not marker.exists() and proc.poll() is None:
+            time.sleep(0.1)
+        assert marker.exists(), proc.communicate()[0][-3000:]
+        proc.send_signal(signum)
+        out = proc.communicate(timeout=600)[0]
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out[-3000:]
+    assert (
+        f'Stopped on {signal.Signals(signum).name} after iteration 2/3 of epoch 2 (iteration 5)'
+    ) in out
+    assert (
+        sorted(os.listdir(work_dir / 'students') if (work_dir / 'students').exists() else []) == []
+    )  # after_train hooks did not run
+    assert (work_dir / 'last_checkpoint').read_text() == str(work_dir / 'iter_5.pth')
+    assert (work_dir / 'preempted').exists()
+    assert not (work_dir / 'epoch_2.pth').exists()
+    assert not glob.glob(str(work_dir / '.*.tmp'))
+
+    # --resume continues at iteration 6 (the third of epoch 2) and finishes as usual, under
+    # mmpretrain's entry point too.
+    rc, out = mmpretrain_train_py(
+        tmp_path / 'tiny.py',
+        '--work-dir',
+        work_dir,
+        '--resume',
+        '--cfg-options',
+        f'custom_hooks.{len(cfg.custom_hooks) - 1}.at_iter=0',
+        env=env,
+    )
+    assert rc == 0, out[-3000:]
+    assert 'resumed epoch: 1, iter: 5' in out
+    assert not (work_dir / 'preempted').exists()
+    assert (work_dir / 'students' / 'resnet18.pth').exists()
+    resumed = torch.load(work_dir / 'epoch_2.pth', weights_only=False)
+    difference = max_abs_difference(straight, resumed)
+    print(
+        f'preempted at iteration 5 by {signal.Signals(signum).name}, resumed: '
+        f'max |difference| = {difference}'
+    )
+    assert difference == 0, f'max |difference| = {difference}'
+
+
+@pytest.mark.parametrize(
+    'restarts,args,resumes',
+    [
+        ('0', [], False),  # first attempt: as given
+        ('1', [], True),  # requeued: continue from the last checkpoint
+        ('2', ['--resume', 'w/iter_5.pth'], False),  # an explicit --resume is kept as it is
+    ],
+)
+def test_slurm_train_resumes_a_requeued_job(tmp_path, restarts, args, resumes):
+    (tmp_path / 'srun').write_text('#!/usr/bin/env bash\necho "$@"\n')  # prints the command
+    (tmp_path / 'srun').chmod(0o755)
+    env = dict(os.environ, PATH=f'{tmp_path}:{os.environ["PATH"]}', SLURM_RESTART_COUNT=restarts)
+    out = subprocess.run(
+        ['bash', 'tools/slurm_train.sh', 'part', 'job', MNIST, 'w', *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    expected = ['--work-dir', 'w', '--launcher', 'slurm', *args] + ['--resume'] * resumes
+    assert out.split()[-len(expected) :] == expected
