@@ -41,3 +41,49 @@ def test_the_recipes_runner_checks_the_config_under_any_entry_point(tmp_path):
     with pytest.raises(ValueError, match=r'MultiView\(num_views=3\).*has 2 students'):
         RUNNERS.build(cfg)
     assert not (tmp_path / 'never_created').exists()
+
+
+def test_config_checks_are_one_tuple_in_a_fixed_order():
+    """The one list of checks: not appended to at import time by the modules that define them."""
+    from kdcl_mm.engine.config_checks import CONFIG_CHECKS
+    from kdcl_mm.engine.runtime.amp_check import check_amp_in_config
+    from kdcl_mm.engine.runtime.schedule_check import check_param_schedulers
+
+    assert CONFIG_CHECKS == (check_kdcl_config, check_amp_in_config, check_param_schedulers)
+
+
+def test_tools_train_runs_the_checks_once_per_launch(tmp_path, monkeypatch):
+    """tools/train.py builds the recipe's CheckedRunner, which runs the checks; it does not
+    run them a second time itself."""
+    import sys
+
+    from mmengine.runner import Runner
+
+    from kdcl_mm.engine import config_checks
+    from tools import train
+
+    calls = []
+    monkeypatch.setattr(config_checks, 'CONFIG_CHECKS', (calls.append,))
+
+    class Built(Exception):
+        pass
+
+    def stop_after_the_checks(cfg):
+        raise Built
+
+    monkeypatch.setattr(
+        Runner, 'from_cfg', classmethod(lambda cls, cfg: stop_after_the_checks(cfg))
+    )
+    monkeypatch.setattr(sys, 'argv', ['tools/train.py', CONFIG, '--work-dir', str(tmp_path)])
+    with pytest.raises(Built):
+        train.main()
+    assert len(calls) == 1
+
+
+def test_a_failed_check_is_a_config_error_with_the_field():
+    from kdcl_mm.engine.config_checks import ConfigError, run_config_checks
+
+    cfg = Config.fromfile(CONFIG)
+    cfg.train_dataloader.dataset.pipeline[0].num_views = 3
+    with pytest.raises(ConfigError, match=r'train_dataloader\.dataset\.pipeline: MultiView'):
+        run_config_checks(cfg)
