@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from tests.paths import REPO
+from tests.small_data import MNIST_COCO_SMALL
 
 # Two BLAS threads per test process (the machine has 2 cores; subprocess tests inherit it).
 os.environ.setdefault('OMP_NUM_THREADS', '2')
@@ -81,3 +82,29 @@ def multi_view_batch():
         return views, samples
 
     return make
+
+
+@pytest.fixture(scope='session')
+def make_mnist_coco(tmp_path_factory):
+    """``make(**generate_mnist_coco_kwargs) -> folder``: MNIST-COCO canvases (real digits),
+    generated once per distinct settings for the whole session; treat the folder as read-only."""
+    from tools.dataset_converters.mnist_coco import generate_mnist_coco
+
+    made = {}
+
+    def make(**settings):
+        settings = dict(dict(progress=False), **settings)
+        key = tuple(sorted(settings.items()))
+        if key not in made:
+            root = str(tmp_path_factory.mktemp('mnist_coco')) + '/'
+            generate_mnist_coco(root, **settings)
+            made[key] = root
+        return made[key]
+
+    return make
+
+
+@pytest.fixture(scope='session')
+def mnist_coco(make_mnist_coco):
+    """:data:`MNIST_COCO_SMALL` canvases: 6 train, 3 val, 3 test, 64×64."""
+    return make_mnist_coco(**MNIST_COCO_SMALL)

@@ -1,4 +1,4 @@
-"""KDWarmupHook's ramp and GeneralWeightsHook's configuration errors."""
+"""KDWarmupHook: the KD weight's linear ramp by (fractional) epochs or iterations."""
 
 from types import SimpleNamespace
 
@@ -35,16 +35,3 @@ def test_warmup_by_iteration():
 def test_warmup_length_must_be_positive():
     with pytest.raises(ValueError, match='KDWarmupHook.length'):
         HOOKS.build(dict(type='KDWarmupHook', length=0))
-
-
-def test_general_weights_hook_needs_a_dataloader_config():
-    with pytest.raises(ValueError, match='heldout_dataloader must be a dataloader config'):
-        HOOKS.build(dict(type='GeneralWeightsHook', heldout_dataloader=None))
-
-
-def test_general_weights_hook_with_another_generator_is_an_error():
-    hook = HOOKS.build(dict(type='GeneralWeightsHook', heldout_dataloader=dict(dataset=dict())))
-    with pytest.raises(
-        ValueError, match='MeanSoftTarget; remove the hook or use GeneralSoftTarget'
-    ):
-        hook.before_train(runner_with())
