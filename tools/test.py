@@ -13,6 +13,7 @@ from mmengine.runner import Runner
 
 import kdcl_mm  # noqa: F401  (registers modules, kdcl_mm:: scope, checkpoint loading)
 from kdcl_mm.engine.runtime.dist_env import prepare_distributed, shutdown_distributed
+from kdcl_mm.utils.overwrite_guard import refuse_overwrite
 
 
 def parse_args():
@@ -40,6 +41,11 @@ def main():
     args = parse_args()
     if not osp.isfile(args.checkpoint):
         raise SystemExit(f'checkpoint {args.checkpoint!r} does not exist')
+    if args.out:  # before the test runs, so that no evaluation is spent on a refusal
+        try:
+            refuse_overwrite([args.out], False, fix='pass another --out, or delete it')
+        except FileExistsError as err:
+            raise SystemExit(str(err)) from None
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options:
@@ -54,8 +60,6 @@ def main():
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     if args.out and is_main_process():  # every rank holds the same metrics
-        if osp.exists(args.out):
-            raise SystemExit(f'{args.out} exists; refusing to overwrite it')
         import mmengine
 
         mmengine.dump(metrics, args.out)

@@ -14,6 +14,7 @@ import kdcl_mm  # noqa: F401  (registers modules, kdcl_mm:: scope, checkpoint lo
 from kdcl_mm.engine import CheckedRunner
 from kdcl_mm.engine.config_checks import ConfigError
 from kdcl_mm.engine.runtime.dist_env import prepare_distributed, shutdown_distributed
+from kdcl_mm.utils.overwrite_guard import refuse_overwrite
 
 
 def parse_args():
@@ -84,15 +85,19 @@ def merge_args(cfg: Config, args) -> Config:
 
 
 def refuse_to_overwrite(cfg: Config, args) -> None:
-    existing = osp.isdir(cfg.work_dir) and [
-        f for f in os.listdir(cfg.work_dir) if f.endswith('.pth')
-    ]
-    if existing and not cfg.get('resume') and not args.overwrite:
-        raise SystemExit(
-            f'work_dir {cfg.work_dir} already holds checkpoints ({", ".join(sorted(existing)[:3])}'
-            f'{" ..." if len(existing) > 3 else ""}); training would overwrite them. Pass --resume '
-            'to continue, --work-dir to train elsewhere, or --overwrite.'
+    """Stop before training over the checkpoints in work_dir, unless resuming or asked to."""
+    if cfg.get('resume') or not osp.isdir(cfg.work_dir):
+        return
+    checkpoints = sorted(f for f in os.listdir(cfg.work_dir) if f.endswith('.pth'))
+    try:
+        refuse_overwrite(
+            [osp.join(cfg.work_dir, f) for f in checkpoints],
+            args.overwrite,
+            fix=f'work_dir {cfg.work_dir} already holds checkpoints and training would overwrite '
+            'them. Pass --resume to continue, --work-dir to train elsewhere, or --overwrite',
         )
+    except FileExistsError as err:
+        raise SystemExit(str(err)) from None
 
 
 def main():

@@ -3,21 +3,29 @@
 import os
 import os.path as osp
 import shutil
-from typing import Iterable, List
+from typing import Iterable, List, Optional
+
+#: How many of the existing paths a refusal names (a work dir may hold dozens of checkpoints).
+NAMED = 3
 
 
-def refuse_overwrite(paths: Iterable[str], overwrite: bool, flag: str = '--overwrite') -> List[str]:
-    """The paths that exist; raises FileExistsError naming them and ``flag`` unless ``overwrite``.
+def refuse_overwrite(
+    paths: Iterable[str], overwrite: bool, flag: str = '--overwrite', fix: Optional[str] = None
+) -> List[str]:
+    """The paths that exist; raises FileExistsError naming them and the fix unless ``overwrite``.
 
     Callers pass the exact files or folders they are about to write, so nothing else in
-    the directory counts.
+    the directory counts. The fix is ``fix`` when given (a caller with other ways out, such as
+    tools/train.py's ``--resume``), else: pass ``flag``, or choose another output location.
     """
     existing = [p for p in paths if osp.lexists(p)]
     if existing and not overwrite:
-        raise FileExistsError(
-            f'refusing to overwrite {", ".join(existing)}: pass {flag} to replace '
-            f'{"it" if len(existing) == 1 else "them"}, or choose another output location.'
-        )
+        named = ', '.join(existing[:NAMED])
+        if len(existing) > NAMED:
+            named += f' (and {len(existing) - NAMED} more)'
+        it = 'it' if len(existing) == 1 else 'them'
+        fix = fix or f'pass {flag} to replace {it}, or choose another output location'
+        raise FileExistsError(f'refusing to overwrite {named}: {fix}.')
     return existing
 
 
