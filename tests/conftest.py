@@ -8,29 +8,10 @@ import pytest
 import torch
 
 from tests.paths import REPO
-from tests.small_data import MNIST_COCO_SMALL
+from tests.tiny import MNIST_COCO_SMALL, tiny_mobilenet_v2, tiny_resnet
 
 # Two BLAS threads per test process (the machine has 2 cores; subprocess tests inherit it).
 os.environ.setdefault('OMP_NUM_THREADS', '2')
-
-
-def tiny_resnet(num_classes: int = 10, width: int = 8) -> dict:
-    """A ResNet-18 classifier config with ``width`` stem and base channels (8: 0.2 M params)."""
-    return dict(
-        type='ImageClassifier',
-        backbone=dict(type='ResNet', depth=18, stem_channels=width, base_channels=width),
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=8 * width),
-    )
-
-
-def tiny_mobilenet_v2(num_classes: int = 10, widen_factor: float = 0.25) -> dict:
-    return dict(
-        type='ImageClassifier',
-        backbone=dict(type='MobileNetV2', widen_factor=widen_factor),
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=1280),
-    )
 
 
 @pytest.fixture(autouse=True)

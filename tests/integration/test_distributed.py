@@ -18,7 +18,7 @@ from unittest import mock
 import pytest
 import torch
 
-from tests.paths import REPO  # noqa: E402
+from tests.paths import REPO
 
 MNIST_KDCL = osp.join(REPO, 'configs', 'kdcl', 'resnet18-w16_mbv2-w0.5_mnist.py')
 MNIST_COCO_DETECTOR = osp.join(REPO, 'configs', 'mmdet', 'faster-rcnn_r18-w16_fpn_mnist-coco.py')

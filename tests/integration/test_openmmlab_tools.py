@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from tests.paths import REPO  # noqa: E402
+from tests.paths import REPO
 
 KDCL = osp.join(REPO, 'configs', 'kdcl', 'resnet18-w16_mbv2-w0.5_mnist.py')
 SOLO = osp.join(REPO, 'configs', 'baselines', 'mobilenet_v2-w0.5_mnist.py')

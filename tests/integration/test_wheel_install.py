@@ -11,7 +11,7 @@ import zipfile
 
 import pytest
 
-from tests.paths import REPO  # noqa: E402
+from tests.paths import REPO
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,8 @@ import torch
 from mmengine.config import Config
 
 import kdcl_mm  # noqa: F401
-from tests.paths import REPO  # noqa: E402
+from tests.paths import REPO
+from tests.tiny import tiny_mobilenet_v2, tiny_resnet
 
 CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'mm[ds]e[tg]', '*.py')))
 KDCL_CONFIGS = [c for c in CONFIGS if '-kdcl' in osp.basename(c)]
@@ -168,74 +169,11 @@ def test_a_missing_or_extra_backbone_key_stops_init_weights(path, change, tmp_pa
         model.init_weights()
 
 
-TINY_DETECTOR = """
-_base_ = '{base}'
-pretrained = '{student}'
-data_root = '{data}/'
-metainfo = dict(classes=tuple(str(d) for d in range(10)))
-model = dict(
-    backbone=dict(depth=18, stem_channels=8, base_channels=8,
-                  init_cfg=dict(checkpoint=pretrained)),
-    neck=dict(in_channels=[8, 16, 32, 64], out_channels=16),
-    rpn_head=dict(in_channels=16, feat_channels=16),
-    roi_head=dict(bbox_roi_extractor=dict(out_channels=16),
-                  bbox_head=dict(in_channels=16, fc_out_channels=32, num_classes=10)))
-train_pipeline = [
-    dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=(64, 64), keep_ratio=True), dict(type='PackDetInputs')]
-test_pipeline = [
-    dict(type='LoadImageFromFile'), dict(type='Resize', scale=(64, 64), keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                                          'scale_factor'))]
-train_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, metainfo=metainfo,
-                 ann_file='annotations/instances_train.json',
-                 data_prefix=dict(img='images/train/'), pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, metainfo=metainfo,
-                 ann_file='annotations/instances_val.json',
-                 data_prefix=dict(img='images/val/'), pipeline=test_pipeline))
-test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
-test_evaluator = val_evaluator
-train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=2, val_interval=2)
-param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False, begin=0, end=2)]
-default_hooks = dict(checkpoint=dict(by_epoch=False, interval=2), logger=dict(interval=1))
-log_processor = dict(by_epoch=False)
-log_level = 'WARNING'
-"""
+TINY_DETECTOR = osp.join(REPO, 'tests', 'fixtures', 'configs', 'tiny_faster_rcnn_mnist_coco.py.in')
 
-TINY_SEGMENTOR = """
-_base_ = '{base}'
-pretrained = '{student}'
-data_root = '{data}/'
-model = dict(
-    data_preprocessor=dict(size=(64, 64)),
-    backbone=dict(depth=18, stem_channels=8, base_channels=8,
-                  init_cfg=dict(checkpoint=pretrained)),
-    neck=dict(in_channels=[8, 16, 32, 64], out_channels=16),
-    decode_head=dict(in_channels=[16, 16, 16, 16], channels=16, num_classes=11))
-split = dict(type='MNISTCocoSegDataset', data_root=data_root)
-train_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False,
-    dataset=dict(_delete_=True, **split,
-                 data_prefix=dict(img_path='images/train', seg_map_path='seg_maps/train'),
-                 pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
-                           dict(type='PackSegInputs')]))
-val_dataloader = dict(
-    batch_size=1, num_workers=0, persistent_workers=False,
-    dataset=dict(_delete_=True, **split,
-                 data_prefix=dict(img_path='images/val', seg_map_path='seg_maps/val'),
-                 pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
-                           dict(type='PackSegInputs')]))
-test_dataloader = val_dataloader
-train_cfg = dict(max_iters=2, val_interval=2)
-default_hooks = dict(checkpoint=dict(interval=2), logger=dict(interval=1))
-log_level = 'WARNING'
-"""
+TINY_SEGMENTOR = osp.join(
+    REPO, 'tests', 'fixtures', 'configs', 'tiny_semantic_fpn_mnist_coco.py.in'
+)
 
 
 @pytest.fixture(scope='module')
@@ -249,20 +187,7 @@ def exported_resnet18(tmp_path_factory):
 
     init_default_scope('mmpretrain')  # module fixtures run before the per-test scope fixture
     root = tmp_path_factory.mktemp('kdcl_ckpt')
-    students = [
-        dict(
-            type='ImageClassifier',
-            backbone=dict(type='ResNet', depth=18, stem_channels=8, base_channels=8),
-            neck=dict(type='GlobalAveragePooling'),
-            head=dict(type='LinearClsHead', num_classes=10, in_channels=64),
-        ),
-        dict(
-            type='ImageClassifier',
-            backbone=dict(type='MobileNetV2', widen_factor=0.25),
-            neck=dict(type='GlobalAveragePooling'),
-            head=dict(type='LinearClsHead', num_classes=10, in_channels=1280),
-        ),
-    ]
+    students = [tiny_resnet(), tiny_mobilenet_v2()]
     cfg = Config(
         dict(model=dict(type='KDCL', students=students, soft_target=dict(type='MeanSoftTarget')))
     )
@@ -275,14 +200,8 @@ def exported_resnet18(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def mnist_coco(tmp_path_factory):
-    from tools.dataset_converters.mnist_coco import generate_mnist_coco
-
-    root = str(tmp_path_factory.mktemp('mnist_coco') / 'data')
-    generate_mnist_coco(
-        root, num_train=4, num_val=2, num_test=0, canvas_size=64, scale=(16, 32), progress=False
-    )
-    return root
+def mnist_coco(make_mnist_coco):
+    return make_mnist_coco(num_train=4, num_val=2, num_test=0, canvas_size=64, scale=(16, 32))
 
 
 @pytest.mark.slow
@@ -300,6 +219,8 @@ def test_tiny_downstream_run_from_an_exported_student(
     from mmengine.runner import Runner
 
     path = tmp_path / 'tiny.py'
+    with open(template) as f:
+        template = f.read()
     path.write_text(
         template.format(
             base=osp.join(REPO, 'configs', base), student=exported_resnet18, data=mnist_coco

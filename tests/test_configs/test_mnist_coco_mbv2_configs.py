@@ -10,7 +10,7 @@ from mmengine.config import Config
 from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 
 from kdcl_mm.apis import export_students
-from tests.paths import REPO  # noqa: E402
+from tests.paths import REPO
 
 KDCL_CONFIG = osp.join(REPO, 'configs', 'kdcl', 'resnet18-w16_mbv2-w0.5_mnist.py')
 MBV2_CONFIGS = {
@@ -35,6 +35,9 @@ def registry(task):
 @pytest.fixture(scope='module')
 def exported_mbv2(tmp_path_factory):
     """``(path, backbone state)`` of the MobileNetV2 exported from a random KDCL checkpoint."""
+    from mmengine.registry import init_default_scope
+
+    init_default_scope('mmpretrain')  # module fixtures run before the per-test scope fixture
     root = tmp_path_factory.mktemp('kdcl')
     cfg = Config.fromfile(KDCL_CONFIG)
     kdcl = PRETRAIN_MODELS.build(cfg.model)

@@ -14,7 +14,7 @@ from mmpretrain.registry import MODELS
 
 import kdcl_mm  # noqa: F401
 from kdcl_mm.apis import export_students, select_students
-from tests.paths import REPO  # noqa: E402
+from tests.paths import REPO
 
 NAMES = ['resnet18', 'mobilenet_v2']
 PIPELINE = [dict(type='Resize', scale=(32, 32)), dict(type='PackInputs')]

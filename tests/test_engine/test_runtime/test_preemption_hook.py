@@ -15,7 +15,7 @@ from mmengine.runner import Runner
 
 from kdcl_mm.engine.runtime.atomic_file_backend import atomic_write
 from kdcl_mm.engine.runtime.preemption_hook import PreemptionHook
-from tests.paths import REPO  # noqa: E402
+from tests.paths import REPO
 from tests.resume_utils import MNIST, max_abs_difference, tiny_mnist
 
 # Holds the run at one iteration until the test's signal has arrived, so that the signal

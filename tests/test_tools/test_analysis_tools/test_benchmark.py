@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import kdcl_mm  # noqa: F401
-from tests.paths import REPO as ROOT  # noqa: E402
+from tests.paths import REPO as ROOT
 from tools.analysis_tools.benchmark import (
     GENERATORS,
     BenchmarkSettings,

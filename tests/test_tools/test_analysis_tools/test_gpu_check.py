@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from tests.paths import REPO as ROOT  # noqa: E402
+from tests.paths import REPO as ROOT
 from tools.analysis_tools import gpu_check
 from tools.analysis_tools.gpu_check_wheels import select_wheels, wheel_name
 

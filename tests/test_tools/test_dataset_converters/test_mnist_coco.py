@@ -12,7 +12,7 @@ from pycocotools.coco import COCO
 import kdcl_mm  # noqa: F401
 from kdcl_mm.datasets import mnist_splits
 from kdcl_mm.datasets.mnist_digits import MNIST_CLASSES, load_mnist_digits
-from tests.small_data import MNIST_COCO_SMALL as SMALL
+from tests.tiny import MNIST_COCO_SMALL as SMALL
 from tools.dataset_converters.mnist_coco import generate_mnist_coco, render_canvas
 
 POOL_OF_SPLIT = dict(train='train', val='downstream_val', test='downstream_test')

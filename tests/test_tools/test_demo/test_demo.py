@@ -10,7 +10,7 @@ import sys
 import matplotlib.image
 import pytest
 
-from tests.paths import REPO  # noqa: E402
+from tests.paths import REPO
 from tools.common.scalars import load_scalars, metric_curve
 from tools.demo import run_demo
 from tools.demo.comparison import compare, summarize
