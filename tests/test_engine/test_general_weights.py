@@ -1,33 +1,22 @@
 """estimate_general_weights: the held-out pass that GeneralWeightsHook (and benchmarks) use."""
 
-import copy
-
 import pytest
 import torch
 import torch.nn.functional as F
-from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from kdcl_mm.engine.general_weights import estimate_general_weights
+from tests.tiny import tiny_resnet
 
 NUM_CLASSES = 5
-TINY = dict(
-    type='ImageClassifier',
-    backbone=dict(type='ResNet', depth=18, stem_channels=4, base_channels=4),
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(type='LinearClsHead', num_classes=NUM_CLASSES, in_channels=32),
-)
+GENERAL = dict(type='GeneralSoftTarget', num_students=2)
 
 
-def build_kdcl(soft_target=dict(type='GeneralSoftTarget', num_students=2)):
-    torch.manual_seed(0)
-    return MODELS.build(
-        dict(
-            type='KDCL',
-            students=[copy.deepcopy(TINY), copy.deepcopy(TINY)],
-            soft_target=soft_target,
-        )
-    )
+@pytest.fixture
+def build_kdcl(build_tiny_kdcl):
+    """Two identical narrow ResNet-18 students (resnet18_0, resnet18_1), 5 classes."""
+    students = [tiny_resnet(NUM_CLASSES, width=4)] * 2
+    return lambda soft_target=GENERAL: build_tiny_kdcl(students=students, soft_target=soft_target)
 
 
 def loader(sizes=(3, 4), seed=0):
@@ -42,7 +31,7 @@ def loader(sizes=(3, 4), seed=0):
 
 
 @pytest.mark.parametrize('start_training', [True, False])
-def test_matches_generator_on_all_samples_and_restores_mode(start_training):
+def test_matches_generator_on_all_samples_and_restores_mode(start_training, build_kdcl):
     model = build_kdcl().train(start_training)
     bn_before = model.students[0].backbone.bn1.running_mean.clone()
     batches = loader()
@@ -63,7 +52,7 @@ def test_matches_generator_on_all_samples_and_restores_mode(start_training):
     assert not bool(model.soft_target.estimated)
 
 
-def test_restores_train_mode_when_the_pass_fails():
+def test_restores_train_mode_when_the_pass_fails(build_kdcl):
     model = build_kdcl().train()
     bad = [dict(inputs=torch.randn(2, 3, 16, 16), data_samples=[DataSample().set_gt_label(0)])]
     with pytest.raises(Exception):
@@ -71,7 +60,7 @@ def test_restores_train_mode_when_the_pass_fails():
     assert model.training
 
 
-def test_refuses_other_generators_and_empty_loaders():
+def test_refuses_other_generators_and_empty_loaders(build_kdcl):
     with pytest.raises(ValueError, match='GeneralSoftTarget, got MeanSoftTarget'):
         estimate_general_weights(build_kdcl(dict(type='MeanSoftTarget')), loader())
     with pytest.raises(ValueError, match='heldout'):
@@ -79,7 +68,7 @@ def test_refuses_other_generators_and_empty_loaders():
 
 
 @pytest.mark.parametrize('weighting', ['closed_form', 'shrinkage'])
-def test_hook_sets_logs_and_records_the_estimate(weighting):
+def test_hook_sets_logs_and_records_the_estimate(weighting, build_kdcl):
     from unittest import mock
 
     from mmengine.logging import MessageHub

@@ -5,17 +5,11 @@ import torch
 from mmpretrain.registry import HOOKS, MODELS
 
 import kdcl_mm  # noqa: F401
+from tests.tiny import tiny_resnet
 
 
 def tiny_classifier():
-    return MODELS.build(
-        dict(
-            type='ImageClassifier',
-            backbone=dict(type='ResNet', depth=18, stem_channels=8, base_channels=8),
-            neck=dict(type='GlobalAveragePooling'),
-            head=dict(type='LinearClsHead', num_classes=3, in_channels=64),
-        )
-    )
+    return MODELS.build(tiny_resnet(num_classes=3))
 
 
 def conv_weights(model):
