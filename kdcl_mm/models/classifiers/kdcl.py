@@ -13,6 +13,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from ..helpers import hard_labels
+from .lean import recomputed_forward
 from .students import StudentSpec, resolve_students
 
 Views = Union[torch.Tensor, Sequence[torch.Tensor]]
@@ -38,6 +39,10 @@ class KDCL(BaseClassifier):
         kd_loss: the distillation loss, ``SoftTargetKDLoss(temperature, loss_weight)``.
         data_preprocessor: defaults to ``MultiViewClsDataPreprocessor``, which
             normalises one view per student.
+        lean: in training, keep one student's activations at a time instead of all of
+            them: backward recomputes each student's forward (``lean.py``), for one more
+            forward per student. Gradients, parameters and BN buffers stay bit-identical
+            to the default mode's; memory and time are in docs/benchmark.md.
     """
 
     def __init__(
@@ -46,6 +51,7 @@ class KDCL(BaseClassifier):
         soft_target: dict = dict(type='MinLogitSoftTarget'),
         kd_loss: dict = dict(type='SoftTargetKDLoss', temperature=2.0, loss_weight=1.0),
         data_preprocessor: Optional[dict] = None,
+        lean: bool = False,
         init_cfg: Optional[dict] = None,
     ):
         named_cfgs = resolve_students(students)
@@ -61,6 +67,7 @@ class KDCL(BaseClassifier):
         self.num_classes = _common_num_classes(self.students, self.student_names)
         self.soft_target = _build_soft_target(soft_target, len(self.students))
         self.kd_loss = MODELS.build(kd_loss)
+        self.lean = bool(lean)
         self._warned_heldout = False
 
     @property
@@ -80,7 +87,8 @@ class KDCL(BaseClassifier):
 
     def student_logits(self, inputs: Views) -> List[torch.Tensor]:
         """Each student's logits on its own view (the same view for all if one is given)."""
-        return [student(view) for student, view in zip(self.students, self._views(inputs))]
+        forward = recomputed_forward if self.lean and self.training else nn.Module.__call__
+        return [forward(student, view) for student, view in zip(self.students, self._views(inputs))]
 
     def loss(self, inputs: Views, data_samples: List[DataSample]) -> dict:
         self._warn_if_heldout_weights_missing()
