@@ -1,14 +1,25 @@
-# The two commands of the README. Each one sets up the stack first (idempotent: seconds
-# when everything is installed; a cold mmcv build takes ~8-12 minutes on 2 cores).
-PY ?= $(or $(KDCL_PYTHON),.venv/bin/python)
+# The commands of the README. Each one sets up the stack first (idempotent: seconds when
+# everything is installed; a cold mmcv build takes ~8-12 minutes on 2 cores, onedl-mmcv's longer).
+# LINE=onedl runs any of them on VBTI's onedl-* forks, in ./.venv-onedl unless VENV=DIR says
+# otherwise (docs/openmmlab_lines.md); KDCL_PYTHON=python uses an existing environment.
+LINE ?=
+VENV ?= $(or $(KDCL_VENV),$(if $(filter onedl,$(LINE)),.venv-onedl,.venv))
+PY ?= $(or $(KDCL_PYTHON),$(VENV)/bin/python)
+INSTALL = KDCL_VENV=$(VENV) bash tools/install.sh $(if $(LINE),--line $(LINE))
+# What shows that a line works, for CI's second line (the full suite runs by `make test`):
+# import and install checks, every mmdet::/mmseg:: config resolving, KDCL pretraining end to
+# end, the wheel's metadata, exact resume and preemption on the line's mmengine.
+STACK_TESTS = tests/test_utils tests/test_configs tests/integration/test_kdcl_end_to_end.py \
+	tests/integration/test_wheel_install.py tests/test_engine/test_runtime/test_exact_resume.py \
+	tests/test_engine/test_runtime/test_preemption_hook.py
 
-.PHONY: install install-lite demo demo-quick demo-full test test-fast lint
+.PHONY: install install-lite demo demo-quick demo-full test test-fast test-stack lint
 
 install:
-	bash tools/install.sh
+	$(INSTALL)
 
 install-lite:                  ## KDCL pretraining only: mmcv-lite instead of the mmcv build (minutes)
-	bash tools/install.sh --no-ops
+	$(INSTALL) --no-ops
 
 demo: install                  ## the main job: the KDCL pipeline in miniature on shipped MNIST digits
 	PYTHON=$(PY) bash tools/run_demo.sh
@@ -24,6 +35,9 @@ test: install                  ## the whole test suite, slow end-to-end tests in
 
 test-fast: install
 	$(PY) -m pytest -m "not slow"
+
+test-stack: install            ## the line's part of the suite (CI runs it with LINE=onedl)
+	$(PY) -m pytest $(STACK_TESTS)
 
 lint: install                  ## what CI checks besides the tests (ruff: pyproject.toml [tool.ruff])
 	$(PY) -m ruff check .

@@ -6,18 +6,52 @@ mmengine only resolves ``_base_ = 'pkg::path'`` for packages listed in its
 ``tools/install.sh``) imports this tiny module at interpreter start; it adds the entry
 the moment ``mmengine.config.utils`` is first imported, without importing mmengine
 eagerly (which would slow down every Python start).
+
+It also keeps ``_base_ = 'mmseg::...'`` working on VBTI's onedl-* forks: mmengine maps each
+scope to the distribution that provides it (``mmseg`` -> ``mmsegmentation``) and looks that
+distribution up first, then, failing that, the same name as an import name. The fork is
+distributed as ``onedl-mmsegmentation``, so the lookup fails although ``mmseg`` imports. Where
+the upstream distribution is absent but the package imports, the scope is mapped to its import
+name, which both mmengine lines resolve through ``importlib.util.find_spec``.
 """
 
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import sys
 
 _TARGET = 'mmengine.config.utils'
 SCOPE = 'kdcl_mm'
+#: Scopes whose upstream distribution name is not their import name.
+RENAMED_SCOPES = {'mmseg': 'mmsegmentation'}
+
+
+def _has_distribution(name: str) -> bool:
+    import importlib.metadata
+
+    try:
+        importlib.metadata.distribution(name)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def map_scopes(table: dict) -> dict:
+    """Add ``kdcl_mm`` to mmengine's scope -> package table; map renamed scopes whose upstream
+    distribution is absent to their import name (see the module doc)."""
+    table.setdefault(SCOPE, SCOPE)
+    for scope, distribution in RENAMED_SCOPES.items():
+        if (
+            table.get(scope) == distribution
+            and not _has_distribution(distribution)
+            and importlib.util.find_spec(scope) is not None
+        ):
+            table[scope] = scope
+    return table
 
 
 def add_scope(module) -> None:
-    module.MODULE2PACKAGE.setdefault(SCOPE, SCOPE)
+    map_scopes(module.MODULE2PACKAGE)
 
 
 class _ScopeFinder(importlib.abc.MetaPathFinder):

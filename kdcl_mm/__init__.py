@@ -10,10 +10,10 @@ Detection and segmentation configs import :mod:`kdcl_mm.downstream`, which check
 
 import _kdcl_mm_scope
 
-from .utils.stack_check import require_supported_torch
+from .utils.stack_check import require_supported_stack
 from .version import __version__
 
-require_supported_torch()
+require_supported_stack()
 _kdcl_mm_scope.install()
 
 from .engine.runtime.checkpoint_loading import register_checkpoint_loader  # noqa: E402

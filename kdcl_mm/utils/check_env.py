@@ -1,61 +1,97 @@
 """``python -m kdcl_mm.utils.check_env [--no-ops]``: verify the stack kdcl_mm needs, with fixes.
 
-torch is checked against the supported range; the OpenMMLab packages against the series
-kdcl_mm is tested with. ``--no-ops`` accepts an mmcv without compiled ops (mmcv-lite: KDCL
-pretraining only) and does not require mmdet/mmseg.
+It reports the environment's OpenMMLab line (upstream or the onedl-* forks,
+docs/openmmlab_lines.md) and checks each installed distribution against the range that
+kdcl-openmmlab's extra for that line declares (``pip install 'kdcl-openmmlab[onedl]'``;
+pyproject.toml is the one place the ranges are written). mmcv has no extra (it is built against
+torch), so it is checked the way it is used: mmdet and mmseg must import with it (each asserts
+the mmcv versions it accepts) and its compiled ops must run. ``--no-ops`` accepts an mmcv
+without compiled ops (mmcv-lite: KDCL pretraining only) and does not require mmdet/mmseg.
 """
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 
 from .compiled_ops import FIX as OPS_FIX
-from .stack_check import torch_problem
+from .stack_check import (
+    LINE_TITLES,
+    LINES,
+    REQUIRED,
+    find_distributions,
+    stack_problems,
+    torch_problem,
+)
 
-#: module -> version prefix kdcl_mm is tested with.
-TESTED = {
-    'mmengine': '0.10.',
-    'mmcv': '2.1.',
-    'mmpretrain': '1.2.',
-    'mmdet': '3.3.',
-    'mmseg': '1.2.',
-}
 DOWNSTREAM = ('mmdet', 'mmseg')
+DISTRIBUTION = 'kdcl-openmmlab'
 
 
-def _version(module: str, problems: list, required: bool = True):
-    try:
-        return importlib.import_module(module).__version__
-    except ImportError as e:
-        if required:
-            problems.append(f'{module}: not importable ({e}). Fix: bash tools/install.sh')
-        else:
-            print(f'{module:12s} {"absent":14s} (detection/segmentation only)')
-        return None
+def supported_ranges(line: str) -> dict:
+    """``{distribution: specifier}`` of kdcl-openmmlab's ``line`` extra, from its metadata."""
+    from packaging.requirements import Requirement
+
+    ranges = {}
+    for text in importlib.metadata.requires(DISTRIBUTION) or ():
+        requirement = Requirement(text)
+        if requirement.marker is not None and requirement.marker.evaluate({'extra': line}):
+            ranges[requirement.name] = requirement.specifier
+    return ranges
+
+
+def _row(name: str, version: str, status: str) -> None:
+    print(f'{name:12s} {version:14s} {status}')
 
 
 def check(with_ops: bool = True) -> list:
-    problems = []
-    torch_version = _version('torch', problems)
-    if torch_version:
-        problem = torch_problem(torch_version)
-        print(f'{"torch":12s} {torch_version:14s} {"ok" if not problem else "UNSUPPORTED"}')
-        if problem:
-            problems.append(problem)
-    for module, prefix in TESTED.items():
-        version = _version(module, problems, required=with_ops or module not in DOWNSTREAM)
-        if version is None:
-            continue
-        status = 'ok' if version.startswith(prefix) else f'UNTESTED (tested: {prefix}x)'
-        print(f'{module:12s} {version:14s} {status}')
-        if not version.startswith(prefix):
+    line, problems = stack_problems(REQUIRED if not with_ops else REQUIRED + DOWNSTREAM)
+    try:
+        import torch
+    except ImportError:
+        return problems
+    problem = torch_problem(torch.__version__, line or 'upstream')
+    _row('torch', torch.__version__, 'UNSUPPORTED' if problem else 'ok')
+    if problem and problem not in problems:
+        problems.append(problem)
+    if problems:
+        return problems
+    if line is None:  # imports, but no distribution of either line: e.g. source checkouts
+        _row('line', 'unknown', 'no OpenMMLab distribution installed: versions not checked')
+    else:
+        _row('line', line, LINE_TITLES[line])
+    try:
+        ranges = supported_ranges(line) if line else {}
+    except importlib.metadata.PackageNotFoundError:
+        ranges = {}
+        problems.append(
+            f'{DISTRIBUTION} is not installed, so its supported ranges are unknown. '
+            'Fix: pip install -e . (or bash tools/install.sh)'
+        )
+    for module, entries in find_distributions({line: LINES[line]} if line else {}).items():
+        distribution, version, _ = entries[0]
+        specifier = ranges.get(distribution)
+        if specifier is None:
+            _row(module, version, distribution)
+        elif specifier.contains(version, prereleases=True):
+            _row(module, version, f'{distribution} ok ({specifier})')
+        else:
+            _row(module, version, f'{distribution} UNSUPPORTED (supported: {specifier})')
             problems.append(
-                f'{module} {version} is not the tested {prefix}x series. '
-                'Fix: bash tools/install.sh installs the tested versions'
+                f'{distribution} {version} is outside the supported {specifier}. '
+                f"Fix: pip install '{distribution}{specifier}' (bash tools/install.sh installs "
+                'the tested pins of requirements/)'
             )
+    for module in DOWNSTREAM:
+        try:
+            importlib.import_module(module)  # asserts the mmcv versions it accepts
+        except Exception as e:  # noqa: BLE001 - report any failure with the fix
+            if with_ops:
+                problems.append(f'{module} does not import ({type(e).__name__}: {e})')
+            else:
+                _row(module, 'absent', '(detection/segmentation only)')
     if with_ops:
         try:
-            import torch
             from mmcv.ops import nms
 
             boxes = torch.tensor(
@@ -71,7 +107,7 @@ def check(with_ops: bool = True) -> list:
     from mmengine.config.utils import MODULE2PACKAGE
 
     if 'kdcl_mm' in MODULE2PACKAGE:
-        print('kdcl_mm::    config scope active')
+        print(f'scopes       kdcl_mm:: active, mmseg:: via {MODULE2PACKAGE.get("mmseg")!r}')
     else:
         problems.append(
             'the kdcl_mm:: config scope is not installed (kdcl_mm.pth missing). '
@@ -93,4 +129,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
