@@ -2,23 +2,12 @@
 ``python -m tools.demo.run_demo`` (``bash tools/run_demo.sh``), and the val-only recipe search
 ``python -m tools.demo.recipe_search``.
 
-Modules: ``settings`` (configs, modes, budgets), ``runs`` (the subprocess launcher),
-``pipeline`` (the chain of runs), ``comparison`` (paired KDCL-vs-solo statistics and
-verdicts), ``report_data`` / ``report_markdown`` / ``report_files`` (the report's numbers,
-its markdown, its files), ``plots`` (PNG figures), ``recipe_search`` / ``recipe_table`` (the
-search and its val table). Nothing is imported here, so ``--help`` stays fast.
+Modules, in an order where each imports only modules before it: ``settings`` (configs, modes,
+budgets, file names), ``sweep`` (jobs, the subprocess launcher, skip-if-finished),
+``comparison`` (paired KDCL-vs-solo statistics and verdicts), ``plots`` (figures),
+``report_build`` (the report's numbers and figure data, read from the runs), ``report_render``
+(its Markdown and figures), ``pipeline`` (the demo's chain of runs, whose report
+:func:`tools.common.report.write_report` writes), ``run_demo`` (its command line),
+``recipe_table`` and ``recipe_search`` (the search, its val table and General's weightings).
+Nothing is imported here, so ``--help`` stays fast.
 """
-
-__all__ = [
-    'comparison',
-    'pipeline',
-    'plots',
-    'recipe_search',
-    'recipe_table',
-    'report_data',
-    'report_files',
-    'report_markdown',
-    'run_demo',
-    'runs',
-    'settings',
-]

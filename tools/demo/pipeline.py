@@ -8,47 +8,38 @@ under ``<out-dir>/runs/`` (mmengine logs there, plus the tool's output in ``trai
 4. Export of the KDCL students (tools/export_students.py).
 5. Faster R-CNN-FPN and Semantic FPN on MNIST-COCO from the KDCL student and from the same
    student trained alone, for each of ``--downstream-students`` and ``--downstream-seeds``.
-6. ``report.md``, ``report.json`` and PNG plots (:mod:`tools.demo.report_files`).
+6. ``report.md``, ``report.json`` and PNG plots: :mod:`tools.demo.report_build` reads the runs,
+   :mod:`tools.demo.report_render` renders them, :func:`tools.common.report.write_report`
+   writes them.
 """
 
 import json
 import os
 import os.path as osp
 import sys
-import threading
 import time
-from dataclasses import dataclass
 from typing import Dict, List
 
 from kdcl_mm.utils.overwrite_guard import refuse_overwrite, remove_paths
 from tools.common.machine import describe_machine
+from tools.common.report import write_report
 from tools.common.scalars import find_scalars
 
-from .report_files import report_files
-from .runs import Launcher, evaluate_command, last_checkpoint, train_command
 from .settings import (
     CANVAS_SPLITS,
     DOWNSTREAM_CONFIGS,
     DOWNSTREAM_TASKS,
-    GENERATOR_CONFIGS,
     KDCL_CONFIG,
     MODES,
     OUTPUTS,
+    REPO,
+    REPORT_FILES,
     SOLO_CONFIGS,
+    generator_configs,
+    generator_name,
+    report_files,
 )
-
-
-@dataclass
-class Job:
-    """One run: train ``config`` into ``runs/<name>/seed<seed>``, then test its last checkpoint."""
-
-    title: str
-    name: str
-    config: str
-    seed: int
-    options: List[str]
-    record: dict
-    train_flags: tuple = ()
+from .sweep import Job, Launcher, Progress, Sweep, last_checkpoint
 
 
 class Demo:
@@ -59,33 +50,16 @@ class Demo:
         self.budget = MODES[args.mode].budget
         self.out = args.out_dir
         self.main = main_generator()
-        self.launcher = Launcher(args.jobs, args.threads, name='demo')
-        self.runs: List[dict] = []
-        self.steps: List[dict] = []
-        self.step_no = 0
         per_seed = 1 + len(args.downstream_students) * len(DOWNSTREAM_TASKS) * 2
         self.num_steps = 2 + len(self.classification_jobs()) + len(args.downstream_seeds) * per_seed
-        self.lock = threading.Lock()
-        self.started = time.time()
-
-    # ---------------------------------------------------------------- bookkeeping
-    def announce(self, what: str) -> float:
-        with self.lock:
-            self.step_no += 1
-            elapsed = (time.time() - self.started) / 60
-            print(f'[demo {self.step_no}/{self.num_steps} | {elapsed:5.1f} min] {what}', flush=True)
-        return time.time()
-
-    def finish(self, title: str, start: float, cpu: float) -> None:
-        wall = time.time() - start
-        with self.lock:
-            self.steps.append(dict(name=title, wall_s=round(wall, 1), cpu_s=round(cpu, 1)))
-            print(f'    finished {title} in {wall:.0f} s (CPU {cpu:.0f} s)', flush=True)
+        self.progress = Progress('demo', self.num_steps)
+        self.launcher = Launcher(args.jobs, args.threads, name='demo')
+        self.sweep = Sweep(self.out, self.launcher, self.progress)
+        self.runs: List[dict] = []
 
     # ---------------------------------------------------------------- steps
     def prepare_out_dir(self) -> None:
-        outputs = OUTPUTS + tuple(report_files(list(SOLO_CONFIGS)))
-        paths = [osp.join(self.out, p) for p in outputs]
+        paths = [osp.join(self.out, p) for p in OUTPUTS + tuple(report_files(list(SOLO_CONFIGS)))]
         try:
             remove_paths(refuse_overwrite(paths, self.args.overwrite))
         except FileExistsError as err:
@@ -93,7 +67,7 @@ class Demo:
         os.makedirs(self.out, exist_ok=True)
 
     def make_data(self) -> None:
-        start = self.announce(f'MNIST-COCO canvases in {self.args.data_dir}')
+        start = self.progress.announce(f'MNIST-COCO canvases in {self.args.data_dir}')
         data, cpu = self.args.data_dir, 0.0
         annotations = [osp.join(data, 'annotations', f'instances_{s}.json') for s in CANVAS_SPLITS]
         if all(osp.isfile(a) for a in annotations):
@@ -108,35 +82,23 @@ class Demo:
                 ['tools/dataset_converters/mnist_coco.py', '--out-dir', data, '--no-progress'],
                 osp.join(self.out, 'runs', 'mnist_coco.log'),
             )
-        self.finish('MNIST-COCO', start, cpu)
+        self.progress.finish('MNIST-COCO', start, cpu)
 
-    def train_and_test(self, job: Job) -> None:
-        work_dir = osp.join(self.out, 'runs', job.name, f'seed{job.seed}')
-        start = self.announce(f'{job.title}: train + test (logs in runs/{job.name}/seed{job.seed})')
-        options = [f'randomness.seed={job.seed}', *job.options]
-        metrics = osp.join(work_dir, 'test_metrics.json')
-        cpu = self.launcher.run(
-            train_command(job.config, work_dir, options, job.train_flags),
-            osp.join(work_dir, 'train.log'),
-        )
-        cpu += self.launcher.run(
-            evaluate_command(
-                job.config, last_checkpoint(work_dir), osp.join(work_dir, 'test'), metrics, options
-            ),
-            osp.join(work_dir, 'test.log'),
-        )
-        scalars = find_scalars(work_dir)
-        with self.lock:
+    def run(self, jobs: List[Job]) -> None:
+        """Train and test ``jobs``; the manifest records each run's files."""
+        self.sweep.run(jobs)
+        for job in jobs:
+            work_dir = self.sweep.work_dir(job)
+            scalars = find_scalars(work_dir)
             self.runs.append(
                 dict(
                     job.record,
                     seed=job.seed,
                     work_dir=osp.relpath(work_dir, self.out),
                     scalars=scalars and osp.relpath(scalars, self.out),
-                    test_metrics=osp.relpath(metrics, self.out),
+                    test_metrics=osp.relpath(self.sweep.test_metrics(job), self.out),
                 )
             )
-        self.finish(job.title, start, cpu)
 
     def classification_jobs(self) -> List[Job]:
         """KDCL and solo per seed (seed by seed), then the other generators."""
@@ -174,21 +136,21 @@ class Demo:
                     extra,
                     dict(kind='kdcl', generator=gen),
                 )
-                for gen, config in GENERATOR_CONFIGS.items()
+                for gen, config in generator_configs().items()
                 if gen != self.main
             ]
         return jobs
 
     def export(self, seed: int) -> Dict[str, str]:
         """Export the KDCL students of ``seed``; their ``<name>.pth`` by student name."""
-        start = self.announce(f'export the KDCL ({self.main}) students of seed {seed}')
+        start = self.progress.announce(f'export the KDCL ({self.main}) students of seed {seed}')
         checkpoint = last_checkpoint(osp.join(self.out, 'runs', f'kdcl_{self.main}', f'seed{seed}'))
         out_dir = osp.join(self.out, 'students', f'kdcl_{self.main}', f'seed{seed}')
         cpu = self.launcher.run(
             ['tools/export_students.py', checkpoint, '--out-dir', out_dir],
             osp.join(out_dir, 'export.log'),
         )
-        self.finish(f'export seed {seed}', start, cpu)
+        self.progress.finish(f'export seed {seed}', start, cpu)
         return {student: osp.join(out_dir, f'{student}.pth') for student in SOLO_CONFIGS}
 
     def downstream_jobs(self, seed: int, student: str, backbones: Dict[str, str]) -> List[Job]:
@@ -240,9 +202,9 @@ class Demo:
                 ),
             ),
             timings=dict(
-                steps=self.steps,
-                wall_s=round(time.time() - self.started, 1),
-                cpu_s=round(sum(s['cpu_s'] for s in self.steps), 1),
+                steps=self.progress.steps,
+                wall_s=round(time.time() - self.progress.started, 1),
+                cpu_s=round(sum(s['cpu_s'] for s in self.progress.steps), 1),
             ),
         )
 
@@ -256,7 +218,7 @@ class Demo:
             flush=True,
         )
         self.make_data()
-        self.launcher.in_parallel(self.train_and_test, self.classification_jobs())
+        self.run(self.classification_jobs())
         downstream = []
         for seed in a.downstream_seeds:
             exported = self.export(seed)
@@ -265,31 +227,31 @@ class Demo:
                 downstream += self.downstream_jobs(
                     seed, student, dict(kdcl=exported[student], solo=solo)
                 )
-        self.launcher.in_parallel(self.train_and_test, downstream)
+        self.run(downstream)
 
-        start = self.announce('report')
-        from .report_files import write_report
+        start = self.progress.announce('report')
+        from .report_build import build  # matplotlib: only when a report is written
+        from .report_render import render
 
         manifest = self.manifest()
         with open(osp.join(self.out, 'manifest.json'), 'w') as f:
             json.dump(manifest, f, indent=2)
-        paths = write_report(manifest, self.out)
-        self.finish('report', start, 0.0)
+        report, figure_data = build(manifest, self.out)
+        markdown, figures = render(report, figure_data)
+        paths = write_report(self.out, REPORT_FILES, report, markdown, figures)
+        self.progress.finish('report', start, 0.0)
         print(
-            f'demo finished in {(time.time() - self.started) / 60:.1f} min. Report: '
+            f'demo finished in {(time.time() - self.progress.started) / 60:.1f} min. Report: '
             f'{paths["markdown"]} (and report.json, plots) in {self.out}',
             flush=True,
         )
 
 
 def main_generator() -> str:
-    """The generator of the main KDCL recipe, e.g. ``'Mean'`` for ``MeanSoftTarget``."""
+    """The generator of the main KDCL recipe, e.g. ``'Linear'`` for ``LinearSoftTarget``."""
     from mmengine.config import Config
 
-    from .runs import REPO
-
-    soft_target = Config.fromfile(osp.join(REPO, KDCL_CONFIG)).model.soft_target.type
-    return soft_target.split('.')[-1].replace('SoftTarget', '')
+    return generator_name(Config.fromfile(osp.join(REPO, KDCL_CONFIG)).model.soft_target.type)
 
 
 def machine(load_at_start, args) -> dict:
@@ -319,7 +281,7 @@ def recipe(kdcl_work_dir: str, args) -> dict:
         num_labeled=cfg.train_dataloader.dataset.num_labeled,
         epochs=cfg.train_cfg.max_epochs,
         input_size=cfg.test_pipeline[0]['scale'][0],
-        generator=cfg.model.soft_target.type.replace('SoftTarget', ''),
+        generator=generator_name(cfg.model.soft_target.type),
         temperature=cfg.model.kd_loss.temperature,
         kd_weight=cfg.model.kd_loss.loss_weight,
         evaluated_checkpoint='last epoch (no checkpoint selection on val)',

@@ -1,4 +1,5 @@
-"""PNG plots of the demo report (matplotlib, Agg backend: no display needed)."""
+"""The figures of the demo report and of the recipe search (matplotlib, Agg backend: no display
+needed). Each returns a figure; :func:`tools.common.report.write_report` saves it as PNG."""
 
 from typing import Dict, List, Sequence, Tuple
 
@@ -33,13 +34,12 @@ def _draw(ax, curves: List[Curve], label: str, colour: str, band: bool = True, *
 
 
 def plot_val_curves(
-    path: str,
     student: str,
     solo: List[Curve],
     kdcl: List[Curve],
     kdcl_label: str,
     ablation: Dict[str, List[Curve]] = None,
-) -> str:
+):
     """Validation top-1 per epoch of one student: solo vs KDCL (mean over seeds, min-max band),
     plus the ablation's other generators (means, dashed). Left: all epochs; right: the last
     half, zoomed in, where the arms differ."""
@@ -63,12 +63,10 @@ def plot_val_curves(
     axes[1].set_title(f'{student}: epochs {zoom_from}-{last} (zoom)')
     axes[1].legend(loc='lower right', fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return fig
 
 
-def plot_general_weights(path: str, weights: Dict[str, Curve], seed: int) -> str:
+def plot_general_weights(weights: Dict[str, Curve], seed: int):
     """GeneralSoftTarget's ensemble weight of each student, per epoch, in one run."""
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for colour, (student, (steps, values)) in zip(GENERATOR_COLOURS, sorted(weights.items())):
@@ -83,6 +81,25 @@ def plot_general_weights(path: str, weights: Dict[str, Curve], seed: int) -> str
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def plot_general_weightings(weights: Dict[str, Dict[str, Curve]], chosen: str, seed: int):
+    """General's weights per epoch of one seed, one panel per weighting (the closed form, the
+    paper's, beside the chosen one)."""
+    shown = ['closed_form'] + ([chosen] if chosen != 'closed_form' else [])
+    shown = [w for w in shown if w in weights]
+    fig, axes = plt.subplots(
+        1, len(shown), figsize=(4.5 * len(shown), 3.2), sharey=True, squeeze=False, dpi=80
+    )
+    for ax, weighting in zip(axes[0], shown):
+        for name, (epochs, values) in sorted(weights[weighting].items()):
+            ax.plot(epochs, values, marker='.', label=name)
+        ax.axhline(0, color='grey', linewidth=0.5)
+        role = 'chosen' if weighting == chosen else 'paper'
+        ax.set_title(f'{weighting} ({role}), seed {seed}')
+        ax.set_xlabel('training epoch')
+    axes[0][0].set_ylabel('General weight')
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

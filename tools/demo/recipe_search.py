@@ -14,22 +14,47 @@ arm has the same budget. Pruned in three stages, each on val:
 A candidate's score is the smaller, over the two students, mean paired gain over the
 students trained alone (val top-1, mean of the last 5 epochs): the search looks for a recipe
 where every student gains. Every candidate is in the table (``val_table.md`` /
-``val_table.json``), pruned or not. Only ``tools/train.py`` runs, with validation: the test
-split is never read. Runs whose work dir holds a last checkpoint are skipped, so an
-interrupted search resumes, and a grid can be extended.
+``val_table.json``), pruned or not. Where General ran with several weightings (``General``
+is its default, ``General:<weighting>`` the others), the table compares them too, with a
+figure of their weights (``general_weighting.png``). Only ``tools/train.py`` runs, with
+validation: the test split is never read. Runs are a :class:`~tools.demo.sweep.Sweep`: those
+whose work dir holds a last checkpoint are skipped, so an interrupted search resumes, and a
+grid can be extended.
+
+General's weightings alone, on the General recipe's T and λ (docs/demo.md)::
+
+    python -m tools.demo.recipe_search --out-dir work_dirs/general_weighting --stages coarse \
+        --generators General:closed_form General:simplex General:shrinkage \
+        --temperatures 4 --kd-weights 1 --coarse-seeds 0 1 2 3 4
 """
 
 import argparse
-import json
 import os
 import os.path as osp
 from dataclasses import asdict, dataclass
 from typing import Dict, List, Sequence
 
+from tools.common.report import write_report
+
 from .comparison import summarize
-from .recipe_table import candidate_row, rank, render_markdown, solo_numbers
-from .runs import REPO, Launcher, finished, train_command
-from .settings import GENERATOR_CONFIGS, SOLO_CONFIGS
+from .recipe_table import (
+    candidate_row,
+    general_numbers,
+    general_sections,
+    general_weights,
+    rank,
+    render_markdown,
+    solo_numbers,
+)
+from .settings import (
+    GENERAL_WEIGHTING,
+    REPO,
+    SOLO_CONFIGS,
+    VAL_TABLE_FILES,
+    figure_file,
+    generator_configs,
+)
+from .sweep import Job, Launcher, Progress, Sweep, run_dir
 
 STAGES = ('coarse', 'refine', 'final')
 WARMUP_EPOCHS = 5
@@ -38,7 +63,7 @@ STUDENTS = tuple(SOLO_CONFIGS)
 
 @dataclass(frozen=True)
 class Candidate:
-    generator: str  # a key of GENERATOR_CONFIGS, or 'General:<weighting>'
+    generator: str  # a generator's short name, or 'General:<weighting>'
     temperature: float
     kd_weight: float
     warmup: bool
@@ -74,7 +99,7 @@ def candidate_config(candidate: Candidate) -> str:
             f'# Recipe-search candidate {candidate.label} (tools/demo/recipe_search.py): the',
             "# recipe's config of this generator with only T, the KD weight and the warm-up",
             '# changed.',
-            f'_base_ = {osp.join(REPO, GENERATOR_CONFIGS[generator])!r}',
+            f'_base_ = {osp.join(REPO, generator_configs()[generator])!r}',
             f'model = dict({model})',
             '# The last epoch is what counts; no val-selected checkpoint, no exported students.',
             'default_hooks = dict(checkpoint=dict(save_best=None, rule=None))',
@@ -91,11 +116,12 @@ class Search:
     def __init__(self, args):
         self.args = args
         self.out = args.out_dir
-        self.launcher = Launcher(args.jobs, args.threads, name='recipe search')
+        launcher = Launcher(args.jobs, args.threads, name='recipe search')
+        self.sweep = Sweep(self.out, launcher, Progress('recipe search'))
 
     # ---------------------------------------------------------------- runs
     def run_dir(self, name: str, seed: int) -> str:
-        return osp.join(self.out, 'runs', name, f'seed{seed}')
+        return run_dir(self.out, name, seed)
 
     def config_path(self, candidate: Candidate) -> str:
         path = osp.join(self.out, 'configs', f'{candidate.name}.py')
@@ -104,34 +130,26 @@ class Search:
             f.write(candidate_config(candidate))
         return path
 
-    def train(self, spec) -> None:
-        config, work_dir, seed = spec
-        # --overwrite: an interrupted run (no last checkpoint) starts over, same budget.
-        cmd = train_command(config, work_dir, [f'randomness.seed={seed}'], ('--overwrite',))
-        seconds = self.launcher.run(cmd, osp.join(work_dir, 'train.log'))
-        print(f'    done {osp.relpath(work_dir, self.out)} (CPU {seconds:.0f} s)', flush=True)
-
     def ensure(self, candidates: Sequence[Candidate], seeds: Sequence[int]) -> None:
-        """Train every missing run of ``candidates`` and the solo students on ``seeds``."""
-        specs = [
-            (osp.join(REPO, SOLO_CONFIGS[s]), self.run_dir(f'solo_{s}', seed), seed)
+        """Train (no test: val only) every missing run of ``candidates`` and the solo students
+        on ``seeds``."""
+        jobs = [
+            Job(
+                f'{s} alone, seed {seed}',
+                f'solo_{s}',
+                osp.join(REPO, SOLO_CONFIGS[s]),
+                seed,
+                test=False,
+            )
             for seed in seeds
             for s in STUDENTS
         ]
-        specs += [
-            (self.config_path(c), self.run_dir(c.name, seed), seed)
+        jobs += [
+            Job(f'{c.label}, seed {seed}', c.name, self.config_path(c), seed, test=False)
             for c in candidates
             for seed in seeds
         ]
-        pending = [spec for spec in specs if not finished(spec[1])]
-        print(
-            f'recipe search: {len(specs)} runs, {len(specs) - len(pending)} already done, '
-            f'{len(pending)} to train, {self.launcher.jobs} at a time',
-            flush=True,
-        )
-        if self.args.table_only or not pending:
-            return
-        self.launcher.in_parallel(self.train, pending)
+        self.sweep.run(jobs, launch=not self.args.table_only)
 
     # ---------------------------------------------------------------- stages
     def coarse(self) -> List[Candidate]:
@@ -151,12 +169,31 @@ class Search:
         solo = solo_numbers(
             {s: {seed: self.run_dir(f'solo_{s}', seed) for seed in seeds} for s in STUDENTS}
         )
-        return [
-            candidate_row(
-                c, {seed: self.run_dir(c.name, seed) for seed in seeds}, solo, list(STUDENTS)
-            )
-            for c in candidates
-        ]
+        rows = []
+        for c in candidates:
+            dirs = {seed: self.run_dir(c.name, seed) for seed in seeds}
+            rows.append(candidate_row(c, dirs, solo, list(STUDENTS)))
+            generator, _, weighting = c.generator.partition(':')
+            if generator == 'General':
+                rows[-1]['general'] = general_numbers(weighting or default_weighting(), dirs)
+        return rows
+
+    def figures(self, table: dict) -> dict:
+        """General's weights per epoch, first seed, in the section whose choice scored best."""
+        sections = general_sections(table)
+        if not sections:
+            return {}
+        from .plots import plot_general_weightings  # matplotlib, only here
+
+        best = max(sections, key=lambda s: s['chosen']['general']['ensemble']['mean'])
+        seed = min(int(s) for s in best['chosen']['general']['ensemble']['per_seed'])
+        weights = {}
+        for row in best['rows']:
+            run = general_weights(self.run_dir(row['name'], seed))
+            if run:
+                weights[row['general']['weighting']] = run['weights']
+        chosen = best['chosen']['general']['weighting']
+        return {figure_file(GENERAL_WEIGHTING): plot_general_weightings(weights, chosen, seed)}
 
     def __call__(self) -> dict:
         a, stages = self.args, set(self.args.stages)
@@ -233,25 +270,31 @@ class Search:
         )
 
     def write(self, table: dict) -> None:
-        with open(osp.join(self.out, 'val_table.json'), 'w') as f:
-            json.dump(table, f, indent=2)
         markdown = render_markdown(table)
-        with open(osp.join(self.out, 'val_table.md'), 'w') as f:
-            f.write(markdown)
+        # The table indexes the runs, which are kept: each call of the search rebuilds it.
+        figures = self.figures(table)
+        write_report(self.out, VAL_TABLE_FILES, table, markdown, figures, overwrite=True)
         print(markdown)
+
+
+def default_weighting() -> str:
+    """GeneralSoftTarget's default weighting, which the plain name 'General' trains."""
+    import inspect
+
+    from kdcl_mm.models.soft_targets import GeneralSoftTarget
+
+    return inspect.signature(GeneralSoftTarget).parameters['weighting'].default
 
 
 def default_generators() -> List[str]:
     """Every generator of the ablation, and GeneralSoftTarget's other weightings as
     ``General:<weighting>`` ('General' alone is its default weighting)."""
-    import inspect
+    from kdcl_mm.models.soft_targets import GENERATORS, WEIGHTINGS
 
-    from kdcl_mm.models.soft_targets.general import WEIGHTINGS, GeneralSoftTarget
-
-    default = inspect.signature(GeneralSoftTarget).parameters['weighting'].default
-    names = list(GENERATOR_CONFIGS)
+    names = list(GENERATORS)
     at = names.index('General') + 1
-    return names[:at] + [f'General:{w}' for w in WEIGHTINGS if w != default] + names[at:]
+    others = [f'General:{w}' for w in WEIGHTINGS if w != default_weighting()]
+    return names[:at] + others + names[at:]
 
 
 def parse_args(argv=None):
@@ -263,9 +306,9 @@ def parse_args(argv=None):
         '--generators',
         nargs='+',
         default=None,
-        help='generators of the coarse stage: Naive, Linear, MinLogit, General, '
-        'Mean, or General:<weighting> for a GeneralSoftTarget weighting '
-        '(default: all, with every weighting)',
+        help='generators of the coarse stage (kdcl_mm.models.soft_targets.GENERATORS: Naive, '
+        'Linear, MinLogit, General, Mean), or General:<weighting> for a GeneralSoftTarget '
+        'weighting (default: all, with every weighting)',
     )
     parser.add_argument('--temperatures', type=float, nargs='+', default=[1.0, 2.0, 4.0, 8.0])
     parser.add_argument('--kd-weights', type=float, nargs='+', default=[0.5, 1.0, 2.0])
@@ -291,14 +334,12 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.generators is None:
         args.generators = default_generators()
+    from kdcl_mm.models.soft_targets import GENERATORS, WEIGHTINGS
+
+    known = list(GENERATORS) + [f'General:{w}' for w in WEIGHTINGS]
     for gen in args.generators:
-        if gen.partition(':')[0] not in GENERATOR_CONFIGS or (
-            ':' in gen and not gen.startswith('General:')
-        ):
-            parser.error(
-                f'--generators: {gen!r} is not one of {list(GENERATOR_CONFIGS)} or '
-                'General:<weighting>'
-            )
+        if gen not in known:
+            parser.error(f'--generators: {gen!r} is not one of {known}')
     args.out_dir = osp.abspath(args.out_dir)
     return args
 

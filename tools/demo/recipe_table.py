@@ -3,15 +3,19 @@
 Every number is the val top-1 (500 digits) that a training run logged in its
 ``vis_data/scalars.json``: the last epoch (the epoch the demo evaluates) and the mean of the
 last :data:`LAST_K` epochs (less noisy; what candidates are ranked on). Nothing here reads the
-test split.
+test split. Where General ran with several weightings at the same T, λ and warm-up, a section
+compares them: the ensemble's val top-1 and how the weights behaved (:func:`general_sections`).
 """
 
+from collections import defaultdict
 from typing import Dict, List, Optional
 
+from tools.common.report import md_table
 from tools.common.scalars import find_scalars, load_scalars, metric_curve
 
 from .comparison import compare, format_interval, format_stat, summarize
-from .runs import finished
+from .settings import ENSEMBLE
+from .sweep import finished
 
 LAST_K = 5
 STATS = ('last', f'last{LAST_K}')
@@ -111,7 +115,115 @@ def render_markdown(table: dict) -> str:
     lines += ['', f'Winner: {winner}' if winner else 'No winner yet (the final stage has not run).']
     if table.get('partial'):
         lines += ['', f'PARTIAL: {table["partial"]}']
+    for section in general_sections(table):
+        lines += _general_lines(table, section)
     return '\n'.join(lines) + '\n'
+
+
+def general_weights(work_dir: str) -> Optional[dict]:
+    """General's weights per epoch (``{student: (epochs, weights)}``) and shrinkage intensity
+    per epoch of one finished run, as GeneralWeightsHook logged them (None if not finished)."""
+    scalars = find_scalars(work_dir)
+    if not finished(work_dir) or scalars is None:
+        return None
+    records = load_scalars(scalars)
+    prefix = 'general_weight/'
+    keys = sorted({k for r in records for k in r if k.startswith(prefix)})
+    weights = {k[len(prefix) :]: metric_curve(records, k, 'epoch') for k in keys}
+    return dict(weights=weights, intensity=metric_curve(records, 'general_shrinkage', 'epoch')[1])
+
+
+def weight_change(weights: Dict[str, tuple]) -> float:
+    """Mean |change| of a student's weight from one epoch to the next, over students."""
+    changes = [abs(b - a) for _, w in weights.values() for a, b in zip(w, w[1:])]
+    return sum(changes) / len(changes) if changes else 0.0
+
+
+def general_numbers(weighting: str, kdcl_dirs: Dict[int, str]) -> dict:
+    """A General candidate's val ensemble top-1 (last epoch) and, pooled over its runs, the
+    range of its weights, their mean change between epochs and the shrinkage intensity."""
+    runs = {seed: general_weights(d) for seed, d in sorted(kdcl_dirs.items())}
+    runs = {seed: run for seed, run in runs.items() if run}
+    weights = [w for run in runs.values() for _, ws in run['weights'].values() for w in ws]
+    intensity = [v for run in runs.values() for v in run['intensity']]
+    changes = [weight_change(run['weights']) for run in runs.values()]
+    return dict(
+        weighting=weighting,
+        ensemble=summarize(per_seed(kdcl_dirs, f'{ENSEMBLE}/top1')['last']),
+        weights=[min(weights), max(weights)] if weights else None,
+        weight_change=sum(changes) / len(changes) if changes else None,
+        shrinkage=[min(intensity), max(intensity)] if intensity else None,
+    )
+
+
+def general_sections(table: dict) -> List[dict]:
+    """General's candidates grouped by T, λ and warm-up, where a group holds several weightings
+    that ran; each with the weighting chosen (highest mean val ensemble top-1, ties: the
+    steadier weights) and the rows of the others."""
+    groups = defaultdict(list)
+    for row in table['candidates']:
+        if row.get('general') and row['general']['ensemble']['n']:
+            groups[(row['temperature'], row['kd_weight'], row['warmup'])].append(row)
+    sections = []
+    for (t, w, warmup), rows in groups.items():
+        if len(rows) > 1:
+            chosen = max(
+                rows,
+                key=lambda r: (r['general']['ensemble']['mean'], -r['general']['weight_change']),
+            )
+            title = f'T={t:g} λ={w:g}' + (' +warm-up' if warmup else '')
+            sections.append(dict(title=title, rows=rows, chosen=chosen))
+    return sections
+
+
+def _general_lines(table: dict, section: dict) -> List[str]:
+    """One section: the table, each weighting against the closed form, the choice."""
+    rows, chosen = section['rows'], section['chosen']['general']['weighting']
+    models = [ENSEMBLE] + sorted(table['students'])
+
+    def cell(stats):
+        values = list(stats['per_seed'].values())
+        spread = f' ± {stats["std"]:.1f}' if stats['std'] is not None else ''
+        return f'{stats["mean"]:.1f}{spread} ({", ".join(f"{v:.1f}" for v in values)})'
+
+    def val(row, model):
+        g = row['general']
+        return g['ensemble'] if model == ENSEMBLE else row['students'][model]['last']['kdcl']
+
+    header = ['weighting', *(f'val {m} top-1' for m in models), 'weights: min / max']
+    body = [
+        [f'`{r["general"]["weighting"]}`', *(cell(val(r, m)) for m in models)]
+        + [f'{r["general"]["weights"][0]:+.2f} / {r["general"]["weights"][1]:+.2f}']
+        + [f'{r["general"]["weight_change"]:.3f}']
+        for r in rows
+    ]
+    lines = [
+        '',
+        f"## General's weightings, {section['title']}",
+        '',
+        'Last val epoch (val split, never test); mean ± std over seeds (per-seed values in '
+        "brackets). The weights pool all epochs and seeds; the last column is a weight's mean "
+        'absolute change from one epoch to the next.',
+        '',
+    ]
+    lines += md_table(header + ['mean change of a weight between epochs'], body) + ['']
+    base = next((r for r in rows if r['general']['weighting'] == 'closed_form'), None)
+    for row in [r for r in rows if base and r is not base]:
+        ensemble, base_ensemble = row['general']['ensemble'], base['general']['ensemble']
+        c = compare(ensemble['per_seed'], base_ensemble['per_seed'])
+        n, ci = len(c['seeds']), c['interval']
+        interval = '' if ci['low'] is None else f', 95 % t-interval {format_interval(ci, 1)}'
+        lines.append(
+            f'- `{row["general"]["weighting"]}` − `closed_form`, val ensemble top-1: mean '
+            f'{ci["mean"]:+.1f} over {n} seeds{interval}; higher in {c["kdcl_higher_in"]} of '
+            f'{n} seeds.'
+        )
+    lines += ['', f'Chosen: `{chosen}` (highest mean val ensemble top-1; ties: steadier weights).']
+    shrinkage = [r['general']['shrinkage'] for r in rows if r['general']['shrinkage']]
+    if shrinkage:
+        low, high = min(s[0] for s in shrinkage), max(s[1] for s in shrinkage)
+        lines.append(f'Shrinkage intensity over epochs and seeds: {low:.2f} to {high:.2f}.')
+    return lines
 
 
 def solo_numbers(solo_dirs: Dict[str, Dict[int, str]]) -> Dict[str, dict]:

@@ -14,8 +14,7 @@ import argparse
 import os
 import os.path as osp
 
-from .runs import REPO
-from .settings import DOWNSTREAM_CONFIGS, MODES
+from .settings import DOWNSTREAM_CONFIGS, MODES, REPO
 
 
 def parse_args(argv=None):

@@ -1,21 +1,17 @@
 """What the demo runs: the recipe's configs, the three modes and their budgets (docs/demo.md)."""
 
+import os.path as osp
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 KDCL_CONFIG = 'configs/kdcl/resnet18-w16_mbv2-w0.5_mnist.py'
 SOLO_CONFIGS = {
     'resnet18': 'configs/baselines/resnet18-w16_mnist.py',
     'mobilenet_v2': 'configs/baselines/mobilenet_v2-w0.5_mnist.py',
 }
-# One config per generator; the main recipe's generator reuses the main KDCL runs.
-GENERATOR_CONFIGS = {
-    'Naive': 'configs/kdcl/resnet18-w16_mbv2-w0.5_mnist_naive.py',
-    'Linear': 'configs/kdcl/resnet18-w16_mbv2-w0.5_mnist_linear.py',
-    'MinLogit': 'configs/kdcl/resnet18-w16_mbv2-w0.5_mnist_minlogit.py',
-    'General': 'configs/kdcl/resnet18-w16_mbv2-w0.5_mnist_general.py',
-    'Mean': 'configs/kdcl/resnet18-w16_mbv2-w0.5_mnist_mean.py',
-}
+# The recipe's configs of the generators: this stem plus the short name in lower case.
+GENERATOR_CONFIG = 'configs/kdcl/resnet18-w16_mbv2-w0.5_mnist_{}.py'
 # Student (the name it is exported under, tools/export_students.py) -> task -> config. Each
 # backbone is the student's own mmpretrain class, loaded by StrictPretrained.
 DOWNSTREAM_CONFIGS = {
@@ -29,9 +25,15 @@ DOWNSTREAM_CONFIGS = {
     },
 }
 DOWNSTREAM_TASKS = ('detection', 'segmentation')
-# What a demo writes into its out-dir besides the report's files (--overwrite deletes exactly
-# these and tools.demo.report_files.report_files).
+# What a demo writes into its out-dir besides its report (--overwrite deletes exactly these and
+# report_files()).
 OUTPUTS = ('runs', 'students', 'manifest.json')
+# The demo report's files and the recipe search's; a figure's file is figure_file(its key).
+REPORT_FILES = ('report.json', 'report.md')
+VAL_TABLE_FILES = ('val_table.json', 'val_table.md')
+GENERAL_WEIGHTS = 'general_weights'  # the demo's figure of General's weights per epoch
+GENERAL_WEIGHTING = 'general_weighting'  # the search's: General's weightings side by side
+ENSEMBLE = 'ensemble'  # KDCLAccuracy's name for the students' mean prediction
 CANVAS_SPLITS = ('train', 'val', 'test')
 
 
@@ -75,7 +77,7 @@ MODES: Dict[str, Mode] = {
         summary='smoke test: 1 seed, 3 epochs, tiny downstream for both students, no ablation; '
         'numbers are not meaningful',
     ),
-    # `make demo`: within 30 minutes on 2 cores (19.3 min measured, docs/demo.md).
+    # `make demo`: within 30 minutes on 2 cores (measured: docs/demo.md, Runtime).
     'default': Mode(
         seeds=[0, 1, 2],
         ablation_seeds=2,
@@ -84,7 +86,7 @@ MODES: Dict[str, Mode] = {
         budget=Budget(),
         summary='seeds 0 1 2, ablation on 2 seeds, ResNet-18 downstream on 1 seed (~20 min)',
     ),
-    # The evidence (about an hour on 2 cores): enough seeds for the intervals to tell.
+    # The evidence (docs/demo.md, full mode): enough seeds for the intervals to tell.
     'full': Mode(
         seeds=[0, 1, 2, 3, 4],
         ablation_seeds=None,
@@ -94,3 +96,29 @@ MODES: Dict[str, Mode] = {
         summary='seeds 0-4, ablation on all of them, both students downstream on 2 seeds (~1 hour)',
     ),
 }
+
+
+def generator_configs() -> Dict[str, str]:
+    """Short name -> recipe config, for every generator of kdcl_mm.models.soft_targets."""
+    from kdcl_mm.models.soft_targets import GENERATORS  # here: --help need not import torch
+
+    return {name: GENERATOR_CONFIG.format(name.lower()) for name in GENERATORS}
+
+
+def generator_name(soft_target_type: str) -> str:
+    """The short name of a soft-target type: ``'LinearSoftTarget'`` -> ``'Linear'``."""
+    from kdcl_mm.models.soft_targets import GENERATORS
+
+    names = {t: name for name, t in GENERATORS.items()}
+    return names[soft_target_type.split('.')[-1]]
+
+
+def figure_file(key: str) -> str:
+    """A report figure's PNG: ``'val_curves/resnet18'`` -> ``'val_curves_resnet18.png'``."""
+    return key.replace('/', '_') + '.png'
+
+
+def report_files(students: List[str]) -> List[str]:
+    """Every file the demo's report may write for these students, relative to its out-dir."""
+    figures = [GENERAL_WEIGHTS, *(f'val_curves/{s}' for s in students)]
+    return [*REPORT_FILES, *map(figure_file, figures)]

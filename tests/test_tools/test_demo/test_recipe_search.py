@@ -12,7 +12,7 @@ from mmengine.config import Config
 
 from tools.demo import recipe_search
 from tools.demo.recipe_search import Candidate, candidate_config
-from tools.demo.runs import Launcher
+from tools.demo.sweep import Launcher
 
 SOLO_VAL = {'resnet18': 88.0, 'mobilenet_v2': 94.0}
 MBV2_GAIN = {'Mean': 0.4, 'Linear': 0.1}

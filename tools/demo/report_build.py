@@ -1,4 +1,5 @@
-"""The demo report's content: every number read from what the runs wrote, as a JSON-ready dict.
+"""The demo report's content, read from what the runs wrote: a JSON-ready dict and the data of
+its figures. Reads files, writes none.
 
 The input is a *manifest* (:mod:`tools.demo.pipeline` writes it as ``manifest.json``)::
 
@@ -14,24 +15,22 @@ The input is a *manifest* (:mod:`tools.demo.pipeline` writes it as ``manifest.js
 ``scalars`` is a run's ``vis_data/scalars.json`` and ``test_metrics`` the JSON that
 ``tools/test.py --out`` dumps; relative paths are relative to the report's folder.
 Nothing is assumed: every number in the report is read from those files. Rendering is
-:mod:`tools.demo.report_markdown`, the files :mod:`tools.demo.report_files`.
+:mod:`tools.demo.report_render`; :func:`tools.common.report.write_report` writes the files.
 """
 
 import json
 import os.path as osp
 from collections import defaultdict
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 from tools.common.scalars import load_scalars, metric_curve
 
 from .comparison import VERDICTS, compare, summarize
-from .plots import plot_general_weights, plot_val_curves
-from .report_files import GENERAL_WEIGHTS_PNG, val_curves_png
+from .settings import ENSEMBLE, GENERAL_WEIGHTS, figure_file
 
 # 2: verdicts from the paired 95 % interval; sign test; downstream for every student.
 SCHEMA_VERSION = 2
 SOLO_KEY = 'accuracy/top1'
-ENSEMBLE = 'ensemble'
 # Downstream task -> (metric key in the test metrics, factor to percent, name in the report).
 DOWNSTREAM_METRICS = {
     'detection': ('coco/bbox_mAP', 100.0, 'bbox mAP'),
@@ -173,11 +172,12 @@ def _curves(runs: List[dict], root: str, key_of) -> List[tuple]:
     return curves
 
 
-def make_plots(manifest: dict, root: str) -> Dict[str, str]:
-    """Per-student val accuracy curves (KDCL vs solo), and General's weights if it ran."""
+def figure_data(manifest: dict, root: str) -> Dict[str, dict]:
+    """Figure key -> the arguments of its plot in :mod:`tools.demo.plots`: each student's val
+    accuracy curves (KDCL vs solo, and the ablation), and General's weights if it ran."""
     runs, main = manifest['runs'], manifest['main_generator']
     kdcl_runs = [r for r in runs if r['kind'] == 'kdcl']
-    plots = {}
+    figures = {}
     for name in manifest['students']:
         solo = _curves(
             [r for r in runs if r['kind'] == 'solo' and r['student'] == name],
@@ -191,18 +191,14 @@ def make_plots(manifest: dict, root: str) -> Dict[str, str]:
             for gen in sorted({r['generator'] for r in kdcl_runs})
         }
         main_curves = by_generator.pop(main, [])
-        if not solo and not main_curves:
-            continue
-        file_name = val_curves_png(name)
-        plot_val_curves(
-            osp.join(root, file_name),
-            name,
-            solo,
-            main_curves,
-            f'KDCL {main}',
-            {g: c for g, c in by_generator.items() if c},
-        )
-        plots[f'val_curves/{name}'] = file_name
+        if solo or main_curves:
+            figures[f'val_curves/{name}'] = dict(
+                student=name,
+                solo=solo,
+                kdcl=main_curves,
+                kdcl_label=f'KDCL {main}',
+                ablation={g: c for g, c in by_generator.items() if c},
+            )
     general = sorted(
         (r for r in kdcl_runs if r['generator'] == 'General' and r.get('scalars')),
         key=lambda r: r['seed'],
@@ -214,19 +210,17 @@ def make_plots(manifest: dict, root: str) -> Dict[str, str]:
             for name in manifest['students']
         }
         if all(steps for steps, _ in weights.values()):
-            plot_general_weights(
-                osp.join(root, GENERAL_WEIGHTS_PNG), weights, seed=general[0]['seed']
-            )
-            plots['general_weights'] = GENERAL_WEIGHTS_PNG
-    return plots
+            figures[GENERAL_WEIGHTS] = dict(weights=weights, seed=general[0]['seed'])
+    return figures
 
 
-def build_report(manifest: dict, root: str) -> dict:
-    """The report as a JSON-ready dict; the plots are written to ``root``."""
+def build(manifest: dict, root: str) -> Tuple[dict, Dict[str, dict]]:
+    """The report as a JSON-ready dict, and :func:`figure_data`."""
     _check_runs(manifest['runs'])
     quick = manifest['mode'] == 'quick'
     downstream = downstream_results(manifest, root)
-    return dict(
+    figures = figure_data(manifest, root)
+    report = dict(
         schema_version=SCHEMA_VERSION,
         mode=manifest['mode'],
         meaningful=not quick,
@@ -242,6 +236,12 @@ def build_report(manifest: dict, root: str) -> dict:
         downstream_students=[
             s for s in manifest['students'] if any(s in per for per in downstream.values())
         ],
-        plots=make_plots(manifest, root),
+        plots={key: figure_file(key) for key in figures},
         timings=manifest.get('timings', {}),
     )
+    return report, figures
+
+
+def build_report(manifest: dict, root: str) -> dict:
+    """The report of :func:`build` alone."""
+    return build(manifest, root)[0]

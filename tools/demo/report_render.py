@@ -1,10 +1,12 @@
-"""``report.md``: the tables of :func:`tools.demo.report_data.build_report`'s dict, with the
-plain verdicts."""
+"""The demo report rendered: ``report.md`` (the tables of :func:`tools.demo.report_build.build`'s
+dict, with the plain verdicts) and its figures. Reads and writes no file."""
 
-from typing import List
+from typing import Dict, List, Tuple
+
+from tools.common.report import md_table
 
 from .comparison import format_interval, format_p, format_stat
-from .report_data import ENSEMBLE
+from .settings import ENSEMBLE, GENERAL_WEIGHTS, figure_file
 
 INTERVAL_NOTE = (
     'Mean ± sample standard deviation over seeds; the difference is paired by seed. The '
@@ -21,13 +23,14 @@ def _verdict_cell(comparison: dict) -> str:
     return text + ', 1 seed: not conclusive' if n == 1 else text
 
 
-def _comparison_cells(comparison: dict) -> str:
+def _comparison_cells(comparison: dict) -> List[str]:
     """The KDCL − solo, 95 % interval, sign test p and verdict cells of a table row."""
-    return (
-        f'{format_stat(comparison["delta"], signed=True)} | '
-        f'{format_interval(comparison["interval"])} | '
-        f'{format_p(comparison["sign_test_p"])} | {_verdict_cell(comparison)} |'
-    )
+    return [
+        format_stat(comparison['delta'], signed=True),
+        format_interval(comparison['interval']),
+        format_p(comparison['sign_test_p']),
+        _verdict_cell(comparison),
+    ]
 
 
 def _header(report: dict) -> List[str]:
@@ -47,19 +50,15 @@ def _header(report: dict) -> List[str]:
 
 def _classification(report: dict) -> List[str]:
     cls, main = report['classification'], report['main_generator']
-    lines = [
-        f'## Classification: test top-1 (%) of the students, KDCL ({main}) vs solo',
-        '',
-        '| student | solo | KDCL | KDCL − solo | 95 % interval | sign test p | verdict |',
-        '|---|---|---|---|---|---|---|',
+    header = ['student', 'solo', 'KDCL', 'KDCL − solo', '95 % interval', 'sign test p', 'verdict']
+    rows = [
+        [name, format_stat(cls['solo'][name]), format_stat(cls['kdcl'][name])]
+        + _comparison_cells(comparison)
+        for name, comparison in cls['comparison'].items()
     ]
-    for name, comparison in cls['comparison'].items():
-        lines.append(
-            f'| {name} | {format_stat(cls["solo"][name])} | '
-            f'{format_stat(cls["kdcl"][name])} | ' + _comparison_cells(comparison)
-        )
-    lines.append(f'| ensemble | — | {format_stat(cls["kdcl"][ENSEMBLE])} | — | — | — | — |')
-    lines += ['', INTERVAL_NOTE, '']
+    rows.append(['ensemble', '—', format_stat(cls['kdcl'][ENSEMBLE])] + ['—'] * 4)
+    lines = [f'## Classification: test top-1 (%) of the students, KDCL ({main}) vs solo', '']
+    lines += md_table(header, rows) + ['', INTERVAL_NOTE, '']
     for name, comparison in cls['comparison'].items():
         n = len(comparison['seeds'])
         lines.append(
@@ -72,23 +71,18 @@ def _classification(report: dict) -> List[str]:
 
 def _generators(report: dict) -> List[str]:
     cls, main, students = report['classification'], report['main_generator'], report['students']
-    lines = [
-        '',
-        '## Generators: test top-1 (%)',
-        '',
-        '| soft target | ' + ' | '.join(students + [ENSEMBLE]) + ' | seeds |',
-        '|---' * (len(students) + 3) + '|',
-        '| solo (no KDCL) | '
-        + ' | '.join(format_stat(cls['solo'][n]) for n in students)
-        + f' | — | {cls["solo"][students[0]]["n"]} |',
+    rows = [
+        ['solo (no KDCL)', *(format_stat(cls['solo'][n]) for n in students), '—']
+        + [cls['solo'][students[0]]['n']]
     ]
-    for gen, per in cls['generators'].items():
-        marker = ' (chosen)' if gen == main else ''
-        lines.append(
-            f'| {gen}{marker} | '
-            + ' | '.join(format_stat(per[n]) for n in students + [ENSEMBLE])
-            + f' | {per[students[0]]["n"]} |'
-        )
+    rows += [
+        [gen + (' (chosen)' if gen == main else '')]
+        + [format_stat(per[n]) for n in students + [ENSEMBLE]]
+        + [per[students[0]]['n']]
+        for gen, per in cls['generators'].items()
+    ]
+    lines = ['', '## Generators: test top-1 (%)', '']
+    lines += md_table(['soft target', *students, ENSEMBLE, 'seeds'], rows)
     if len(cls['generators']) == 1:
         lines += ['', 'The generator ablation was not run (quick mode or no --ablation-seeds).']
     else:
@@ -110,18 +104,14 @@ def _downstream(report: dict) -> List[str]:
     lines = ['', '## Downstream on MNIST-COCO test canvases: KDCL vs solo backbone', '']
     if not report['downstream']:
         return lines + ['Not run.']
-    lines += [
-        '| task | backbone | metric | from solo | from KDCL | KDCL − solo | 95 % interval '
-        '| sign test p | verdict |',
-        '|---|---|---|---|---|---|---|---|---|',
+    header = ['task', 'backbone', 'metric', 'from solo', 'from KDCL', 'KDCL − solo']
+    rows = [
+        [task, student, res['metric'], format_stat(res['solo']), format_stat(res['kdcl'])]
+        + _comparison_cells(res['comparison'])
+        for task, per_student in report['downstream'].items()
+        for student, res in per_student.items()
     ]
-    for task, per_student in report['downstream'].items():
-        for student, res in per_student.items():
-            lines.append(
-                f'| {task} | {student} | {res["metric"]} | '
-                f'{format_stat(res["solo"])} | {format_stat(res["kdcl"])} | '
-                + _comparison_cells(res['comparison'])
-            )
+    lines += md_table(header + ['95 % interval', 'sign test p', 'verdict'], rows)
     for task, per_student in report['downstream'].items():
         for student, res in per_student.items():
             for arm, seeds in res['no_detections'].items():
@@ -134,33 +124,23 @@ def _downstream(report: dict) -> List[str]:
 
 def _per_seed(report: dict) -> List[str]:
     cls, seeds = report['classification'], report['seeds']
-    lines = [
-        '',
-        '## Per-seed test numbers',
-        '',
-        '| what | ' + ' | '.join(f'seed {s}' for s in seeds) + ' |',
-        '|---' * (len(seeds) + 1) + '|',
-    ]
 
     def seed_row(label, stats):
-        return (
-            f'| {label} | '
-            + ' | '.join(
-                f'{stats["per_seed"][str(s)]:.2f}' if str(s) in stats['per_seed'] else '—'
-                for s in seeds
-            )
-            + ' |'
-        )
+        per_seed = stats['per_seed']
+        return [label] + [f'{per_seed[str(s)]:.2f}' if str(s) in per_seed else '—' for s in seeds]
 
+    rows = []
     for name in report['students']:
-        lines.append(seed_row(f'solo {name}', cls['solo'][name]))
-        for gen, per in cls['generators'].items():
-            lines.append(seed_row(f'KDCL {gen} {name}', per[name]))
+        rows.append(seed_row(f'solo {name}', cls['solo'][name]))
+        rows += [
+            seed_row(f'KDCL {gen} {name}', per[name]) for gen, per in cls['generators'].items()
+        ]
     for task, per_student in report['downstream'].items():
         for student, res in per_student.items():
             for arm in ('solo', 'kdcl'):
-                lines.append(seed_row(f'{task} {res["metric"]}, {arm} {student}', res[arm]))
-    return lines
+                rows.append(seed_row(f'{task} {res["metric"]}, {arm} {student}', res[arm]))
+    header = ['what', *(f'seed {s}' for s in seeds)]
+    return ['', '## Per-seed test numbers', ''] + md_table(header, rows)
 
 
 def _plots_and_timings(report: dict) -> List[str]:
@@ -170,12 +150,9 @@ def _plots_and_timings(report: dict) -> List[str]:
         lines += [f'![{key}]({path})' for key, path in report['plots'].items()]
     timings = report.get('timings') or {}
     if timings.get('steps'):
-        lines += ['', '## Timings', '', '| step | wall (s) | CPU (s) |', '|---|---|---|']
-        lines += [
-            f'| {step["name"]} | {step["wall_s"]:.0f} | {step["cpu_s"]:.0f} |'
-            for step in timings['steps']
-        ]
-        lines.append(f'| total | {timings.get("wall_s", 0):.0f} | {timings.get("cpu_s", 0):.0f} |')
+        rows = [[s['name'], f'{s["wall_s"]:.0f}', f'{s["cpu_s"]:.0f}'] for s in timings['steps']]
+        rows.append(['total', f'{timings.get("wall_s", 0):.0f}', f'{timings.get("cpu_s", 0):.0f}'])
+        lines += ['', '## Timings', ''] + md_table(['step', 'wall (s)', 'CPU (s)'], rows)
     return lines
 
 
@@ -190,3 +167,15 @@ def render_markdown(report: dict) -> str:
         + _plots_and_timings(report)
     )
     return '\n'.join(lines) + '\n'
+
+
+def render(report: dict, figure_data: Dict[str, dict]) -> Tuple[str, Dict[str, object]]:
+    """``report.md`` and the figures (file name -> matplotlib figure) of a built report."""
+    from .plots import plot_general_weights, plot_val_curves  # matplotlib, only here
+
+    draw = {GENERAL_WEIGHTS: plot_general_weights}
+    figures = {
+        figure_file(key): draw.get(key, plot_val_curves)(**data)
+        for key, data in figure_data.items()
+    }
+    return render_markdown(report), figures

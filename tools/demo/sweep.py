@@ -1,0 +1,225 @@
+"""The sweep core of the demo and of the recipe search: jobs, one launcher, skip-if-finished.
+
+A :class:`Job` trains a config into ``<out>/runs/<name>/seed<seed>`` with ``tools/train.py``
+and, if asked, tests its last checkpoint with ``tools/test.py``. :class:`Sweep` runs jobs as
+subprocesses, ``--jobs`` at a time (:class:`Launcher`), announcing each, and skips the jobs
+that already finished: a search that was interrupted resumes, and a grid can be extended.
+"""
+
+import os
+import os.path as osp
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, List, Optional, Sequence
+
+from .settings import REPO
+
+TEST_METRICS = 'test_metrics.json'
+
+
+class RunFailed(SystemExit):
+    """A tool exited with an error; every other run of the launcher has been stopped."""
+
+
+class Launcher:
+    """Runs tools with ``threads`` torch threads each and ``jobs`` at a time.
+
+    A failure stops every run still going and raises :class:`RunFailed` naming the log.
+    ``name`` prefixes its messages (``'demo'``, ``'recipe search'``).
+    """
+
+    def __init__(self, jobs: int = 1, threads: Optional[int] = None, name: str = 'demo'):
+        self.jobs, self.threads, self.name = max(1, jobs), threads, name
+        self.lock = threading.Lock()
+        self.procs = set()
+        self.failed = threading.Event()
+
+    def run(self, cmd: Sequence[str], log: str) -> float:
+        """Run ``python <cmd>`` from the repository root, output into ``log``; return its CPU
+        seconds (user + system, of the child alone)."""
+        os.makedirs(osp.dirname(log), exist_ok=True)
+        env = dict(os.environ)
+        if self.threads:
+            env.update(OMP_NUM_THREADS=str(self.threads), MKL_NUM_THREADS=str(self.threads))
+        with open(log, 'w') as f:
+            if self.failed.is_set():
+                raise RunFailed(f'{self.name}: stopped after an earlier failure')
+            proc = subprocess.Popen(
+                [sys.executable, *cmd], cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT
+            )
+            with self.lock:
+                self.procs.add(proc)
+            _, status, usage = os.wait4(proc.pid, 0)  # wait4: this child's own CPU time
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            with self.lock:
+                self.procs.discard(proc)
+        if proc.returncode != 0:
+            self.stop_all()
+            with open(log) as f:
+                sys.stderr.write(''.join(f.readlines()[-30:]))
+            raise RunFailed(
+                f'{self.name}: `{" ".join(cmd)}` failed (exit {proc.returncode}); full log: {log}'
+            )
+        return usage.ru_utime + usage.ru_stime
+
+    def stop_all(self) -> None:
+        self.failed.set()
+        with self.lock:
+            for proc in self.procs:
+                proc.terminate()
+
+    def in_parallel(self, fn: Callable, items: Iterable) -> List:
+        """``fn(item)`` for every item, ``jobs`` at a time; results in order. The first error
+        stops the others and is raised."""
+        with ThreadPoolExecutor(self.jobs) as pool:
+            futures = [pool.submit(fn, item) for item in items]
+            try:
+                return [future.result() for future in futures]
+            except BaseException:
+                self.stop_all()
+                for future in futures:
+                    future.cancel()
+                raise
+
+
+class Progress:
+    """``[<name> i/total | minutes] what`` for each step, and each step's wall and CPU time.
+
+    Without a ``total`` the count grows with what :meth:`expect` announces (the recipe
+    search learns its runs stage by stage).
+    """
+
+    def __init__(self, name: str, total: Optional[int] = None):
+        self.name, self.total, self.fixed = name, total or 0, total is not None
+        self.done, self.steps = 0, []
+        self.lock = threading.Lock()
+        self.started = time.time()
+
+    def expect(self, count: int) -> None:
+        if not self.fixed:
+            self.total += count
+
+    def announce(self, what: str) -> float:
+        with self.lock:
+            self.done += 1
+            minutes = (time.time() - self.started) / 60
+            print(f'[{self.name} {self.done}/{self.total} | {minutes:5.1f} min] {what}', flush=True)
+        return time.time()
+
+    def finish(self, title: str, start: float, cpu: float) -> None:
+        wall = time.time() - start
+        with self.lock:
+            self.steps.append(dict(name=title, wall_s=round(wall, 1), cpu_s=round(cpu, 1)))
+            print(f'    finished {title} in {wall:.0f} s (CPU {cpu:.0f} s)', flush=True)
+
+
+@dataclass
+class Job:
+    """Train ``config`` into ``runs/<name>/seed<seed>``; with ``test``, test its last checkpoint.
+
+    ``options`` are ``--cfg-options`` after the seed; ``record`` is what the demo's manifest
+    says about the run (the sweep does not read it).
+    """
+
+    title: str
+    name: str
+    config: str
+    seed: int
+    options: List[str] = field(default_factory=list)
+    record: dict = field(default_factory=dict)
+    train_flags: tuple = ()
+    test: bool = True
+
+
+class Sweep:
+    """Runs :class:`Job` s into ``out_dir``, skipping those that finished."""
+
+    def __init__(self, out_dir: str, launcher: Launcher, progress: Progress):
+        self.out, self.launcher, self.progress = out_dir, launcher, progress
+
+    def work_dir(self, job: Job) -> str:
+        return run_dir(self.out, job.name, job.seed)
+
+    def test_metrics(self, job: Job) -> str:
+        return osp.join(self.work_dir(job), TEST_METRICS)
+
+    def finished(self, job: Job) -> bool:
+        return finished(self.work_dir(job)) and (not job.test or osp.isfile(self.test_metrics(job)))
+
+    def run(self, jobs: Sequence[Job], launch: bool = True) -> None:
+        """Run every job that has not finished (``launch=False``: only count them)."""
+        pending = [job for job in jobs if not self.finished(job)]
+        print(
+            f'{self.launcher.name}: {len(jobs)} runs, {len(jobs) - len(pending)} already done, '
+            f'{len(pending)} to run, {self.launcher.jobs} at a time',
+            flush=True,
+        )
+        if launch and pending:
+            self.progress.expect(len(pending))
+            self.launcher.in_parallel(self.run_job, pending)
+
+    def run_job(self, job: Job) -> None:
+        work_dir = self.work_dir(job)
+        where = osp.relpath(work_dir, self.out)
+        start = self.progress.announce(
+            f'{job.title}: {"train + test" if job.test else "train"} (logs in {where})'
+        )
+        options = [f'randomness.seed={job.seed}', *job.options]
+        # --overwrite: an interrupted run (checkpoints, no last one) starts over, same budget.
+        flags = ('--overwrite', *job.train_flags)
+        cpu = self.launcher.run(
+            train_command(job.config, work_dir, options, flags), osp.join(work_dir, 'train.log')
+        )
+        if job.test:
+            test_dir = osp.join(work_dir, 'test')
+            cmd = evaluate_command(
+                job.config, last_checkpoint(work_dir), test_dir, self.test_metrics(job), options
+            )
+            cpu += self.launcher.run(cmd, osp.join(work_dir, 'test.log'))
+        self.progress.finish(job.title, start, cpu)
+
+
+def train_command(
+    config: str, work_dir: str, options: Sequence[str], flags: Sequence[str] = ()
+) -> List[str]:
+    return ['tools/train.py', config, '--work-dir', work_dir, *flags, '--cfg-options', *options]
+
+
+def evaluate_command(
+    config: str, checkpoint: str, work_dir: str, metrics_json: str, options: Sequence[str]
+) -> List[str]:
+    return [
+        'tools/test.py',
+        config,
+        checkpoint,
+        '--work-dir',
+        work_dir,
+        '--out',
+        metrics_json,
+        '--cfg-options',
+        *options,
+    ]
+
+
+def run_dir(out_dir: str, name: str, seed: int) -> str:
+    """Where a sweep into ``out_dir`` trains run ``name`` with ``seed``."""
+    return osp.join(out_dir, 'runs', name, f'seed{seed}')
+
+
+def finished(work_dir: str) -> bool:
+    """Whether a training run in ``work_dir`` saved its last checkpoint."""
+    return osp.isfile(osp.join(work_dir, 'last_checkpoint'))
+
+
+def last_checkpoint(work_dir: str) -> str:
+    """The checkpoint mmengine's CheckpointHook saved last (it writes its path there)."""
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(pointer):
+        raise SystemExit(f'demo: no {pointer}: training in {work_dir} saved no checkpoint.')
+    with open(pointer) as f:
+        path = f.read().strip()
+    return path if osp.isabs(path) else osp.join(work_dir, osp.basename(path))
