@@ -7,6 +7,9 @@ from .amp_check import amp_config_problem, check_amp_config, check_amp_in_config
 from .atomic_file_backend import ATOMIC_BACKEND_ARGS, AtomicLocalBackend, atomic_write
 from .bf16_optim_wrapper import BF16AutocastOptimWrapper
 from .checkpoint_loading import allow_globals, load_local_checkpoint, register_checkpoint_loader
+from .data_faults import DataFaultHook, SampleFetch, SampleLoadError
+from .divergence_guard import DivergenceError, DivergenceGuardHook
+from .emergency_checkpoint import EmergencyCheckpoint, PeerLoadError
 from .preemption_hook import PreemptionHook
 from .resumable_loop import ResumableEpochBasedTrainLoop
 from .resumable_sampler import ResumableSampler, SeededIndex, sample_seed, seeded_generators
@@ -18,11 +21,18 @@ __all__ = [
     'ATOMIC_BACKEND_ARGS',
     'AtomicLocalBackend',
     'BF16AutocastOptimWrapper',
+    'DataFaultHook',
+    'DivergenceError',
+    'DivergenceGuardHook',
+    'EmergencyCheckpoint',
+    'PeerLoadError',
     'PreemptionHook',
     'RNGStateHook',
     'ResumableEpochBasedTrainLoop',
     'ResumableSampler',
     'ResumeScheduleHook',
+    'SampleFetch',
+    'SampleLoadError',
     'SeededIndex',
     'allow_globals',
     'amp_config_problem',

@@ -10,6 +10,7 @@ from mmengine.runner import EpochBasedTrainLoop
 from mmpretrain.registry import LOOPS
 from torch.utils.data import DataLoader
 
+from .emergency_checkpoint import EmergencyCheckpoint
 from .schedule_check import fit_param_schedulers, iter_schedulers
 
 
@@ -27,14 +28,27 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
     * **Schedules follow max_epochs.** Schedulers that would begin after the last epoch are
       kept inactive instead of failing
       (:func:`~kdcl_mm.engine.runtime.schedule_check.fit_param_schedulers`).
+    * **Crash-safe progress.** When training raises (a batch that cannot be loaded, an error
+      in validation, an out-of-memory error before the optimiser step), the last completed
+      iteration is saved as ``emergency_iter_{N}.pth`` before the exception goes on, and
+      ``--resume`` continues from it bit-identically
+      (:class:`~kdcl_mm.engine.runtime.emergency_checkpoint.EmergencyCheckpoint`).
 
-    Args: as EpochBasedTrainLoop.
+    Args:
+        emergency_checkpoint: save the last completed iteration when training raises.
+        Others: as EpochBasedTrainLoop.
     """
 
     def __init__(
-        self, runner, dataloader: Union[DataLoader, Dict], max_epochs: int, **kwargs
+        self,
+        runner,
+        dataloader: Union[DataLoader, Dict],
+        max_epochs: int,
+        emergency_checkpoint: bool = True,
+        **kwargs,
     ) -> None:
         super().__init__(runner, dataloader, max_epochs, **kwargs)
+        self.emergency = EmergencyCheckpoint(enabled=emergency_checkpoint)
         schedulers = list(iter_schedulers(runner.param_schedulers))
         if schedulers and all(isinstance(s, dict) for _, s in schedulers):  # still configs
             runner.param_schedulers = fit_param_schedulers(
@@ -53,21 +67,28 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
 
     def run(self) -> torch.nn.Module:
         self.runner.call_hook('before_train')
-        while self._epoch < self._max_epochs and not self.stop_training:
-            self.run_epoch()
-            if self.preempted:
-                return self.runner.model
-            self._decide_current_val_interval()
-            if (
-                self.runner.val_loop is not None
-                and self._epoch >= self.val_begin
-                and (self._epoch % self.val_interval == 0 or self._epoch == self._max_epochs)
-            ):
-                self.runner.val_loop.run()
+        self.emergency.start(self.runner)
+        try:
+            while self._epoch < self._max_epochs and not self.stop_training:
+                self.run_epoch()
+                if self.preempted:
+                    return self.runner.model
+                self._decide_current_val_interval()
+                if (
+                    self.runner.val_loop is not None
+                    and self._epoch >= self.val_begin
+                    and (self._epoch % self.val_interval == 0 or self._epoch == self._max_epochs)
+                ):
+                    self.emergency.enter(f'validation after epoch {self._epoch}')
+                    self.runner.val_loop.run()
+        except Exception as err:
+            self.emergency.save(self.runner, err)
+            raise
         self.runner.call_hook('after_train')
         return self.runner.model
 
     def run_epoch(self) -> None:
+        self.emergency.enter(f'the hooks before epoch {self._epoch + 1}')
         self.runner.call_hook('before_train_epoch')
         self.runner.model.train()
         start = self.iter_in_epoch
@@ -84,12 +105,22 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         state = torch.get_rng_state()
         batches = iter(self._dataloader_from(start))
         torch.set_rng_state(state)
-        for idx, data_batch in enumerate(batches, start):
+        for idx in range(start, len(self.dataloader)):
+            try:
+                data_batch = self.emergency.next_batch(batches, self._iter + 1)
+            except StopIteration:
+                break
             self.run_iter(idx, data_batch)
             if self.preempted:
                 return
+        self.emergency.enter(f'the hooks after epoch {self._epoch + 1}')
         self.runner.call_hook('after_train_epoch')
         self._epoch += 1
+
+    def run_iter(self, idx, data_batch) -> None:
+        self.emergency.iteration_starts(self._iter + 1)
+        super().run_iter(idx, data_batch)
+        self.emergency.iteration_completed(self.runner)
 
     def _dataloader_from(self, start: int):
         if start == 0:

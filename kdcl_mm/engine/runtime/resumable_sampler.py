@@ -18,12 +18,14 @@ Two properties make a resumed run load exactly what an uninterrupted one loads:
 
 import random
 from contextlib import contextmanager
-from typing import Iterator, List, Optional, Sequence, Sized
+from typing import Iterator, Optional, Sized
 
 import numpy as np
 import torch
 from mmengine.dataset import DefaultSampler
 from mmpretrain.registry import DATA_SAMPLERS
+
+from .data_faults import SampleFetch
 
 
 class SeededIndex(int):
@@ -59,26 +61,20 @@ def seeded_generators(seed: int):
         torch.random.default_generator.set_state(saved[2])
 
 
-class SeededFetch:
+class SeededFetch(SampleFetch):
     """``dataset.__getitems__``: load each index of a batch under its own seed.
 
     torch's fetcher looks ``__getitems__`` up on the dataset instance, so the sampler installs
     this on the very dataset object the DataLoader reads from (and pickles to its workers).
+    A sample that fails to load is named (:class:`~kdcl_mm.engine.runtime.data_faults.SampleFetch`).
     """
 
-    def __init__(self, dataset: Sized):
-        self.dataset = dataset
-
-    def __call__(self, indices: Sequence[int]) -> List:
-        items = []
-        for index in indices:
-            seed = getattr(index, 'seed', None)
-            if seed is None:
-                items.append(self.dataset[index])
-                continue
-            with seeded_generators(seed):
-                items.append(self.dataset[int(index)])
-        return items
+    def load(self, index):
+        seed = getattr(index, 'seed', None)
+        if seed is None:
+            return self.dataset[index]
+        with seeded_generators(seed):
+            return self.dataset[int(index)]
 
 
 @DATA_SAMPLERS.register_module()

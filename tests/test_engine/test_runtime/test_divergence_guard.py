@@ -1,0 +1,340 @@
+"""DivergenceGuardHook: a non-finite step updates nothing; a diverged run stops naming the
+student, the iteration and the last good checkpoint; bad starting weights name their file."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.hooks import Hook
+from mmengine.logging import MessageHub, MMLogger
+from mmengine.model import BaseModel, BaseModule
+from mmengine.optim import AmpOptimWrapper, OptimWrapper
+from mmengine.runner import Runner
+
+from kdcl_mm.engine.runtime.divergence_guard import DivergenceError, DivergenceGuardHook
+
+NAN = float('nan')
+
+
+class TwoStudents(nn.Module):
+    """What the guard reads of a KDCL model: ``student_names`` and ``students``."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.student_names = ['resnet18', 'mobilenet_v2']
+        self.students = nn.ModuleList(
+            nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.Linear(4, 3)) for _ in range(2)
+        )
+
+    def loss(self, x, poison=None):
+        """Sum of both students' losses; ``poison`` multiplies one student's logits by NaN."""
+        total = 0
+        for i, student in enumerate(self.students):
+            logits = student(x)
+            if poison == i:
+                logits = logits * torch.full_like(logits, NAN)  # the NaN reaches its gradients
+            total = total + logits.square().mean()
+        return total
+
+
+def fake_runner(model, optim_wrapper, tmp_path, **cfg):
+    return SimpleNamespace(
+        model=model,
+        optim_wrapper=optim_wrapper,
+        message_hub=MessageHub.get_instance(f'guard-{id(model)}'),
+        logger=MMLogger.get_instance(f'guard-{id(model)}', log_level='INFO'),
+        work_dir=str(tmp_path),
+        cfg=dict(cfg),
+        iter=0,
+    )
+
+
+def state(model, optim_wrapper=None):
+    """Parameters and buffers, and the optimizer's state tensors (momentum) if given."""
+    tensors = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if optim_wrapper is not None:
+        for index, entry in optim_wrapper.optimizer.state.items():
+            tensors.update({f'optimizer/{index}/{k}': v.clone() for k, v in entry.items()})
+    return tensors
+
+
+def assert_same_state(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+@pytest.fixture
+def guarded(tmp_path):
+    """(hook, runner) around TwoStudents with SGD, as DivergenceGuardHook sees a run."""
+
+    def build(optim_wrapper_type=OptimWrapper, **hook_args):
+        model = TwoStudents()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        runner = fake_runner(model, optim_wrapper_type(optimizer=optimizer), tmp_path)
+        hook = DivergenceGuardHook(**hook_args)
+        hook.before_train(runner)
+        return hook, runner
+
+    return build
+
+
+def train_iteration(hook, runner, poison=None, backward_calls=1):
+    """One iteration: hooks before it, ``backward_calls`` backward passes, one step."""
+    hook.before_train_iter(runner, 0)
+    x = torch.randn(8, 4, generator=torch.Generator().manual_seed(runner.iter))
+    optim_wrapper = runner.optim_wrapper
+    if backward_calls == 1:
+        optim_wrapper.update_params(runner.model.loss(x, poison))
+    else:  # the memory-lean train step: a backward per student, then one step
+        for i, student in enumerate(runner.model.students):
+            logits = student(x)
+            if poison == i:
+                logits = logits * torch.full_like(logits, NAN)
+            optim_wrapper.backward(logits.square().mean())
+        optim_wrapper.step()
+        optim_wrapper.zero_grad()
+    hook.after_train_iter(runner, 0)
+    runner.iter += 1
+
+
+@pytest.mark.parametrize('backward_calls', [1, 2], ids=['update_params', 'backward-per-student'])
+def test_a_non_finite_step_updates_no_parameter_and_no_bn_buffer(guarded, backward_calls):
+    hook, runner = guarded()
+    train_iteration(hook, runner, backward_calls=backward_calls)
+    before = state(runner.model, runner.optim_wrapper)
+    train_iteration(hook, runner, poison=1, backward_calls=backward_calls)
+    # Student 1's NaN reached its BN running statistics in the forward pass and every
+    # gradient it has; the step left no trace, not even in the momentum buffers.
+    assert_same_state(before, state(runner.model, runner.optim_wrapper))
+    assert all(p.grad is None or not p.grad.any() for p in runner.model.parameters())
+    assert runner.message_hub.get_info('divergence_guard/skipped_steps') == 1
+    train_iteration(hook, runner, backward_calls=backward_calls)  # and training goes on
+    after = state(runner.model)
+    assert not torch.equal(after['students.0.0.weight'], before['students.0.0.weight'])
+    assert all(bool(torch.isfinite(v).all()) for v in after.values() if v.is_floating_point())
+    assert hook.consecutive == 0
+
+
+def test_a_non_finite_loss_with_finite_gradients_is_skipped_too(guarded):
+    hook, runner = guarded()
+    train_iteration(hook, runner)
+    before = state(runner.model)
+    hook.before_train_iter(runner, 0)
+    loss = runner.model.loss(torch.randn(8, 4)) + torch.tensor(NAN)  # no gradient path
+    runner.optim_wrapper.update_params(loss)
+    assert_same_state(before, state(runner.model))
+
+
+def test_finite_loss_with_non_finite_gradients_is_skipped(guarded):
+    hook, runner = guarded()
+    train_iteration(hook, runner)
+    before = state(runner.model)
+    hook.before_train_iter(runner, 0)
+    weight = runner.model.students[0][0].weight
+    kink = (weight - weight.detach()).abs().sqrt().sum()  # 0, with a NaN gradient (0 / 0)
+    runner.optim_wrapper.update_params(runner.model.loss(torch.randn(8, 4)) + kink)
+    assert_same_state(before, state(runner.model))
+    assert runner.message_hub.get_info('divergence_guard/skipped_steps') == 1
+
+
+def test_consecutive_skips_stop_the_run_naming_the_student_iteration_and_checkpoint(
+    guarded, tmp_path
+):
+    hook, runner = guarded(max_consecutive_skips=3)
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_4.pth'))
+    train_iteration(hook, runner)
+    train_iteration(hook, runner, poison=1)
+    train_iteration(hook, runner, poison=1)
+    with pytest.raises(DivergenceError) as raised:
+        train_iteration(hook, runner, poison=1)
+    message = str(raised.value)
+    assert '3 optimiser steps in a row were skipped' in message
+    assert 'iteration 4' in message
+    assert "student 'mobilenet_v2' (students.1.0.weight and 5 more)" in message
+    assert "student 'resnet18'" not in message
+    assert f'--resume {tmp_path / "epoch_4.pth"}' in message
+    assert 'default_hooks.divergence_guard.max_consecutive_skips' in message
+
+
+def test_a_good_step_resets_the_count(guarded):
+    hook, runner = guarded(max_consecutive_skips=2)
+    for poison in (0, None, 0, None, 0):  # never two in a row
+        train_iteration(hook, runner, poison=poison)
+    assert runner.message_hub.get_info('divergence_guard/skipped_steps') == 3
+
+
+def test_non_finite_weights_after_a_step_stop_before_anything_is_saved(guarded, tmp_path):
+    hook, runner = guarded()
+    train_iteration(hook, runner)
+    with torch.no_grad():
+        runner.model.students[0][2].bias[1] = float('inf')  # e.g. a finite but huge update
+    with pytest.raises(
+        DivergenceError,
+        match='after iteration 2 the weights of student '
+        r"'resnet18' \(students.0.2.bias\) are non-finite",
+    ):
+        hook.after_train_iter(runner, 0)
+
+
+@pytest.fixture
+def cpu_amp(monkeypatch):
+    """AmpOptimWrapper on CPU: mmengine asserts CUDA; torch's GradScaler runs on CPU too."""
+    import mmengine.optim.optimizer.amp_optimizer_wrapper as amp
+
+    monkeypatch.setattr(amp, 'is_cuda_available', lambda: True)
+
+    def build(optimizer):
+        wrapper = AmpOptimWrapper(optimizer=optimizer)
+        wrapper.loss_scaler = torch.amp.GradScaler('cpu', init_scale=2.0**10)
+        return wrapper
+
+    return build
+
+
+def test_fp16_keeps_the_loss_scalers_semantics(guarded, cpu_amp):
+    hook, runner = guarded(optim_wrapper_type=cpu_amp)
+    scaler = runner.optim_wrapper.loss_scaler
+    train_iteration(hook, runner)
+    assert scaler.get_scale() == 2.0**10
+    # Gradients overflow, the loss is finite: the scaler skips and halves its scale; BN
+    # statistics keep this forward pass's update, as in any fp16 run.
+    before = state(runner.model)
+    hook.before_train_iter(runner, 0)
+    x = torch.randn(8, 4)
+    runner.optim_wrapper.update_params(runner.model.loss(x) * 1e36)
+    assert scaler.get_scale() == 2.0**9
+    after = state(runner.model)
+    assert torch.equal(after['students.0.0.weight'], before['students.0.0.weight'])
+    assert not torch.equal(after['students.0.1.running_mean'], before['students.0.1.running_mean'])
+    assert runner.message_hub.get_info('divergence_guard/skipped_steps') == 1
+    # A non-finite loss: no step, buffers back, the scale backs off as the scaler would.
+    before = state(runner.model)
+    hook.before_train_iter(runner, 0)
+    runner.optim_wrapper.update_params(runner.model.loss(x, poison=0))
+    assert_same_state(before, state(runner.model))
+    assert scaler.get_scale() == 2.0**8
+    assert hook.consecutive == 2
+
+
+class Backbone(BaseModule):
+    def __init__(self, checkpoint):
+        super().__init__(init_cfg=dict(type='Pretrained', checkpoint=checkpoint))
+        self.conv = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class Detector(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone = Backbone('students/resnet50.pth')
+        self.head = nn.Linear(4, 2)
+
+
+def test_non_finite_loaded_weights_name_the_checkpoint(tmp_path):
+    model = Detector()
+    with torch.no_grad():
+        model.backbone.conv.weight[0, 0] = NAN
+    runner = fake_runner(model, OptimWrapper(torch.optim.SGD(model.parameters(), 0.1)), tmp_path)
+    with pytest.raises(DivergenceError) as raised:
+        DivergenceGuardHook().before_train(runner)
+    assert "module 'backbone' (backbone.conv.weight)" in str(raised.value)
+    assert "model.backbone loads (init_cfg.checkpoint='students/resnet50.pth')" in str(raised.value)
+    runner.cfg = dict(resume=True, load_from='work/epoch_3.pth')
+    with pytest.raises(DivergenceError, match='checkpoint resumed: work/epoch_3.pth'):
+        DivergenceGuardHook().before_train(runner)
+
+
+def test_non_finite_features_on_the_first_batch_name_the_checkpoint(tmp_path):
+    model = Detector()
+    with torch.no_grad():
+        model.backbone.conv.weight.fill_(3e38)  # finite, but its outputs overflow
+    runner = fake_runner(model, OptimWrapper(torch.optim.SGD(model.parameters(), 0.1)), tmp_path)
+    DivergenceGuardHook().before_train(runner)
+    with pytest.raises(
+        DivergenceError,
+        match='model.backbone, loaded from init_cfg.checkpoint='
+        "'students/resnet50.pth', turns the finite first training batch into "
+        'non-finite features',
+    ):
+        model.backbone(torch.ones(2, 4))
+
+
+def test_invalid_threshold_is_refused():
+    with pytest.raises(ValueError, match='max_consecutive_skips must be an integer >= 1'):
+        DivergenceGuardHook(max_consecutive_skips=0)
+
+
+def test_the_default_runtime_has_the_guard(repo_root):
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(f'{repo_root}/configs/kdcl/resnet18-w16_mbv2-w0.5_mnist.py')
+    assert cfg.default_hooks.divergence_guard == dict(
+        type='DivergenceGuardHook', max_consecutive_skips=20
+    )
+
+
+def test_schedulers_still_see_their_counted_step(tmp_path):
+    from mmengine.optim import ConstantLR
+
+    model = TwoStudents()
+    optim_wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    ConstantLR(optim_wrapper, factor=1.0)  # wraps step with a counter, marked _with_counter
+    DivergenceGuardHook().before_train(fake_runner(model, optim_wrapper, tmp_path))
+    assert optim_wrapper.step._with_counter  # else every scheduler warns it was overridden
+
+
+class ToyModel(BaseModel):
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Linear(2, 1)
+
+    def forward(self, inputs, data_samples=None, mode='loss'):
+        return dict(loss=self.backbone(torch.stack(inputs)).square().mean())
+
+
+class BreakWeights(Hook):
+    """An update that turns a weight infinite at iteration ``at`` (after the step)."""
+
+    priority = 'ABOVE_NORMAL'
+
+    def __init__(self, at):
+        self.at = at
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter + 1 == self.at:
+            with torch.no_grad():
+                runner.model.backbone.weight[0, 0] = float('inf')
+
+
+def test_the_last_finite_checkpoint_survives_max_keep_ckpts(tmp_path):
+    runner = Runner(
+        model=ToyModel(),
+        work_dir=str(tmp_path),
+        train_dataloader=dict(
+            dataset=[dict(inputs=torch.full((2,), float(i))) for i in range(6)],
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            batch_size=2,
+            collate_fn=dict(type='pseudo_collate'),
+        ),
+        train_cfg=dict(by_epoch=True, max_epochs=3),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+        default_hooks=dict(
+            checkpoint=dict(type='CheckpointHook', interval=1, by_epoch=False, max_keep_ckpts=1)
+        ),
+        custom_hooks=[BreakWeights(at=3), DivergenceGuardHook()],
+        default_scope='mmengine',
+    )
+    with pytest.raises(DivergenceError) as raised:
+        runner.train()
+    assert sorted(f.name for f in tmp_path.glob('*.pth')) == ['iter_2.pth']
+    last = torch.load(tmp_path / 'iter_2.pth', weights_only=False)['state_dict']
+    assert all(bool(torch.isfinite(v).all()) for v in last.values())
+    assert "after iteration 3 the weights of module 'backbone' (backbone.weight)" in str(
+        raised.value
+    )
+    assert f'is {tmp_path / "iter_2.pth"}: continue from it' in str(raised.value)
