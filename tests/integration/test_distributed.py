@@ -1,207 +1,75 @@
 """Distributed KDCL through the real launch scripts: 2 processes on CPU with gloo.
 
-The end-to-end tests train a tiny KDCL (General soft target, held-out split) with
-``tools/dist_train.sh``, evaluate it with ``tools/dist_test.sh`` and ``tools/slurm_test.sh``
-(through a stand-in ``srun``), and train a tiny RetinaNet on MNIST-COCO. A test-only hook
-saves what each rank holds at the end of the run, so the ranks can be compared.
+The runs train a tiny KDCL (General soft target, held-out split) with ``tools/dist_train.sh``,
+evaluate it with ``tools/dist_test.sh`` and ``tools/slurm_test.sh`` (through a stand-in
+``srun``), train the MNIST-COCO Faster R-CNN recipe, resume bit-identically, and end cleanly
+when a rank is lost or cannot load its batch. A test-only hook (tests/fixtures/dist/) saves
+what each rank holds at the end of the run, so the ranks can be compared. The scripts' input
+checks are in tests/test_tools/test_dist_scripts.py, the unit tests of dist_env in
+tests/test_engine/test_runtime/test_dist_env.py.
 """
 
 import os
 import os.path as osp
 import shutil
 import signal
-import socket
-import subprocess
-import sys
-from unittest import mock
+import time
 
 import pytest
 import torch
 
+from tests.launch_utils import (
+    FIXTURES,
+    finish,
+    free_port,
+    needs_two_cores,
+    run_script,
+    script_env,
+    start_script,
+)
 from tests.paths import REPO
+from tests.resume_utils import max_abs_difference
 
 MNIST_KDCL = osp.join(REPO, 'configs', 'kdcl', 'resnet18-w16_mbv2-w0.5_mnist.py')
+MNIST_GENERAL = osp.join(REPO, 'configs', 'kdcl', 'resnet18-w16_mbv2-w0.5_mnist_general.py')
 MNIST_COCO_DETECTOR = osp.join(REPO, 'configs', 'mmdet', 'faster-rcnn_r18-w16_fpn_mnist-coco.py')
-RUN_TIMEOUT = 600  # seconds; a tiny 2-process run takes well under a minute
-BAD_INPUT_TIMEOUT = 60  # generous for a loaded machine; the scripts exit after a torch import
 NUM_VAL, NUM_TEST = 25, 23  # odd: the 2-rank sampler pads each with one duplicate
-
-PROBE_MODULE = '''
-"""Test-only: what each rank holds, saved to work_dir/rank{r}.pth at the end of the run."""
-import os.path as osp
-
-import torch
-import torch.distributed as dist
-from mmengine.evaluator import BaseMetric
-from mmengine.hooks import Hook
-from mmpretrain.registry import HOOKS, METRICS
-
-
-@METRICS.register_module()
-class ScoredSampleIds(BaseMetric):
-    """How many samples the evaluator scored, and how many distinct ones."""
-    default_prefix = 'probe'
-
-    def process(self, data_batch, data_samples):
-        self.results.extend(int(s['sample_idx']) for s in data_samples)
-
-    def compute_metrics(self, results):
-        return dict(scored=len(results), distinct=len(set(results)))
-
-
-@HOOKS.register_module()
-class RankProbeHook(Hook):
-
-    def __init__(self):
-        self.record = dict(val_metrics=[], test_metrics=[])
-
-    def before_train_epoch(self, runner):
-        if runner.epoch == 0:
-            # Two draws of one image's views from the RNG the loader uses (num_workers=0).
-            dataset = runner.train_dataloader.dataset
-            self.record['views'] = [dataset[0]['inputs'] for _ in range(2)]
-
-    def after_val_epoch(self, runner, metrics=None):
-        self.record['val_metrics'].append(dict(metrics))
-
-    def after_test_epoch(self, runner, metrics=None):
-        self.record['test_metrics'].append(dict(metrics))
-
-    def after_run(self, runner):
-        model = runner.model
-        self.record.update(
-            backend=dist.get_backend(),
-            world_size=dist.get_world_size(),
-            wrapper=type(model).__name__,
-            find_unused_parameters=model.find_unused_parameters,
-            parameters={k: v.detach().clone() for k, v in model.module.named_parameters()},
-            buffers={k: v.detach().clone() for k, v in model.module.named_buffers()})
-        torch.save(self.record, osp.join(runner.work_dir, f'rank{runner.rank}.pth'))
-'''
-
-KDCL_CONFIG = """
-_base_ = {base!r}
-custom_imports = dict(imports=['kdcl_mm', 'dist_probe'], allow_failed_imports=False)
-env_cfg = dict(dist_cfg=dict(backend='nccl'))  # mmpretrain's default; the tools switch to gloo
-
-size = 32
-view = [dict(type='Resize', scale=(size, size)),
-        dict(type='RandomCrop', crop_size=size, padding=4),
-        dict(type='ColorJitter', brightness=0.3, contrast=0.3)]
-train_pipeline = [dict(type='MultiView', num_views=2, transforms=[view]), dict(type='PackInputs')]
-test_pipeline = [dict(type='Resize', scale=(size, size)), dict(type='PackInputs')]
-labeled = dict(type='MNISTDigits', split='train', num_labeled=40)
-heldout = dict(ratio=0.2, seed=0)
-
-model = dict(soft_target=dict(_delete_=True, type='GeneralSoftTarget'))
-train_dataloader = dict(
-    batch_size=8,
-    dataset=dict(_delete_=True, type='HeldOutSplit', part='train', **heldout,
-                 dataset=dict(labeled, pipeline=train_pipeline)))
-val_dataloader = dict(batch_size=4, dataset=dict(indices={num_val}, pipeline=test_pipeline))
-test_dataloader = dict(batch_size=4, dataset=dict(indices={num_test}, pipeline=test_pipeline))
-val_evaluator = [dict(type='KDCLAccuracy', topk=(1, )), dict(type='ScoredSampleIds')]
-test_evaluator = val_evaluator
-custom_hooks = [
-    dict(type='GeneralWeightsHook',
-         heldout_dataloader=dict(
-             batch_size=4, num_workers=0,
-             dataset=dict(type='HeldOutSplit', part='heldout', **heldout,
-                          dataset=dict(labeled, pipeline=test_pipeline)),
-             sampler=dict(type='DefaultSampler', shuffle=False))),
-    dict(type='ExportStudentsHook'),
-    dict(type='RankProbeHook'),
-]
-train_cfg = dict(max_epochs=2)
-param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True, begin=0, end=2)]
-"""
-
-DETECTOR_CONFIG = """
-_base_ = {base!r}
-model = dict(backbone=dict(init_cfg=None),  # no exported student here
-             test_cfg=dict(rcnn=dict(score_thr=0.0)))  # untrained boxes still reach CocoMetric
-train_dataloader = dict(batch_size=2, dataset=dict(data_root={root!r}))
-val_dataloader = dict(batch_size=1, dataset=dict(data_root={root!r}))
-test_dataloader = val_dataloader
-val_evaluator = dict(ann_file={root!r} + 'annotations/instances_val.json')
-test_evaluator = val_evaluator
-train_cfg = dict(max_epochs=2, val_interval=2)
-randomness = dict(seed=0)
-"""
+# torchrun stops the other workers as soon as one dies (it checks every 0.1 s), with SIGTERM and,
+# 30 s later, SIGKILL: a lost rank ends the job well within this (docs/distributed.md).
+LOST_RANK_BOUND = 120
 
 pytestmark = pytest.mark.dist
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('', 0))
-        return s.getsockname()[1]
-
-
-def script_env(**extra) -> dict:
-    # CUDA hidden: the CPU/gloo path is tested on every machine, GPU or not. No MASTER_PORT:
-    # the launcher then lets torchrun bind a free port itself; a port probed free here could be
-    # taken by another process before torchrun binds it (a test failed so under load).
-    env = dict(os.environ, PYTHON=sys.executable, CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='1')
-    env.pop('MASTER_PORT', None)
-    return dict(env, **extra)
-
-
-def run_script(script, *args, env, timeout=RUN_TIMEOUT):
-    """Run tools/<script>; on timeout kill its whole process group (torchrun and workers)."""
-    proc = subprocess.Popen(
-        ['bash', osp.join(REPO, 'tools', script), *map(str, args)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        pytest.fail(f'{script} did not finish within {timeout} s:\n{out[-5000:]}')
-    return proc.returncode, out
 
 
 def load_ranks(work_dir):
     return [torch.load(osp.join(work_dir, f'rank{r}.pth'), weights_only=False) for r in (0, 1)]
 
 
-def needs_two_cores():
-    if len(os.sched_getaffinity(0)) < 2:
-        pytest.skip('the CPU fallback runs at most one process per core; 2 are needed')
-
-
-@pytest.fixture(scope='module')
-def probe_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp('probe')
-    (path / 'dist_probe.py').write_text(PROBE_MODULE)
+def fill_template(name, path, **values):
+    with open(osp.join(FIXTURES, name)) as f:
+        text = f.read()
+    path.write_text(text.format(**values))
     return str(path)
 
 
 @pytest.fixture(scope='module')
 def kdcl_config(tmp_path_factory):
-    path = tmp_path_factory.mktemp('cfg') / 'tiny_kdcl_general.py'
-    path.write_text(KDCL_CONFIG.format(base=MNIST_KDCL, num_val=NUM_VAL, num_test=NUM_TEST))
-    return str(path)
+    return fill_template(
+        'tiny_kdcl_general.py.in',
+        tmp_path_factory.mktemp('cfg') / 'tiny_kdcl_general.py',
+        base=MNIST_KDCL,
+        num_val=NUM_VAL,
+        num_test=NUM_TEST,
+    )
 
 
 @pytest.fixture(scope='module')
-def kdcl_run(tmp_path_factory, probe_dir, kdcl_config):
+def kdcl_run(tmp_path_factory, kdcl_config):
     """One 2-process KDCL training run: (work_dir, [rank0 record, rank1 record])."""
     needs_two_cores()
     work_dir = str(tmp_path_factory.mktemp('kdcl_run'))
     rc, out = run_script(
-        'dist_train.sh',
-        kdcl_config,
-        2,
-        '--work-dir',
-        work_dir,
-        env=script_env(PYTHONPATH=probe_dir),
+        'dist_train.sh', kdcl_config, 2, '--work-dir', work_dir, env=script_env(PYTHONPATH=FIXTURES)
     )
     assert rc == 0, out[-5000:]
     return work_dir, load_ranks(work_dir)
@@ -266,7 +134,7 @@ def test_validation_scores_every_sample_exactly_once(kdcl_run):
 
 
 @pytest.mark.slow
-def test_dist_test_scores_every_sample_exactly_once(kdcl_run, kdcl_config, probe_dir, tmp_path):
+def test_dist_test_scores_every_sample_exactly_once(kdcl_run, kdcl_config, tmp_path):
     work_dir, _ = kdcl_run
     rc, out = run_script(
         'dist_test.sh',
@@ -275,7 +143,7 @@ def test_dist_test_scores_every_sample_exactly_once(kdcl_run, kdcl_config, probe
         2,
         '--work-dir',
         tmp_path,
-        env=script_env(PYTHONPATH=probe_dir),
+        env=script_env(PYTHONPATH=FIXTURES),
     )
     assert rc == 0, out[-5000:]
     for record in load_ranks(tmp_path):
@@ -284,34 +152,16 @@ def test_dist_test_scores_every_sample_exactly_once(kdcl_run, kdcl_config, probe
         assert [m['probe/distinct'] for m in record['test_metrics']] == [NUM_TEST]
 
 
-FAKE_SRUN = """#!/usr/bin/env bash
-# Stand-in for Slurm's srun: runs --ntasks copies of the command here, with SLURM_* set.
-ntasks=1
-while [[ $1 == -* ]]; do
-    case $1 in --ntasks=*) ntasks=${1#*=} ;; esac
-    shift
-done
-pids=()
-for ((i = 0; i < ntasks; i++)); do
-    SLURM_PROCID=$i SLURM_LOCALID=$i SLURM_NTASKS=$ntasks SLURM_NODELIST=localhost "$@" &
-    pids+=($!)
-done
-rc=0
-for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
-exit $rc
-"""
-
-
 @pytest.mark.slow
-def test_slurm_test_launches_with_slurm_launcher(kdcl_run, kdcl_config, probe_dir, tmp_path):
+def test_slurm_test_launches_with_slurm_launcher(kdcl_run, kdcl_config, tmp_path):
     work_dir, _ = kdcl_run
     bin_dir = tmp_path / 'bin'
     bin_dir.mkdir()
-    (bin_dir / 'srun').write_text(FAKE_SRUN)
+    shutil.copy(osp.join(FIXTURES, 'srun'), bin_dir / 'srun')  # runs the tasks here
     (bin_dir / 'srun').chmod(0o755)
     # mmengine's Slurm launcher needs MASTER_PORT (no torchrun here to pick one).
     env = script_env(
-        PYTHONPATH=probe_dir,
+        PYTHONPATH=FIXTURES,
         GPUS='2',
         GRES='',
         MASTER_ADDR='127.0.0.1',
@@ -345,8 +195,9 @@ def test_mmdet_detector_trains_with_two_processes(tmp_path):
     generate_mnist_coco(
         root, num_train=4, num_val=2, num_test=1, canvas_size=64, scale=(16, 32), progress=False
     )
-    config = tmp_path / 'tiny_detector.py'
-    config.write_text(DETECTOR_CONFIG.format(base=MNIST_COCO_DETECTOR, root=root))
+    config = fill_template(
+        'tiny_detector.py.in', tmp_path / 'tiny_detector.py', base=MNIST_COCO_DETECTOR, root=root
+    )
     work_dir = tmp_path / 'work'
     rc, out = run_script('dist_train.sh', config, 2, '--work-dir', work_dir, env=script_env())
     assert rc == 0, out[-5000:]
@@ -356,226 +207,24 @@ def test_mmdet_detector_trains_with_two_processes(tmp_path):
     assert 'coco/bbox_mAP:' in out, out[-5000:]
 
 
-# ---- bad input: a clear message and a non-zero exit, before any worker starts ----
+# ---- resume, a lost rank, a rank that cannot load its batch ----
 
 
-def cpu_cores() -> int:
-    return len(os.sched_getaffinity(0))
-
-
-@pytest.mark.parametrize(
-    'script,args',
-    [
-        ('dist_train.sh', [MNIST_KDCL]),
-        ('dist_test.sh', [MNIST_KDCL, MNIST_KDCL]),  # any existing file passes the checkpoint check
-    ],
-)
-def test_too_many_processes_is_refused(script, args):
-    rc, out = run_script(
-        script, *args, cpu_cores() + 1, env=script_env(), timeout=BAD_INPUT_TIMEOUT
-    )
-    assert rc != 0
-    assert f'GPUS={cpu_cores() + 1}' in out and f'pass GPUS <= {cpu_cores()}' in out
-
-
-@pytest.mark.parametrize('gpus', ['0', 'two', '-1'])
-def test_gpus_must_be_a_positive_integer(gpus):
-    rc, out = run_script(
-        'dist_train.sh', MNIST_KDCL, gpus, env=script_env(), timeout=BAD_INPUT_TIMEOUT
-    )
-    assert rc != 0
-    assert 'GPUS must be an integer >= 1' in out
-
-
-def test_master_port_in_use_is_refused():
-    with socket.socket() as busy:
-        busy.bind(('127.0.0.1', 0))
-        busy.listen()
-        port = busy.getsockname()[1]
-        env = script_env()
-        env['MASTER_PORT'] = str(port)
-        rc, out = run_script('dist_train.sh', MNIST_KDCL, 1, env=env, timeout=BAD_INPUT_TIMEOUT)
-    assert rc != 0
-    assert f'MASTER_PORT={port} is already in use' in out
-    assert 'torch.distributed' not in out  # nothing was launched
-
-
-def test_missing_config_and_checkpoint_are_named(tmp_path):
-    rc, out = run_script(
-        'dist_train.sh', tmp_path / 'nope.py', 1, env=script_env(), timeout=BAD_INPUT_TIMEOUT
-    )
-    assert rc != 0 and f"config '{tmp_path / 'nope.py'}' does not exist" in out
-    rc, out = run_script(
-        'dist_test.sh',
-        MNIST_KDCL,
-        tmp_path / 'nope.pth',
-        1,
-        env=script_env(),
-        timeout=BAD_INPUT_TIMEOUT,
-    )
-    assert rc != 0 and f"checkpoint '{tmp_path / 'nope.pth'}' does not exist" in out
-
-
-def test_slurm_scripts_without_srun_say_so(tmp_path):
-    if shutil.which('srun', path='/usr/bin:/bin'):
-        pytest.skip('Slurm is installed system-wide here')
-    env = script_env(PATH='/usr/bin:/bin')
-    rc, out = run_script(
-        'slurm_train.sh', 'gpu', 'job', MNIST_KDCL, tmp_path, env=env, timeout=BAD_INPUT_TIMEOUT
-    )
-    assert rc != 0 and 'srun not found' in out
-
-
-# ---- the CPU fallback and SyncBN, in this process (a 1-process gloo group) ----
-
-
-@pytest.fixture
-def one_process_group():
-    env = dict(
-        RANK='0',
-        LOCAL_RANK='0',
-        WORLD_SIZE='1',
-        MASTER_ADDR='127.0.0.1',
-        MASTER_PORT=str(free_port()),
-    )
-    with mock.patch.dict(os.environ, env):
-        yield
-        if torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-
-
-def test_cpu_fallback_rewrites_the_config(one_process_group):
+@pytest.fixture(scope='module')
+def resume_cfg():
+    """The General recipe shrunk to 2 epochs of 2 iterations per rank, with Mixup (drawn on
+    every rank in the main process) and a checkpoint every epoch."""
     from mmengine.config import Config
 
-    from kdcl_mm.engine.runtime.dist_env import draw_augmentations_per_rank, use_gloo_on_cpu
+    from tests.resume_utils import tiny_options
 
-    cfg = Config(
-        dict(
-            launcher='pytorch',
-            sync_bn='torch',
-            find_unused_parameters=True,
-            env_cfg=dict(dist_cfg=dict(backend='nccl', timeout=60)),
-            randomness=dict(seed=3),
-        )
-    )
-    use_gloo_on_cpu(cfg)
-    draw_augmentations_per_rank(cfg)
-    assert torch.distributed.get_backend() == 'gloo'
-    assert cfg.env_cfg.dist_cfg == dict(backend='gloo', timeout=60)
-    assert cfg.sync_bn is None
-    assert cfg.model_wrapper_cfg == dict(
-        type='MMDistributedDataParallel',
-        device_ids=None,
-        broadcast_buffers=False,
-        find_unused_parameters=True,
-    )
-    assert cfg.randomness == dict(seed=3, diff_rank_seed=True)
-
-
-def gloo_worker_threads() -> int:
-    # Native threads are invisible to ``threading``; Linux names them in /proc.
-    tasks = '/proc/self/task'
-    names = []
-    for task in os.listdir(tasks):
-        try:
-            with open(osp.join(tasks, task, 'comm')) as f:
-                names.append(f.read().strip())
-        except FileNotFoundError:  # the thread ended while we looked
-            pass
-    return names.count('pt_gloo_runloop')
-
-
-@pytest.mark.skipif(not osp.isdir('/proc/self/task'), reason='counts threads through /proc')
-def test_shutdown_joins_the_gloo_threads_before_the_interpreter_exits(one_process_group):
-    """The entry scripts end with shutdown_distributed(): a gloo worker thread still alive at
-    interpreter finalisation can abort the process after training (exit -6; the 2-process
-    mmdet test failed in CI so). The DDP model sits in a reference cycle, as in the Runner."""
-    import gc
-
-    from kdcl_mm.engine.runtime.dist_env import shutdown_distributed
-
-    gc.collect()
-    before = gloo_worker_threads()
-
-    def train():
-        torch.distributed.init_process_group('gloo')
-        runner = type('Runner', (), {})()
-        runner.runner, runner.model = (
-            runner,
-            torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(4, 2)),
-        )
-        runner.model(torch.randn(3, 4)).sum().backward()
-        return gloo_worker_threads()
-
-    during = train()
-    assert during > before  # premise: the group runs worker threads
-    shutdown_distributed()
-    assert not torch.distributed.is_initialized()
-    assert gloo_worker_threads() == before
-
-
-def test_no_launcher_leaves_the_config_alone():
-    from mmengine.config import Config
-
-    from kdcl_mm.engine.runtime.dist_env import prepare_distributed
-
-    settings = dict(launcher='none', env_cfg=dict(dist_cfg=dict(backend='nccl')))
-    cfg = Config(settings)
-    prepare_distributed(cfg)
-    assert cfg.to_dict() == settings
-
-
-def test_rank_seeds_default_to_different_and_an_explicit_choice_is_kept():
-    from mmengine.config import Config
-
-    from kdcl_mm.engine.runtime.dist_env import draw_augmentations_per_rank
-
-    cfg = Config(dict(launcher='pytorch'))  # mmdet's and mmseg's runtimes set no randomness
-    draw_augmentations_per_rank(cfg)
-    assert cfg.randomness == dict(seed=None, diff_rank_seed=True)
-    cfg = Config(dict(launcher='pytorch', randomness=dict(seed=3, diff_rank_seed=False)))
-    draw_augmentations_per_rank(cfg)
-    assert cfg.randomness == dict(seed=3, diff_rank_seed=False)
-
-
-def test_sync_bn_torch_converts_every_student_bn():
-    """``sync_bn='torch'``: mmengine's Runner.wrap_model applies ``convert_sync_batchnorm``
-    to the whole KDCL model before DDP (on GPUs only: DDP rejects SyncBN on CPU modules)."""
-    from mmengine.config import Config
-    from mmengine.model import convert_sync_batchnorm
-    from mmpretrain.registry import MODELS
-    from torch.nn.modules.batchnorm import _BatchNorm
-
-    model = MODELS.build(Config.fromfile(MNIST_KDCL).model)
-    keys = model.state_dict().keys()
-    model = convert_sync_batchnorm(model, 'torch')
-    norms = [(name, type(m)) for name, m in model.named_modules() if isinstance(m, _BatchNorm)]
-    assert {name.split('.')[:2] == ['students', '0'] for name, _ in norms} == {True, False}
-    assert {name.split('.')[0] for name, _ in norms} == {'students'}
-    assert {cls for _, cls in norms} == {torch.nn.SyncBatchNorm}
-    assert model.state_dict().keys() == keys  # checkpoints and exported students still load
-
-
-@pytest.mark.slow
-def test_two_process_resume_is_bit_identical_on_every_rank(tmp_path, probe_dir):
-    """tools/dist_train.sh with 2 CPU processes: 2 epochs straight versus the same run resumed
-    from its epoch-1 checkpoint (issue 14). Every rank's parameters and buffers (BN statistics
-    are per rank; General's weights), and rank 0's optimizer state, must match bit for bit."""
-    needs_two_cores()
-    from mmengine.config import Config
-
-    from tests.resume_utils import max_abs_difference, tiny_options
-
-    cfg = Config.fromfile(
-        osp.join(REPO, 'configs', 'kdcl', 'resnet18-w16_mbv2-w0.5_mnist_general.py')
-    )
+    cfg = Config.fromfile(MNIST_GENERAL)
     cfg.merge_from_dict(tiny_options(cfg, num_labeled=32))  # 2 iterations per epoch and rank
     cfg.merge_from_dict(
         dict(
             custom_imports=dict(imports=['kdcl_mm', 'dist_probe'], allow_failed_imports=False),
             custom_hooks=[*cfg.custom_hooks, dict(type='RankProbeHook')],
             train_cfg=dict(max_epochs=2),
-            # Mixup draws on every rank in the main process, between loading and the model.
             data_preprocessor=dict(batch_augments=dict(augments=[dict(type='Mixup', alpha=0.4)])),
             default_hooks=dict(
                 checkpoint=dict(
@@ -584,29 +233,37 @@ def test_two_process_resume_is_bit_identical_on_every_rank(tmp_path, probe_dir):
             ),
         )
     )
-    config = str(tmp_path / 'tiny_resume.py')
-    cfg.dump(config)
-    env = script_env(PYTHONPATH=probe_dir)
-    straight, resumed = str(tmp_path / 'straight'), str(tmp_path / 'resumed')
-    rc, out = run_script('dist_train.sh', config, 2, '--work-dir', straight, env=env)
-    assert rc == 0, out[-5000:]
+    return cfg
+
+
+def dump(cfg, path, *extra_hooks) -> str:
+    """``cfg`` as a file, with test-only hooks of tests/fixtures/dist/dist_probe.py added."""
+    cfg = cfg.copy()
+    cfg.custom_hooks = [*cfg.custom_hooks, *extra_hooks]
+    cfg.dump(str(path))
+    return str(path)
+
+
+@pytest.fixture(scope='module')
+def straight_run(tmp_path_factory, resume_cfg):
+    """2 epochs on 2 processes, never interrupted."""
+    needs_two_cores()
+    work_dir = str(tmp_path_factory.mktemp('straight'))
     rc, out = run_script(
         'dist_train.sh',
-        config,
+        dump(resume_cfg, tmp_path_factory.mktemp('straight_cfg') / 'tiny_resume.py'),
         2,
         '--work-dir',
-        resumed,
-        '--resume',
-        osp.join(straight, 'epoch_1.pth'),
-        env=env,
+        work_dir,
+        env=script_env(PYTHONPATH=FIXTURES),
     )
     assert rc == 0, out[-5000:]
-    assert sorted(f for f in os.listdir(resumed) if f.endswith('.pth')) == [
-        'epoch_2.pth',
-        'rank0.pth',
-        'rank1.pth',
-    ]  # it started after epoch 1
-    differences = [
+    return work_dir
+
+
+def differences(straight, resumed):
+    """max |difference| of the final checkpoints and of every rank's parameters and buffers."""
+    found = [
         max_abs_difference(
             *(
                 torch.load(osp.join(d, 'epoch_2.pth'), weights_only=False)
@@ -615,10 +272,96 @@ def test_two_process_resume_is_bit_identical_on_every_rank(tmp_path, probe_dir):
         )
     ]
     for rank_a, rank_b in zip(load_ranks(straight), load_ranks(resumed)):
-        differences += [
+        found += [
             float((rank_a[kind][k].double() - rank_b[kind][k].double()).abs().max())
             for kind in ('parameters', 'buffers')
             for k in rank_a[kind]
         ]
-    print(f'2 processes, resumed from epoch 1: max |difference| = {max(differences)}')
-    assert max(differences) == 0, f'max |difference| = {max(differences)}'
+    return max(found)
+
+
+@pytest.mark.slow
+def test_two_process_resume_is_bit_identical_on_every_rank(tmp_path, resume_cfg, straight_run):
+    """tools/dist_train.sh with 2 CPU processes: 2 epochs straight versus the same run resumed
+    from its epoch-1 checkpoint (issue 14). Every rank's parameters and buffers (BN statistics
+    are per rank; General's weights), and rank 0's optimizer state, must match bit for bit."""
+    resumed = str(tmp_path / 'resumed')
+    rc, out = run_script(
+        'dist_train.sh',
+        dump(resume_cfg, tmp_path / 'tiny_resume.py'),
+        2,
+        '--work-dir',
+        resumed,
+        '--resume',
+        osp.join(straight_run, 'epoch_1.pth'),
+        env=script_env(PYTHONPATH=FIXTURES),
+    )
+    assert rc == 0, out[-5000:]
+    assert sorted(f for f in os.listdir(resumed) if f.endswith('.pth')) == [
+        'epoch_2.pth',
+        'rank0.pth',
+        'rank1.pth',
+    ]  # it started after epoch 1
+    difference = differences(straight_run, resumed)
+    print(f'2 processes, resumed from epoch 1: max |difference| = {difference}')
+    assert difference == 0, f'max |difference| = {difference}'
+
+
+@pytest.mark.slow
+def test_a_sigkilled_rank_ends_the_job_and_resume_continues_exactly(
+    tmp_path, resume_cfg, straight_run
+):
+    """Rank 1 is SIGKILLed after iteration 3 (mid-run, the first of epoch 2): rank 0 and
+    torchrun exit non-zero within LOST_RANK_BOUND seconds, nothing hangs, and --resume from
+    the last checkpoint (epoch 1) ends bit-identical to the run that was never killed."""
+    work_dir, marker = tmp_path / 'killed', tmp_path / 'rank1_at_iteration_3'
+    hold = dict(type='HoldAtIterationHook', marker=str(marker), at=3)
+    config = dump(resume_cfg, tmp_path / 'tiny_killed.py', hold)
+    env = script_env(PYTHONPATH=FIXTURES)
+    proc = start_script('dist_train.sh', config, 2, '--work-dir', work_dir, env=env)
+    deadline = time.monotonic() + 600  # a safety net, not an assertion
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert marker.exists(), finish(proc, 'the run to be killed')[1][-5000:]
+    os.kill(int(marker.read_text()), signal.SIGKILL)
+    killed_at = time.monotonic()
+    rc, out = finish(proc, 'the job with a lost rank', timeout=LOST_RANK_BOUND)
+    print(f'a lost rank ended the job in {time.monotonic() - killed_at:.1f} s (rc {rc})')
+    assert rc != 0
+    assert 'Signal 9 (SIGKILL)' in out  # torchrun's report on rank 1
+    # Rank 0 saw its peer go and said that it saves nothing without it.
+    assert 'No emergency checkpoint after' in out, out[-5000:]
+    assert (work_dir / 'last_checkpoint').read_text() == str(work_dir / 'epoch_1.pth')
+
+    hold_index = len(resume_cfg.custom_hooks)
+    rc, out = run_script(
+        'dist_train.sh',
+        config,
+        2,
+        '--work-dir',
+        work_dir,
+        '--resume',
+        '--cfg-options',
+        f'custom_hooks.{hold_index}.at=0',  # hold no more
+        env=env,
+    )
+    assert rc == 0, out[-5000:]
+    difference = differences(straight_run, work_dir)
+    print(f'2 processes, rank 1 killed at iteration 3, resumed: max |difference| = {difference}')
+    assert difference == 0, f'max |difference| = {difference}'
+
+
+@pytest.mark.slow
+def test_a_rank_that_cannot_load_its_batch_stops_every_rank_and_all_save(tmp_path, resume_cfg):
+    config = dump(resume_cfg, tmp_path / 'tiny_fail.py', dict(type='FailLoadingHook', at=4))
+    rc, out = run_script(
+        'dist_train.sh', config, 2, '--work-dir', tmp_path, env=script_env(PYTHONPATH=FIXTURES)
+    )
+    assert rc != 0
+    assert 'SampleLoadError: cannot load training sample' in out  # rank 1's own error
+    assert 'rank 1 could not load its batch of iteration 4, so every rank stops' in out
+    path = tmp_path / 'emergency_iter_3.pth'
+    assert (tmp_path / 'last_checkpoint').read_text() == str(path)
+    checkpoint = torch.load(path, weights_only=False)
+    assert checkpoint['rng_state']['world_size'] == 2  # both ranks' random state and buffers
+    assert all('buffers' in state for state in checkpoint['rng_state']['states'])

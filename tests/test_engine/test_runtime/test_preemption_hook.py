@@ -16,7 +16,7 @@ from mmengine.runner import Runner
 from kdcl_mm.engine.runtime.atomic_file_backend import atomic_write
 from kdcl_mm.engine.runtime.preemption_hook import PreemptionHook
 from tests.paths import REPO
-from tests.resume_utils import MNIST, max_abs_difference, tiny_mnist
+from tests.resume_utils import max_abs_difference, tiny_mnist
 
 # Holds the run at one iteration until the test's signal has arrived, so that the signal
 # lands mid-epoch at a known iteration however slow the machine is.
@@ -200,27 +200,3 @@ def test_signal_mid_epoch_saves_exits_0_and_resume_is_bit_identical(tmp_path, si
         f'max |difference| = {difference}'
     )
     assert difference == 0, f'max |difference| = {difference}'
-
-
-@pytest.mark.parametrize(
-    'restarts,args,resumes',
-    [
-        ('0', [], False),  # first attempt: as given
-        ('1', [], True),  # requeued: continue from the last checkpoint
-        ('2', ['--resume', 'w/iter_5.pth'], False),  # an explicit --resume is kept as it is
-    ],
-)
-def test_slurm_train_resumes_a_requeued_job(tmp_path, restarts, args, resumes):
-    (tmp_path / 'srun').write_text('#!/usr/bin/env bash\necho "$@"\n')  # prints the command
-    (tmp_path / 'srun').chmod(0o755)
-    env = dict(os.environ, PATH=f'{tmp_path}:{os.environ["PATH"]}', SLURM_RESTART_COUNT=restarts)
-    out = subprocess.run(
-        ['bash', 'tools/slurm_train.sh', 'part', 'job', MNIST, 'w', *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    expected = ['--work-dir', 'w', '--launcher', 'slurm', *args] + ['--resume'] * resumes
-    assert out.split()[-len(expected) :] == expected
