@@ -11,3 +11,5 @@ custom_imports = dict(
 )
 crop_size = (512, 512)
 num_classes = 171
+# Non-finite steps skipped, a diverged run stopped, bad images named (downstream_backbones.py).
+default_hooks = _base_.fault_hooks

@@ -3,7 +3,8 @@
 # backbone swapped, so both students are checked downstream (docs/demo.md, `--full`).
 #   python tools/train.py configs/mmdet/faster-rcnn_mbv2-w0.5_fpn_mnist-coco.py \
 #       --cfg-options model.backbone.init_cfg.checkpoint=<out-dir>/mobilenet_v2.pth
-_base_ = ['./faster-rcnn_r18-w16_fpn_mnist-coco.py', '../_base_/models/downstream_backbones.py']
+# downstream_backbones.py comes through the ResNet-18 config.
+_base_ = './faster-rcnn_r18-w16_fpn_mnist-coco.py'
 
 # The exported KDCL student (tools/export_students.py names it after the student); a solo
 # ImageClassifier checkpoint works too. Re-set here: the base's variable was substituted when

@@ -8,6 +8,7 @@
 _base_ = [
     'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
     '../_base_/datasets/mnist_normalization.py',
+    '../_base_/models/downstream_backbones.py',
 ]
 custom_imports = dict(
     imports=['mmpretrain.models', 'kdcl_mm.downstream'], allow_failed_imports=False
@@ -116,6 +117,8 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=True, begin=0, T_max=max_epochs, end=max_epochs),
 ]
 default_hooks = dict(
-    logger=dict(interval=10), checkpoint=dict(interval=-1, save_last=True, max_keep_ckpts=1)
+    _base_.fault_hooks,  # non-finite steps skipped, bad images named (downstream_backbones.py)
+    logger=dict(interval=10),
+    checkpoint=dict(interval=-1, save_last=True, max_keep_ckpts=1),
 )
 env_cfg = dict(dist_cfg=dict(backend='gloo'))

@@ -18,3 +18,5 @@ model = dict(
         _base_.resnet50_for_mmdet, init_cfg=dict(_base_.student_init, checkpoint=pretrained)
     )
 )
+# Non-finite steps skipped, a diverged run stopped, bad images named (downstream_backbones.py).
+default_hooks = _base_.fault_hooks

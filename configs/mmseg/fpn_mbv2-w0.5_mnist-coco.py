@@ -4,7 +4,8 @@
 # needs no dilation, which mmpretrain's MobileNetV2 (the student's class) does not offer.
 #   python tools/train.py configs/mmseg/fpn_mbv2-w0.5_mnist-coco.py \
 #       --cfg-options model.backbone.init_cfg.checkpoint=<out-dir>/mobilenet_v2.pth
-_base_ = ['./fpn_r18-w16_mnist-coco.py', '../_base_/models/downstream_backbones.py']
+# downstream_backbones.py comes through the ResNet-18 config.
+_base_ = './fpn_r18-w16_mnist-coco.py'
 
 # The exported KDCL student (tools/export_students.py names it after the student); a solo
 # ImageClassifier checkpoint works too. Re-set here: the base's variable was substituted when

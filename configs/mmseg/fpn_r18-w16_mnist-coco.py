@@ -10,6 +10,7 @@ _base_ = [
     'mmseg::_base_/default_runtime.py',
     'mmseg::_base_/schedules/schedule_20k.py',
     '../_base_/datasets/mnist_normalization.py',
+    '../_base_/models/downstream_backbones.py',
 ]
 custom_imports = dict(
     imports=['mmpretrain.models', 'kdcl_mm.downstream', 'kdcl_mm.datasets.mnist_coco_seg'],
@@ -103,6 +104,7 @@ param_scheduler = [
     dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=max_iters, by_epoch=False)
 ]
 default_hooks = dict(
+    _base_.fault_hooks,  # non-finite steps skipped, bad images named (downstream_backbones.py)
     logger=dict(interval=25),
     checkpoint=dict(interval=max_iters, max_keep_ckpts=1),
     visualization=dict(draw=False),

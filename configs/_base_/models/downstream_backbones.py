@@ -31,3 +31,13 @@ mobilenet_v2_fpn_in_channels = [24, 32, 96, 1280]
 mobilenet_v2_for_mmdet = dict(
     mobilenet_v2, frozen_stages=1, norm_eval=True, norm_cfg=dict(type='BN', requires_grad=True)
 )
+
+# The fault handling of kdcl_mm's runtime (configs/_base_/exact_resume.py) for mmdet's and
+# mmseg's: a non-finite step updates nothing and a diverged run stops, naming the checkpoint
+# when the loaded backbone is at fault; a bad image names its index and file. A downstream
+# config merges it into its default_hooks (mmengine refuses the key here: the mmdet/mmseg base
+# beside this file defines default_hooks too).
+fault_hooks = dict(
+    divergence_guard=dict(type='mmpretrain.DivergenceGuardHook', max_consecutive_skips=20),
+    data_faults=dict(type='mmpretrain.DataFaultHook', skip_bad_samples=False),
+)
