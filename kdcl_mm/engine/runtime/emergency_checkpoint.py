@@ -51,7 +51,9 @@ class EmergencyCheckpoint:
     """Track what a crash would leave inconsistent, and save the last completed iteration.
 
     Args:
-        enabled: ``train_cfg.emergency_checkpoint``; False saves nothing on an exception.
+        enabled: ``train_cfg.emergency_checkpoint``; False saves nothing on an exception and
+            drops the per-iteration copy of the random state and buffers, and the per-batch
+            agreement between ranks.
     """
 
     def __init__(self, enabled: bool = True):
@@ -88,6 +90,8 @@ class EmergencyCheckpoint:
         self.phase, self.updating = f'iteration {iteration}', False
 
     def iteration_completed(self, runner) -> None:
+        if not self.enabled:
+            return
         self._rng = capture_rng_state()
         self._buffers.take()
         self.updating = False
@@ -106,7 +110,7 @@ class EmergencyCheckpoint:
             raise
         except Exception as err:  # noqa: BLE001 (re-raised below, on every rank)
             error = err
-        if get_world_size() > 1:
+        if get_world_size() > 1 and self.enabled:
             failed = torch.tensor([int(error is not None)])
             all_reduce(failed)
             if failed.item():
