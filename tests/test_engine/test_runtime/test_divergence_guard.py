@@ -338,3 +338,35 @@ def test_the_last_finite_checkpoint_survives_max_keep_ckpts(tmp_path):
         raised.value
     )
     assert f'is {tmp_path / "iter_2.pth"}: continue from it' in str(raised.value)
+
+
+@pytest.mark.parametrize('lean', [False, True], ids=['default', 'lean'])
+def test_a_kdcl_step_with_a_non_finite_student_changes_nothing(build_tiny_kdcl, tmp_path, lean):
+    """KDCL's own train_step, in its default and memory-lean modes (the lean one recomputes
+    each student's forward in backward)."""
+    from mmpretrain.structures import DataSample
+
+    model = build_tiny_kdcl(lean=lean)
+    optim_wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
+    runner = fake_runner(model, optim_wrapper, tmp_path)
+    hook = DivergenceGuardHook()
+    hook.before_train(runner)
+
+    def step(poisoned):
+        views = [
+            torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(v)) * 255
+            for v in range(2)
+        ]
+        if poisoned:
+            views[1][0] = NAN  # one image of the MobileNetV2's view
+        batch = dict(inputs=views, data_samples=[DataSample().set_gt_label(i) for i in range(4)])
+        hook.before_train_iter(runner, 0)
+        model.train_step(batch, optim_wrapper)
+        hook.after_train_iter(runner, 0)
+
+    model.train()
+    step(poisoned=False)
+    before = state(model, optim_wrapper)
+    step(poisoned=True)
+    assert_same_state(before, state(model, optim_wrapper))
+    assert runner.message_hub.get_info('divergence_guard/skipped_steps') == 1
