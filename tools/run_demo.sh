@@ -4,7 +4,7 @@
 # MNIST-COCO from the students, and a report (report.md, report.json, PNG plots).
 #
 #   bash tools/run_demo.sh                  # make demo: seeds 0 1 2, within 30 min on 2 cores
-#   bash tools/run_demo.sh --full           # the evidence (~1 hour): 5 seeds, both students
+#   bash tools/run_demo.sh --full           # the evidence: 5 seeds, both students (docs/demo.md)
 #   bash tools/run_demo.sh --quick          # smoke test of the chain (what CI runs)
 #   bash tools/run_demo.sh --help           # all options
 #

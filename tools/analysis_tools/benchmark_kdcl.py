@@ -8,7 +8,8 @@ Run from the repository root:
     python -m tools.analysis_tools.benchmark_kdcl --device cuda --preset imagenet \\
         --channels-last --out-dir work_dirs/benchmark_imagenet
 
-The code lives in tools/analysis_tools/benchmark/.
+The code lives in tools/analysis_tools/benchmark/ (its ``overhead`` mode; the GPU check,
+``gpu_check.py``, is its other mode).
 """
 
 import argparse
@@ -16,14 +17,10 @@ import argparse
 from mmengine.logging import MMLogger
 
 import kdcl_mm  # noqa: F401  (registers modules)
-from tools.analysis_tools.benchmark import (
-    GENERATORS,
-    check_out_dir,
-    format_markdown,
-    preset_settings,
-    run_benchmark,
-    write_report,
-)
+from kdcl_mm.models.soft_targets import GENERATORS
+from tools.analysis_tools.benchmark.report import check_out_dir, format_markdown, write_report
+from tools.analysis_tools.benchmark.run import run_benchmark
+from tools.analysis_tools.benchmark.settings import preset_settings
 
 
 def parse_ratio_targets(values):

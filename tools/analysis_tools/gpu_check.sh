@@ -4,9 +4,9 @@
 #   bash tools/analysis_tools/gpu_check.sh --out-dir work_dirs/gpu_check [--overwrite]
 #   bash tools/analysis_tools/gpu_check.sh --dry --out-dir /tmp/gpu_check   # CPU, seconds
 # Arguments go to `python -m tools.analysis_tools.gpu_check` (--help lists them).
-# When mmengine/mmcv/mmpretrain do not import, the wheels in $GPU_CHECK_WHEELS (default
-# .whl/, filled by fetch_gpu_check_wheels.sh) are installed into $GPU_CHECK_SITE (default
-# .whl/site) and put on PYTHONPATH; kdcl_mm itself is imported from this tree.
+# When mmengine/mmcv/mmpretrain do not import, the wheels in $GPU_CHECK_WHEELS (default .whl/,
+# filled by the offline kit, tools/analysis_tools/gpu_check_wheels/) are installed into
+# $GPU_CHECK_SITE (default .whl/site) and put on PYTHONPATH; kdcl_mm is imported from this tree.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -23,8 +23,9 @@ fi
 if ! have_openmmlab; then
     if ! ls "$WHEELS"/*.whl >/dev/null 2>&1; then
         echo "gpu_check.sh: mmengine/mmcv/mmpretrain do not import with $PYTHON and $WHEELS" \
-             "holds no wheels. On a machine with internet run" \
-             "bash tools/analysis_tools/fetch_gpu_check_wheels.sh and copy .whl/ with the tree." >&2
+             "holds no wheels. On a machine with internet run bash" \
+             "tools/analysis_tools/gpu_check_wheels/fetch_gpu_check_wheels.sh and copy .whl/" \
+             "with the tree." >&2
         exit 2
     fi
     "$PYTHON" -m tools.analysis_tools.gpu_check_wheels --wheels "$WHEELS" --target "$SITE"

@@ -48,3 +48,12 @@ def metric_curve(records: List[dict], key: str, x: str = 'step') -> Tuple[List[i
             by_step[int(record[x])] = float(record[key])
     steps = sorted(by_step)
     return steps, [by_step[s] for s in steps]
+
+
+def general_weights(records: List[dict], students: Optional[List[str]] = None) -> Dict[str, tuple]:
+    """``{student: (epochs, weights)}`` that GeneralWeightsHook logged (as
+    ``general_weight/<student>`` each epoch): of ``students``, or of every student logged."""
+    prefix = 'general_weight/'
+    if students is None:
+        students = sorted({k[len(prefix) :] for r in records for k in r if k.startswith(prefix)})
+    return {name: metric_curve(records, prefix + name, x='epoch') for name in students}

@@ -24,9 +24,9 @@ from kdcl_mm.utils.overwrite_guard import refuse_overwrite, remove_paths
 from tools.common.machine import describe_machine
 from tools.common.report import write_report
 from tools.common.scalars import find_scalars
+from tools.dataset_converters.mnist_coco import CANVAS_SPLITS
 
 from .settings import (
-    CANVAS_SPLITS,
     DOWNSTREAM_CONFIGS,
     DOWNSTREAM_TASKS,
     KDCL_CONFIG,
@@ -39,7 +39,7 @@ from .settings import (
     generator_name,
     report_files,
 )
-from .sweep import Job, Launcher, Progress, Sweep, last_checkpoint
+from .sweep import Job, Launcher, Progress, Sweep, last_checkpoint, run_dir
 
 
 class Demo:
@@ -144,7 +144,7 @@ class Demo:
     def export(self, seed: int) -> Dict[str, str]:
         """Export the KDCL students of ``seed``; their ``<name>.pth`` by student name."""
         start = self.progress.announce(f'export the KDCL ({self.main}) students of seed {seed}')
-        checkpoint = last_checkpoint(osp.join(self.out, 'runs', f'kdcl_{self.main}', f'seed{seed}'))
+        checkpoint = last_checkpoint(run_dir(self.out, f'kdcl_{self.main}', seed))
         out_dir = osp.join(self.out, 'students', f'kdcl_{self.main}', f'seed{seed}')
         cpu = self.launcher.run(
             ['tools/export_students.py', checkpoint, '--out-dir', out_dir],
@@ -188,7 +188,7 @@ class Demo:
             mode=a.mode,
             command=' '.join(['bash tools/run_demo.sh', *sys.argv[1:]]),
             machine=machine(self.load_at_start, a),
-            recipe=recipe(osp.join(self.out, 'runs', f'kdcl_{self.main}', f'seed{a.seeds[0]}'), a),
+            recipe=recipe(run_dir(self.out, f'kdcl_{self.main}', a.seeds[0]), a),
             students=list(SOLO_CONFIGS),
             main_generator=self.main,
             runs=sorted(
@@ -223,7 +223,7 @@ class Demo:
         for seed in a.downstream_seeds:
             exported = self.export(seed)
             for student in a.downstream_students:
-                solo = last_checkpoint(osp.join(self.out, 'runs', f'solo_{student}', f'seed{seed}'))
+                solo = last_checkpoint(run_dir(self.out, f'solo_{student}', seed))
                 downstream += self.downstream_jobs(
                     seed, student, dict(kdcl=exported[student], solo=solo)
                 )

@@ -66,40 +66,23 @@ def plot_val_curves(
     return fig
 
 
-def plot_general_weights(weights: Dict[str, Curve], seed: int):
-    """GeneralSoftTarget's ensemble weight of each student, per epoch, in one run."""
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    for colour, (student, (steps, values)) in zip(GENERATOR_COLOURS, sorted(weights.items())):
-        ax.plot(steps, values, color=colour, label=student, linewidth=2)
-    ax.axhline(
-        1 / max(1, len(weights)), color='black', linewidth=0.8, linestyle=':', label='uniform'
-    )
-    ax.set_xlabel('epoch')
-    ax.set_ylabel('ensemble weight')
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title(f'General generator: Perrone-Cooper weights (seed {seed})')
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def plot_general_weightings(weights: Dict[str, Dict[str, Curve]], chosen: str, seed: int):
-    """General's weights per epoch of one seed, one panel per weighting (the closed form, the
-    paper's, beside the chosen one)."""
-    shown = ['closed_form'] + ([chosen] if chosen != 'closed_form' else [])
-    shown = [w for w in shown if w in weights]
+def plot_general_weights(panels: Dict[str, Dict[str, Curve]]):
+    """GeneralSoftTarget's ensemble weight of each student per epoch: one panel per title (a
+    run, e.g. one weighting of a seed), beside the uniform weight and 0."""
     fig, axes = plt.subplots(
-        1, len(shown), figsize=(4.5 * len(shown), 3.2), sharey=True, squeeze=False, dpi=80
+        1, len(panels), figsize=(6 * len(panels), 3.6), sharey=True, squeeze=False
     )
-    for ax, weighting in zip(axes[0], shown):
-        for name, (epochs, values) in sorted(weights[weighting].items()):
-            ax.plot(epochs, values, marker='.', label=name)
+    for ax, (title, weights) in zip(axes[0], panels.items()):
+        for colour, (student, (steps, values)) in zip(GENERATOR_COLOURS, sorted(weights.items())):
+            ax.plot(steps, values, color=colour, label=student, linewidth=2, marker='.')
+        uniform = 1 / max(1, len(weights))
+        ax.axhline(uniform, color='black', linewidth=0.8, linestyle=':', label='uniform')
         ax.axhline(0, color='grey', linewidth=0.5)
-        role = 'chosen' if weighting == chosen else 'paper'
-        ax.set_title(f'{weighting} ({role}), seed {seed}')
-        ax.set_xlabel('training epoch')
-    axes[0][0].set_ylabel('General weight')
+        ax.set_xlabel('epoch')
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel('ensemble weight')
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -40,8 +40,8 @@ from .comparison import summarize
 from .recipe_table import (
     candidate_row,
     general_numbers,
+    general_run,
     general_sections,
-    general_weights,
     rank,
     render_markdown,
     solo_numbers,
@@ -183,17 +183,20 @@ class Search:
         sections = general_sections(table)
         if not sections:
             return {}
-        from .plots import plot_general_weightings  # matplotlib, only here
+        from .plots import plot_general_weights  # matplotlib, only here
 
         best = max(sections, key=lambda s: s['chosen']['general']['ensemble']['mean'])
-        seed = min(int(s) for s in best['chosen']['general']['ensemble']['per_seed'])
-        weights = {}
-        for row in best['rows']:
-            run = general_weights(self.run_dir(row['name'], seed))
-            if run:
-                weights[row['general']['weighting']] = run['weights']
         chosen = best['chosen']['general']['weighting']
-        return {figure_file(GENERAL_WEIGHTING): plot_general_weightings(weights, chosen, seed)}
+        seed = min(int(s) for s in best['chosen']['general']['ensemble']['per_seed'])
+        panels = {}
+        rows = sorted(best['rows'], key=lambda r: r['general']['weighting'] != 'closed_form')
+        for row in rows:  # the closed form (the paper's) beside the chosen
+            weighting = row['general']['weighting']
+            run = general_run(self.run_dir(row['name'], seed))
+            if run and weighting in ('closed_form', chosen):
+                role = 'chosen' if weighting == chosen else 'paper'
+                panels[f'{weighting} ({role}), seed {seed}'] = run['weights']
+        return {figure_file(GENERAL_WEIGHTING): plot_general_weights(panels)}
 
     def __call__(self) -> dict:
         a, stages = self.args, set(self.args.stages)

@@ -11,7 +11,7 @@ from collections import defaultdict
 from typing import Dict, List, Optional
 
 from tools.common.report import md_table
-from tools.common.scalars import find_scalars, load_scalars, metric_curve
+from tools.common.scalars import find_scalars, general_weights, load_scalars, metric_curve
 
 from .comparison import compare, format_interval, format_stat, summarize
 from .settings import ENSEMBLE
@@ -120,17 +120,15 @@ def render_markdown(table: dict) -> str:
     return '\n'.join(lines) + '\n'
 
 
-def general_weights(work_dir: str) -> Optional[dict]:
+def general_run(work_dir: str) -> Optional[dict]:
     """General's weights per epoch (``{student: (epochs, weights)}``) and shrinkage intensity
     per epoch of one finished run, as GeneralWeightsHook logged them (None if not finished)."""
     scalars = find_scalars(work_dir)
     if not finished(work_dir) or scalars is None:
         return None
     records = load_scalars(scalars)
-    prefix = 'general_weight/'
-    keys = sorted({k for r in records for k in r if k.startswith(prefix)})
-    weights = {k[len(prefix) :]: metric_curve(records, k, 'epoch') for k in keys}
-    return dict(weights=weights, intensity=metric_curve(records, 'general_shrinkage', 'epoch')[1])
+    intensity = metric_curve(records, 'general_shrinkage', 'epoch')[1]
+    return dict(weights=general_weights(records), intensity=intensity)
 
 
 def weight_change(weights: Dict[str, tuple]) -> float:
@@ -142,7 +140,7 @@ def weight_change(weights: Dict[str, tuple]) -> float:
 def general_numbers(weighting: str, kdcl_dirs: Dict[int, str]) -> dict:
     """A General candidate's val ensemble top-1 (last epoch) and, pooled over its runs, the
     range of its weights, their mean change between epochs and the shrinkage intensity."""
-    runs = {seed: general_weights(d) for seed, d in sorted(kdcl_dirs.items())}
+    runs = {seed: general_run(d) for seed, d in sorted(kdcl_dirs.items())}
     runs = {seed: run for seed, run in runs.items() if run}
     weights = [w for run in runs.values() for _, ws in run['weights'].values() for w in ws]
     intensity = [v for run in runs.values() for v in run['intensity']]

@@ -23,7 +23,7 @@ import os.path as osp
 from collections import defaultdict
 from typing import Dict, List, Tuple
 
-from tools.common.scalars import load_scalars, metric_curve
+from tools.common.scalars import general_weights, load_scalars, metric_curve
 
 from .comparison import VERDICTS, compare, summarize
 from .settings import ENSEMBLE, GENERAL_WEIGHTS, figure_file
@@ -175,10 +175,10 @@ def _curves(runs: List[dict], root: str, key_of) -> List[tuple]:
 def figure_data(manifest: dict, root: str) -> Dict[str, dict]:
     """Figure key -> the arguments of its plot in :mod:`tools.demo.plots`: each student's val
     accuracy curves (KDCL vs solo, and the ablation), and General's weights if it ran."""
-    runs, main = manifest['runs'], manifest['main_generator']
+    runs, main, students = manifest['runs'], manifest['main_generator'], manifest['students']
     kdcl_runs = [r for r in runs if r['kind'] == 'kdcl']
     figures = {}
-    for name in manifest['students']:
+    for name in students:
         solo = _curves(
             [r for r in runs if r['kind'] == 'solo' and r['student'] == name],
             root,
@@ -204,13 +204,11 @@ def figure_data(manifest: dict, root: str) -> Dict[str, dict]:
         key=lambda r: r['seed'],
     )
     if general:
-        records = load_scalars(_resolve(general[0]['scalars'], root))
-        weights = {
-            name: metric_curve(records, f'general_weight/{name}', x='epoch')
-            for name in manifest['students']
-        }
+        seed = general[0]['seed']
+        weights = general_weights(load_scalars(_resolve(general[0]['scalars'], root)), students)
         if all(steps for steps, _ in weights.values()):
-            figures[GENERAL_WEIGHTS] = dict(weights=weights, seed=general[0]['seed'])
+            title = f'General generator: Perrone-Cooper weights (seed {seed})'
+            figures[GENERAL_WEIGHTS] = dict(panels={title: weights})
     return figures
 
 

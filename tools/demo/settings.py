@@ -34,7 +34,6 @@ VAL_TABLE_FILES = ('val_table.json', 'val_table.md')
 GENERAL_WEIGHTS = 'general_weights'  # the demo's figure of General's weights per epoch
 GENERAL_WEIGHTING = 'general_weighting'  # the search's: General's weightings side by side
 ENSEMBLE = 'ensemble'  # KDCLAccuracy's name for the students' mean prediction
-CANVAS_SPLITS = ('train', 'val', 'test')
 
 
 @dataclass
@@ -84,7 +83,8 @@ MODES: Dict[str, Mode] = {
         downstream_seeds=1,
         downstream_students=('resnet18',),
         budget=Budget(),
-        summary='seeds 0 1 2, ablation on 2 seeds, ResNet-18 downstream on 1 seed (~20 min)',
+        summary='seeds 0 1 2, ablation on 2 seeds, ResNet-18 downstream on 1 seed (within 30 '
+        'min; docs/demo.md)',
     ),
     # The evidence (docs/demo.md, full mode): enough seeds for the intervals to tell.
     'full': Mode(
@@ -93,7 +93,8 @@ MODES: Dict[str, Mode] = {
         downstream_seeds=2,
         downstream_students=tuple(DOWNSTREAM_CONFIGS),
         budget=Budget(),
-        summary='seeds 0-4, ablation on all of them, both students downstream on 2 seeds (~1 hour)',
+        summary='seeds 0-4, ablation on all of them, both students downstream on 2 seeds '
+        '(time: docs/demo.md)',
     ),
 }
 

@@ -1,36 +1,17 @@
-"""What KDCL costs over training its students alone, measured in one process.
+"""What KDCL costs over training its students alone, measured in one process (docs/benchmark.md).
 
-:func:`run_benchmark` times mmengine's full ``model.train_step(data, optim_wrapper)``
-(preprocessing, forward, backward, optimiser step) of a KDCL model per soft-target
-generator and of each student alone as an mmpretrain ``ImageClassifier`` on the same
-batches. The arms run round-robin, several rounds, warm-up excluded, so machine noise
-hits them alike. It also times the training data pipeline with one view per student
-(``MultiView``) against one view, and General's weight estimation over a held-out split
-as a fraction of an epoch. :func:`write_report` saves JSON and a markdown table.
+One package, two modes (:mod:`.settings`): the overhead benchmark (``benchmark_kdcl``) and the
+GPU check (``gpu_check``). :func:`.run.run_benchmark` times mmengine's full
+``model.train_step(data, optim_wrapper)`` (preprocessing, forward, backward, optimiser step)
+of a KDCL model per soft-target generator and of each student alone as an mmpretrain
+``ImageClassifier`` on the same batches. The arms run round-robin, several rounds, warm-up
+excluded, so machine noise hits them alike. It also times the training data pipeline with one
+view per student (``MultiView``) against one view, and General's weight estimation over a
+held-out split as a fraction of an epoch. :func:`.run.run_gpu_check` runs the same arms on one
+synthetic batch on the GPU in each precision.
 
-Modules: ``presets`` (settings), ``synthetic_data`` and ``config_data`` (batches),
-``arms`` (models, round-robin), ``timing``, ``memory``, ``general``, ``report``, ``run``.
+Modules, one job each: ``settings`` (what to measure, the presets), ``data`` (the batches),
+``measure`` (the measurements), ``run`` (a mode from settings to report), ``report`` (Markdown
+and the files). Nothing is imported here: the GPU check's command line stays free of
+OpenMMLab until it measures.
 """
-
-from .config_data import single_view_pipeline
-from .presets import GENERATORS, BenchmarkSettings, preset_settings
-from .report import check_out_dir, format_markdown, write_report
-from .run import run_benchmark
-from .synthetic_data import SyntheticImages, synthetic_batch
-from .timing import ms_summary, overhead_ratios, paired_ratios
-
-__all__ = [
-    'GENERATORS',
-    'BenchmarkSettings',
-    'SyntheticImages',
-    'check_out_dir',
-    'format_markdown',
-    'ms_summary',
-    'overhead_ratios',
-    'paired_ratios',
-    'preset_settings',
-    'run_benchmark',
-    'single_view_pipeline',
-    'synthetic_batch',
-    'write_report',
-]

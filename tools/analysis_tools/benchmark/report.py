@@ -1,13 +1,16 @@
-"""The benchmark report: targets met or not, markdown rendering, and the JSON + markdown files."""
+"""The benchmark's reports, rendered as Markdown and written by the one report writer
+(:mod:`tools.common.report`): the overhead report (``benchmark.json`` / ``.md``, with its
+targets) and the GPU check's (``gpu_check.json`` / ``.md``). A new measurement adds a
+column to :data:`ARM_COLUMNS` or :data:`MODE_COLUMNS`, or a section to a ``format_*``."""
 
-import json
-import os
 import os.path as osp
 from typing import Dict
 
-from kdcl_mm.utils.overwrite_guard import refuse_overwrite
+from tools.common import report as writer
+from tools.common.report import md_table
 
 REPORT_FILES = ('benchmark.json', 'benchmark.md')
+GPU_CHECK_FILES = ('gpu_check.json', 'gpu_check.md')
 
 
 def check_targets(
@@ -28,7 +31,45 @@ def check_targets(
     return targets
 
 
+def _kdcl(report: dict, arm: str, fmt) -> str:
+    """``fmt(generator)`` for a KDCL arm, empty for a student alone."""
+    return fmt(arm.split('/', 1)[1]) if arm.startswith('kdcl/') else ''
+
+
+def _paired(report: dict, arm: str) -> str:
+    def cell(g):
+        pr = report['paired_ratios'][g]
+        return f'{pr["median"]:.3f} ({pr["q1"]:.3f}–{pr["q3"]:.3f})'
+
+    return _kdcl(report, arm, cell)
+
+
+def _mb(value) -> str:
+    return '' if value is None else f'{value:.0f}'
+
+
+#: The training-step table, one row per arm: (header, 'l'/'r' alignment, cell(report, arm)).
+#: A new per-arm measurement is one more entry.
+ARM_COLUMNS = (
+    ('arm', 'l', lambda r, a: a),
+    ('median ms', 'r', lambda r, a: f'{r["train_step"][a]["median_ms"]:.1f}'),
+    ('IQR ms', 'r', lambda r, a: f'{r["train_step"][a]["iqr_ms"]:.1f}'),
+    ('KDCL / Σ alone', 'r', lambda r, a: _kdcl(r, a, lambda g: f'{r["ratios"][g]:.3f}')),
+    ('per-round ratio (IQR)', 'l', _paired),
+    ('peak memory MB', 'r', lambda r, a: _mb(r['memory']['arms'][a]['peak_mb'])),
+    ('step increase MB', 'r', lambda r, a: _mb(r['memory']['arms'][a]['step_increase_mb'])),
+)
+
+
+def columns_table(columns, report: dict, keys) -> list:
+    """The Markdown table of ``columns`` (header, alignment, cell) over ``keys``."""
+    header = [c[0] for c in columns]
+    rows = [[cell(report, key) for _, _, cell in columns] for key in keys]
+    return md_table(header, rows, ''.join(c[1] for c in columns))
+
+
 def format_markdown(report: dict) -> str:
+    """``benchmark.md`` of the overhead report."""
     s, m = report['settings'], report['machine']
     gpu = f', {m["gpu"]}' if m.get('gpu') else ''
     lines = [
@@ -47,24 +88,8 @@ def format_markdown(report: dict) -> str:
         '',
         '## Training step (`model.train_step`)',
         '',
-        '| arm | median ms | IQR ms | KDCL / Σ alone | per-round ratio (IQR) | peak memory MB '
-        '| step increase MB |',
-        '|---|---:|---:|---:|---|---:|---:|',
     ]
-    mem = report['memory']['arms']
-    for name, st in report['train_step'].items():
-        short = name.split('/', 1)[1]
-        ratio = paired = ''
-        if name.startswith('kdcl/'):
-            ratio = f'{report["ratios"][short]:.3f}'
-            pr = report['paired_ratios'][short]
-            paired = f'{pr["median"]:.3f} ({pr["q1"]:.3f}–{pr["q3"]:.3f})'
-        inc = mem[name]['step_increase_mb']
-        lines.append(
-            f'| {name} | {st["median_ms"]:.1f} | {st["iqr_ms"]:.1f} | {ratio} | '
-            f'{paired} | {mem[name]["peak_mb"]:.0f} | '
-            f'{"" if inc is None else f"{inc:.0f}"} |'
-        )
+    lines += columns_table(ARM_COLUMNS, report, report['train_step'])
     solo = ' + '.join(f'solo/{n}' for n in report['students'])
     lines += [
         '',
@@ -74,17 +99,13 @@ def format_markdown(report: dict) -> str:
         '',
     ]
     p = report['pipeline']
-    lines += [
-        f'## Data pipeline ({p["num_workers"]} workers, batch {p["batch_size"]})',
-        '',
-        '| pipeline | median ms / batch | IQR ms | images / s |',
-        '|---|---:|---:|---:|',
+    lines += [f'## Data pipeline ({p["num_workers"]} workers, batch {p["batch_size"]})', '']
+    rows = [
+        [name, f'{p[name]["median_ms"]:.1f}', f'{p[name]["iqr_ms"]:.1f}']
+        + [f'{p[name]["images_per_s"]:.0f}']
+        for name in ('multi_view', 'single_view')
     ]
-    for name in ('multi_view', 'single_view'):
-        lines.append(
-            f'| {name} | {p[name]["median_ms"]:.1f} | {p[name]["iqr_ms"]:.1f} | '
-            f'{p[name]["images_per_s"]:.0f} |'
-        )
+    lines += md_table(['pipeline', 'median ms / batch', 'IQR ms', 'images / s'], rows, 'lrrr')
     share = (
         ''
         if p['share_of_step'] is None
@@ -111,13 +132,79 @@ def format_markdown(report: dict) -> str:
             f'{g["epoch_ms"]:.0f} ms. Fraction: **{g["fraction"]:.2%}**.',
             '',
         ]
-    lines += ['## Targets', '', '| target | met |', '|---|---|']
-    lines += [f'| {k} | {"yes" if v else "NO"} |' for k, v in report['targets'].items()]
+    targets = [[k, 'yes' if v else 'NO'] for k, v in report['targets'].items()]
+    lines += ['## Targets', ''] + md_table(['target', 'met'], targets)
     if not s.get('ratio_targets') and s.get('general_fraction_target') is None:
         lines += [
             '',
             'No ratio or General target was set (`--ratio-target`, `--general-fraction-target`).',
         ]
+    return '\n'.join(lines) + '\n'
+
+
+def _ok(fmt):
+    """A GPU-check cell: ``fmt(run, its KDCL arm)`` for a mode that ran, empty otherwise."""
+
+    def cell(report, run):
+        if run['status'] != 'ok':
+            return ''
+        return fmt(run, run['arms'][f'kdcl/{report["settings"]["generator"]}'])
+
+    return cell
+
+
+def _status(report: dict, run: dict) -> str:
+    return 'ok' if run['status'] == 'ok' else f'{run["status"]}: {run["reason"]}'
+
+
+#: The GPU check's table, one row per mode: (header, alignment, cell(report, run)).
+MODE_COLUMNS = (
+    ('mode', 'l', lambda r, run: run['mode']),
+    ('channels_last', 'l', lambda r, run: run['channels_last']),
+    ('KDCL ms', 'r', _ok(lambda run, k: f'{k["median_ms"]:.1f}')),
+    ('KDCL images/s', 'r', _ok(lambda run, k: f'{k["images_per_s"]:.0f}')),
+    ('Σ alone ms', 'r', _ok(lambda run, k: f'{run["students_alone_ms"]:.1f}')),
+    ('KDCL / Σ alone', 'r', _ok(lambda run, k: f'{run["ratio"]:.3f}')),
+    ('KDCL peak MB', 'r', _ok(lambda run, k: f'{k["peak_mb"]:.0f}')),
+    ('losses finite', 'l', _ok(lambda run, k: 'yes' if run['losses_finite'] else 'NO')),
+    ('status', 'l', _status),
+)
+
+
+def format_gpu_check(report: dict) -> str:
+    """``gpu_check.md`` of the GPU check's report."""
+    s, m = report['settings'], report['machine']
+    lines = [
+        f'# KDCL GPU check{" (dry run on CPU)" if s["dry"] else ""}',
+        '',
+        f'Device: {m.get("gpu") or "CPU"} ({m["cpu"]}, {m["cores"]} cores); torch '
+        f'{m["torch"]}, python {m["python"]}, mmengine {m["mmengine"]}, mmpretrain '
+        f'{m.get("mmpretrain")}; CUDA {s["cuda"]}, cuDNN {s["cudnn"]}. TF32: cudnn '
+        f'{s["cudnn_allow_tf32"]}, matmul {s["matmul_allow_tf32"]}.',
+        f'Config `{s["config"]}`, generator {s["generator"]}, batch {s["batch_size"]} '
+        f'(lr {s["lr"]:g}), {s["image_size"]}x{s["image_size"]} synthetic images, '
+        f'{s["warmup_steps"]} warm-up + {s["rounds"]} rounds x {s["steps_per_round"]} timed '
+        f'steps per arm. Duration {report["duration_s"]} s.',
+        '',
+    ]
+    lines += columns_table(MODE_COLUMNS, report, report['runs'])
+    lines += ['', 'Per arm (median ms, IQR ms, images/s, peak MB, AMP loss scale):', '']
+    for r in report['runs']:
+        if r['status'] == 'ok':
+            cells = [
+                f'{name} {a["median_ms"]:.1f} ({a["iqr_ms"]:.1f}), '
+                f'{a["images_per_s"]:.0f}/s, {a["peak_mb"]:.0f} MB'
+                + ('' if a['loss_scale'] is None else f', scale {a["loss_scale"]:g}')
+                for name, a in r['arms'].items()
+            ]
+            lines.append(f'- {r["mode"]}, channels_last={r["channels_last"]}: ' + '; '.join(cells))
+    kind = next((r['memory_kind'] for r in report['runs'] if r['status'] == 'ok'), '-')
+    lines += [
+        '',
+        f'Peak memory: {kind} during one step, over everything allocated (all three '
+        "arms' weights and optimiser states).",
+        f'Result: {"PASSED" if report["passed"] else "FAILED"}.',
+    ]
     return '\n'.join(lines) + '\n'
 
 
@@ -127,24 +214,20 @@ def display_path(path: str) -> str:
     return path if rel.startswith('..') else rel
 
 
-def report_paths(out_dir: str) -> Dict[str, str]:
-    return dict(zip(('json', 'markdown'), (osp.join(out_dir, f) for f in REPORT_FILES)))
-
-
-def check_out_dir(out_dir: str, overwrite: bool = False) -> None:
-    """Refuse a file as ``out_dir``, and an earlier report unless ``overwrite``."""
-    if osp.exists(out_dir) and not osp.isdir(out_dir):
-        raise NotADirectoryError(f'--out-dir {out_dir} is a file; choose a directory.')
-    refuse_overwrite(report_paths(out_dir).values(), overwrite)
+def check_out_dir(out_dir: str, overwrite: bool = False, names=REPORT_FILES) -> None:
+    """Refuse a file as ``out_dir``, and an earlier report unless ``overwrite`` (before
+    minutes of measuring)."""
+    writer.check_out_dir(out_dir, names, overwrite)
 
 
 def write_report(report: dict, out_dir: str, overwrite: bool = False) -> Dict[str, str]:
     """Write ``benchmark.json`` and ``benchmark.md``; refuses to overwrite unless asked."""
-    check_out_dir(out_dir, overwrite)
-    os.makedirs(out_dir, exist_ok=True)
-    paths = report_paths(out_dir)
-    with open(paths['json'], 'w') as f:
-        json.dump(report, f, indent=2)
-    with open(paths['markdown'], 'w') as f:
-        f.write(format_markdown(report))
-    return paths
+    return writer.write_report(
+        out_dir, REPORT_FILES, report, format_markdown(report), None, overwrite
+    )
+
+
+def write_gpu_check(report: dict, out_dir: str, overwrite: bool = False) -> Dict[str, str]:
+    """Write ``gpu_check.json`` and ``gpu_check.md``; refuses to overwrite unless asked."""
+    markdown = format_gpu_check(report)
+    return writer.write_report(out_dir, GPU_CHECK_FILES, report, markdown, None, overwrite)

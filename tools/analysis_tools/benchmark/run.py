@@ -1,11 +1,14 @@
-"""One benchmark run: build the arms, time them round-robin with the pipelines and General's
-estimate, measure peak memory, and assemble the report (see ``report.format_markdown``)."""
+"""One benchmark run from settings to report, in either mode (:mod:`.settings`):
+:func:`run_benchmark` for ``overhead``, :func:`run_gpu_check` for ``gpu_check``. Both build the
+arms, warm them up, time them round-robin and measure their memory with :mod:`.measure`;
+:mod:`.report` renders what they return."""
 
+import dataclasses
+import gc
 import os
 import random
 import time
-from dataclasses import asdict
-from typing import Callable, List, Optional, Tuple
+from typing import Optional
 
 import numpy as np
 import torch
@@ -15,22 +18,10 @@ from mmengine.registry import init_default_scope
 
 from tools.common.machine import describe_machine, load_average
 
-from .arms import build_arms, round_robin
-from .config_data import BenchmarkData, single_view_pipeline
-from .general import GeneralEstimate
-from .memory import PeakMemory
-from .presets import BenchmarkSettings
+from . import measure
+from .data import BenchmarkData, single_view_pipeline, synthetic_batch
 from .report import check_targets
-from .timing import (
-    ms_summary,
-    overhead_ratios,
-    paired_ratios,
-    pipeline_batch_seconds,
-    pipeline_report,
-    repeat_to,
-    repeated,
-    timed,
-)
+from .settings import GPU_CHECK_FIELDS, PRECISIONS, BenchmarkSettings
 
 
 def load_kdcl_config(path: str) -> Config:
@@ -72,18 +63,18 @@ def run_benchmark(settings: BenchmarkSettings, logger: Optional[MMLogger] = None
     if settings.threads:
         torch.set_num_threads(settings.threads)
     try:
-        return _measure(settings, logger, cfg, started, load_before)
+        return _overhead(settings, logger, cfg, started, load_before)
     finally:  # a library call must not leave its caller with another thread count
         torch.set_num_threads(threads_before)
 
 
-def _measure(settings: BenchmarkSettings, logger, cfg, started: float, load_before) -> dict:
+def _overhead(settings: BenchmarkSettings, logger, cfg, started: float, load_before) -> dict:
     _warn_if_busy(settings, load_before[0], logger)
     seed_everything(settings.seed)
     if settings.device.startswith('cuda'):
         torch.backends.cudnn.benchmark = True  # fixed input size
 
-    arms, students = build_arms(cfg, settings)
+    arms, students = measure.build_arms(cfg, settings)
     kdcl = {a.name.split('/', 1)[1]: a for a in arms if a.name.startswith('kdcl/')}
     data = BenchmarkData(cfg, settings, next(iter(kdcl.values())).model.num_classes)
     logger.info(
@@ -96,70 +87,38 @@ def _measure(settings: BenchmarkSettings, logger, cfg, started: float, load_befo
     multi_view = data.dataset(data.train_pipeline)
     batches = data.first_batches(multi_view, settings.cached_batches)
     pipeline_batches = max(settings.pipeline_batches, 4 * data.num_workers)
-    repeats = repeat_to(len(multi_view), data.batch_size, pipeline_batches)
+    repeats = measure.repeat_to(len(multi_view), data.batch_size, pipeline_batches)
+    single_view = data.dataset(single_view_pipeline(data.train_pipeline))
     pipelines = {
-        'multi_view': data.loader(repeated(multi_view, repeats)),
-        'single_view': data.loader(
-            repeated(data.dataset(single_view_pipeline(data.train_pipeline)), repeats)
-        ),
+        'multi_view': data.loader(measure.repeated(multi_view, repeats)),
+        'single_view': data.loader(measure.repeated(single_view, repeats)),
     }
-
     estimate = None
     if 'General' in kdcl:
-        estimate = GeneralEstimate(kdcl['General'].model, data, settings.heldout_ratio)
+        estimate = measure.GeneralEstimate(kdcl['General'].model, data, settings.heldout_ratio)
 
     logger.info('Warm-up (not timed)')
     if estimate is not None:
         estimate.run()  # as GeneralWeightsHook does before the first epoch
-    for arm in arms:
-        for i in range(settings.warmup_steps):
-            arm.step(batches[i % len(batches)])
+    measure.warm_up(arms, batches, settings)
 
     # One unit of work: `steps_per_round` steps of one arm, a pipeline's batches, or one
     # General estimate. Every round visits every unit, in a shuffled order.
-    units: List[Tuple[str, Callable[[], None]]] = []
-    step_index = [0]
-
-    def train_unit(arm):
-        def run():
-            for _ in range(settings.steps_per_round):
-                batch = batches[step_index[0] % len(batches)]
-                step_index[0] += 1
-                arm.times.append(timed(lambda: arm.step(batch), settings.device))
-
-        return run
-
-    pipeline_times = {k: [] for k in pipelines}
-    estimate_times = []
-    units += [(a.name, train_unit(a)) for a in arms]
-    units += [
-        (
-            f'pipeline/{k}',
-            lambda k=k: pipeline_times[k].append(
-                pipeline_batch_seconds(pipelines[k], pipeline_batches)
-            ),
-        )
-        for k in pipelines
-    ]
+    pipeline_times = {}
+    units = measure.step_units(arms, batches, settings)
+    units += measure.pipeline_units(pipelines, pipeline_batches, pipeline_times)
     if estimate is not None:
-        units.append(
-            (
-                'general/estimate',
-                lambda: estimate_times.append(timed(estimate.run, settings.device)),
-            )
-        )
-
+        units.append(estimate.unit(settings.device))
     logger.info(f'Timing {len(units)} units x {settings.rounds} rounds')
-    load_per_round = round_robin(units, settings.rounds, settings.seed)
+    load_per_round = measure.round_robin(units, settings.rounds, settings.seed)
 
     logger.info('Peak memory, one step per arm')
-    peak = PeakMemory(settings.device)
-    memory = {a.name: peak.measure(lambda a=a: a.step(batches[0])) for a in arms}
-
-    step_stats = {a.name: ms_summary(a.times) for a in arms}
+    memory = measure.peak_memory(arms, batches[0], settings.device)
+    step_stats = measure.step_stats(arms)
     times = {a.name: a.times for a in arms}
+    shown = {k: v for k, v in dataclasses.asdict(settings).items() if k not in GPU_CHECK_FIELDS}
     report = dict(
-        settings=dict(asdict(settings), batch_size=data.batch_size, num_workers=data.num_workers),
+        settings=dict(shown, batch_size=data.batch_size, num_workers=data.num_workers),
         machine=describe_machine(),
         load_average_before=load_before,
         load_average_after=load_average(),
@@ -168,18 +127,123 @@ def _measure(settings: BenchmarkSettings, logger, cfg, started: float, load_befo
         students=students,
         generators=list(settings.generators),
         train_step=step_stats,
-        ratios=overhead_ratios(step_stats, settings.generators, students),
-        paired_ratios=paired_ratios(times, settings.generators, students, settings.rounds),
-        memory=dict(kind=peak.kind, arms=memory),
-        pipeline=pipeline_report(
+        ratios=measure.overhead_ratios(step_stats, settings.generators, students),
+        paired_ratios=measure.paired_ratios(times, settings.generators, students, settings.rounds),
+        memory=memory,
+        pipeline=measure.pipeline_report(
             pipeline_times, data, step_stats, settings.generators, pipeline_batches
         ),
     )
     if estimate is not None:
         report['general_estimate'] = estimate.report(
-            estimate_times, step_stats['kdcl/General'], report['pipeline'], data
+            step_stats['kdcl/General'], report['pipeline'], data
         )
     report['targets'] = check_targets(
         report, settings.ratio_targets, settings.general_fraction_target
     )
     return report
+
+
+def scale_lr(cfg: Config, batch_size: int) -> float:
+    """The config's lr scaled linearly to one device's batch (its ``auto_scale_lr`` rule, as
+    ``--auto-scale-lr`` would): the recipe's lr for 8 GPUs makes small batches diverge to
+    NaN, which would hide what the GPU check looks for (precision trouble)."""
+    base = (cfg.get('auto_scale_lr') or {}).get('base_batch_size')
+    optimizer = cfg.optim_wrapper.optimizer
+    if base:
+        optimizer.lr = optimizer.lr * batch_size / base
+    return optimizer.lr
+
+
+def run_gpu_check(settings: BenchmarkSettings) -> dict:
+    """Every precision with and without channels_last: the report of ``report.format_gpu_check``.
+
+    A mode that fails is reported with its error and the others still run.
+    """
+    settings.check()
+    started = time.time()
+    cfg = load_kdcl_config(settings.config)
+    lr = scale_lr(cfg, settings.batch_size)
+    if settings.device == 'cuda':
+        torch.backends.cudnn.benchmark = True  # fixed input size
+    runs = []
+    for precision in settings.precisions:
+        for channels_last in (False, True):
+            amp = PRECISIONS[precision]
+            run = dict(mode=precision, amp=amp, channels_last=channels_last)
+            print(f'gpu_check: {precision}, channels_last={channels_last} ...', flush=True)
+            if amp and settings.device == 'cpu':
+                runs.append(dict(run, status='skipped', reason='AmpOptimWrapper needs CUDA'))
+                continue
+            seed_everything(settings.seed)
+            mode = dataclasses.replace(settings, amp=amp, channels_last=channels_last)
+            try:
+                run.update(_precision(cfg, mode))
+            except Exception as err:  # one failing mode must not hide the others' numbers
+                run.update(status='error', reason=f'{type(err).__name__}: {err}')
+            finally:
+                gc.collect()
+                if settings.device == 'cuda':
+                    torch.cuda.empty_cache()
+            runs.append(run)
+    s = settings
+    return dict(
+        settings=dict(
+            dry=s.quick,
+            config=s.config,
+            generator=s.generators[0],
+            modes=list(s.precisions),
+            batch_size=s.batch_size,
+            image_size=s.image_size,
+            warmup_steps=s.warmup_steps,
+            rounds=s.rounds,
+            steps_per_round=s.steps_per_round,
+            seed=s.seed,
+            device=s.device,
+            lr=lr,
+            cuda=torch.version.cuda,
+            cudnn=torch.backends.cudnn.version(),
+            cudnn_allow_tf32=torch.backends.cudnn.allow_tf32,
+            matmul_allow_tf32=torch.backends.cuda.matmul.allow_tf32,
+        ),
+        machine=describe_machine(),
+        runs=runs,
+        passed=all(r['status'] != 'error' and r.get('losses_finite', True) for r in runs),
+        duration_s=round(time.time() - started, 1),
+    )
+
+
+def _precision(cfg: Config, settings: BenchmarkSettings) -> dict:
+    """KDCL and each student alone on one synthetic batch on the device: warm-up, timing,
+    memory, and whether every loss stayed finite."""
+    arms, students = measure.build_arms(cfg, settings)
+    size, batch_size = settings.image_size, settings.batch_size
+    classes = arms[0].model.num_classes
+    batch = synthetic_batch(batch_size, size, len(students), classes, seed=settings.seed)
+    batch['inputs'] = [view.to(settings.device) for view in batch['inputs']]
+    measure.warm_up(arms, [batch], settings)
+    units = measure.step_units(arms, [batch], settings)
+    measure.round_robin(units, settings.rounds, settings.seed, progress=False)
+    stats = measure.step_stats(arms)
+    memory = measure.peak_memory(arms, batch, settings.device)
+    arm_reports = {}
+    for arm in arms:
+        scaler = getattr(arm.optim_wrapper, 'loss_scaler', None)
+        arm_reports[arm.name] = dict(
+            stats[arm.name],
+            images_per_s=batch_size / (stats[arm.name]['median_ms'] / 1e3),
+            **memory['arms'][arm.name],
+            losses_finite=arm.finite,
+            last_losses=arm.last_losses,
+            loss_scale=None if scaler is None else float(scaler.get_scale()),
+        )
+    generator = settings.generators[0]
+    return dict(
+        status='ok',
+        students=students,
+        arms=arm_reports,
+        ratio=measure.overhead_ratios(arm_reports, [generator], students)[generator],
+        students_alone_ms=sum(arm_reports[f'solo/{s}']['median_ms'] for s in students),
+        losses_finite=all(arm.finite for arm in arms),
+        memory_kind=memory['kind'],
+    )

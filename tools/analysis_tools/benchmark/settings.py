@@ -1,24 +1,34 @@
-"""What the benchmark measures: :class:`BenchmarkSettings` and the small/imagenet presets."""
+"""What the benchmark measures: :class:`BenchmarkSettings` and its presets, for both modes.
+
+* ``overhead`` (``benchmark_kdcl``): KDCL per generator against its students trained alone,
+  the data pipelines and General's estimate (``small`` and ``imagenet`` presets);
+* ``gpu_check`` (``gpu_check``, docs/benchmark.md "GPU check"): one generator on one synthetic
+  batch on the device, for each precision with and without channels_last.
+
+Nothing here imports OpenMMLab or kdcl_mm at import time: the GPU check's command line answers
+``--help`` and "no CUDA" before the node has its OpenMMLab wheels.
+"""
 
 import os.path as osp
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
-import torch
-
-#: Short name -> soft-target type, in the order the report lists them.
-GENERATORS = {
-    'Naive': 'NaiveSoftTarget',
-    'Linear': 'LinearSoftTarget',
-    'MinLogit': 'MinLogitSoftTarget',
-    'General': 'GeneralSoftTarget',
-    'Mean': 'MeanSoftTarget',
-}
-
 #: The repository's configs/ (the tools run from a checkout, see docs/benchmark.md).
 CONFIG_DIR = osp.join(
     osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))), 'configs'
 )
+#: GPU-check precision -> AmpOptimWrapper dtype (None: fp32 with the config's OptimWrapper).
+PRECISIONS = {'fp32': None, 'fp16': 'float16', 'bf16': 'bfloat16'}
+MODES = ('overhead', 'gpu_check')
+#: Fields only the GPU check reads; the overhead report's settings leave them out.
+GPU_CHECK_FIELDS = ('mode', 'image_size', 'precisions')
+
+
+def generator_names() -> Tuple[str, ...]:
+    """Every soft-target generator, in the order of kdcl_mm.models.soft_targets.GENERATORS."""
+    from kdcl_mm.models.soft_targets import GENERATORS
+
+    return tuple(GENERATORS)
 
 
 @dataclass
@@ -28,9 +38,13 @@ class BenchmarkSettings:
     Args:
         config: a KDCL training config; its students, data preprocessor, train and
             val dataloaders and optimiser are measured.
+        mode: ``'overhead'`` or ``'gpu_check'`` (see the module docstring).
+        generators: short names of kdcl_mm.models.soft_targets.GENERATORS (empty: all).
         batch_size / num_workers: override the config's train dataloader (None keeps it).
         synthetic_image_shape: (H, W) of random uint8 images that replace the config's
             dataset (no decoding); None uses the config's dataset.
+        image_size: the side of the GPU check's synthetic batch (gpu_check mode).
+        precisions: the GPU check's keys of :data:`PRECISIONS` (gpu_check mode).
         rounds, steps_per_round, warmup_steps: the round-robin schedule per arm.
         pipeline_batches: batches timed per round and pipeline (at least 4 per worker,
             so that batches the workers prefetched at start-up do not dominate).
@@ -53,7 +67,7 @@ class BenchmarkSettings:
     batch_size: Optional[int] = None
     num_workers: Optional[int] = None
     synthetic_image_shape: Optional[Tuple[int, int]] = None
-    generators: Tuple[str, ...] = tuple(GENERATORS)
+    generators: Tuple[str, ...] = ()
     rounds: int = 15
     steps_per_round: int = 3
     warmup_steps: int = 3
@@ -69,17 +83,25 @@ class BenchmarkSettings:
     quick: bool = False
     ratio_targets: Dict[str, float] = field(default_factory=dict)
     general_fraction_target: Optional[float] = None
+    mode: str = 'overhead'
+    image_size: Optional[int] = None
+    precisions: Tuple[str, ...] = tuple(PRECISIONS)
+
+    def __post_init__(self):
+        self.generators = tuple(self.generators) or generator_names()
 
     def check(self) -> None:
+        import torch
+
         if not osp.isfile(self.config):
             raise FileNotFoundError(
                 f'config {self.config!r} does not exist; pass a KDCL '
                 'training config such as configs/kdcl/'
                 'resnet18-w16_mbv2-w0.5_mnist.py'
             )
-        unknown = [g for g in self.generators if g not in GENERATORS]
-        if unknown or not self.generators:
-            raise ValueError(f'generators {unknown or "(none)"}: choose from {list(GENERATORS)}')
+        unknown = [g for g in self.generators if g not in generator_names()]
+        if unknown:
+            raise ValueError(f'generators {unknown}: choose from {list(generator_names())}')
         for name in ('rounds', 'steps_per_round', 'pipeline_batches', 'cached_batches'):
             if getattr(self, name) < 1:
                 raise ValueError(f'{name} must be >= 1, got {getattr(self, name)}')
@@ -91,6 +113,15 @@ class BenchmarkSettings:
             raise ValueError(f'heldout_ratio must be in (0, 1), got {self.heldout_ratio}')
         if self.amp not in (None, 'float16', 'bfloat16'):
             raise ValueError(f"amp must be None, 'float16' or 'bfloat16', got {self.amp!r}")
+        if self.mode not in MODES:
+            raise ValueError(f'mode must be one of {MODES}, got {self.mode!r}')
+        if self.mode == 'gpu_check' and (
+            len(self.generators) != 1 or not set(self.precisions) <= set(PRECISIONS)
+        ):
+            raise ValueError(
+                f'the GPU check measures one generator (got {list(self.generators)}) in '
+                f'precisions of {list(PRECISIONS)} (got {list(self.precisions)})'
+            )
         if (self.amp or self.device.startswith('cuda')) and not torch.cuda.is_available():
             raise ValueError(
                 f'device={self.device!r}, amp={self.amp!r} need CUDA, which this '
@@ -104,42 +135,56 @@ class BenchmarkSettings:
             )
 
 
+PRESETS = {
+    # One thread: on a CPU shared with other jobs, a second thread waits for a descheduled
+    # peer on every op. 40 rounds: the per-round ratios spread by a few percent on a shared
+    # machine, and the medians must resolve a 3% difference (docs/benchmark.md, Noise).
+    'small': dict(
+        config=osp.join(CONFIG_DIR, 'kdcl', 'resnet18-w16_mbv2-w0.5_mnist.py'),
+        threads=1,
+        rounds=40,
+    ),
+    'imagenet': dict(
+        config=osp.join(CONFIG_DIR, 'kdcl', 'r50_mbv2_imagenet.py'),
+        batch_size=64,
+        synthetic_image_shape=(375, 500),
+        amp='float16',
+        heldout_batch_size=64,
+        rounds=10,
+        pipeline_batches=10,
+    ),
+    # 10 warm-up steps: cudnn autotuning and the fp16 loss scale settle before the timing.
+    'gpu_check': dict(
+        mode='gpu_check',
+        config=osp.join(CONFIG_DIR, 'kdcl', 'r50_mbv2_imagenet.py'),
+        device='cuda',
+        generators=('MinLogit',),
+        batch_size=64,
+        image_size=224,
+        warmup_steps=10,
+        rounds=5,
+        steps_per_round=4,
+    ),
+}
+#: ``quick``: a run of seconds. The GPU check's (``--dry``) also runs on the CPU at 32x32:
+#: batch 4, not 2, because at 32x32 the last feature maps are 1x1 and BatchNorm over 2 values
+#: sent MobileNetV2 to NaN within 3 steps (docs/benchmark.md, Dry mode).
+QUICK = dict(
+    batch_size=4, rounds=2, steps_per_round=1, warmup_steps=1, pipeline_batches=2, cached_batches=2
+)
+DRY = dict(QUICK, device='cpu', image_size=32)
+
+
 def preset_settings(preset: str = 'small', quick: bool = False, **overrides) -> BenchmarkSettings:
     """``small``: the embedded MNIST recipe (64x64, batch 32) on 1 CPU thread; ``imagenet``:
-    ResNet-50 + MobileNetV2 at 224x224, batch 64, fp16 AMP, synthetic images.
-    ``quick`` shrinks either to a run of seconds (batch 4, 2 rounds of 1 step).
+    ResNet-50 + MobileNetV2 at 224x224, batch 64, fp16 AMP, synthetic images; ``gpu_check``:
+    the GPU check's ResNet-50 + MobileNetV2 at 224x224, batch 64, MinLogit.
+    ``quick`` shrinks any of them to a run of seconds (the GPU check's ``--dry``: on the CPU).
     Overrides that are None keep the preset's value."""
-    presets = {
-        # One thread: on a CPU shared with other jobs, a second thread waits for a
-        # descheduled peer on every op (measured: steps 10x slower, IQR > median).
-        # 40 rounds: the per-round ratios spread by about ±2% on a shared machine, so the
-        # medians need that many to resolve a 3% difference (about 3 minutes).
-        'small': dict(
-            config=osp.join(CONFIG_DIR, 'kdcl', 'resnet18-w16_mbv2-w0.5_mnist.py'),
-            threads=1,
-            rounds=40,
-        ),
-        'imagenet': dict(
-            config=osp.join(CONFIG_DIR, 'kdcl', 'r50_mbv2_imagenet.py'),
-            batch_size=64,
-            synthetic_image_shape=(375, 500),
-            amp='float16',
-            heldout_batch_size=64,
-            rounds=10,
-            pipeline_batches=10,
-        ),
-    }
-    if preset not in presets:
-        raise ValueError(f'preset must be one of {sorted(presets)}, got {preset!r}')
-    values = dict(presets[preset], preset=preset, quick=quick)
+    if preset not in PRESETS:
+        raise ValueError(f'preset must be one of {sorted(PRESETS)}, got {preset!r}')
+    values = dict(PRESETS[preset], preset=preset, quick=quick)
     if quick:
-        values.update(
-            batch_size=4,
-            rounds=2,
-            steps_per_round=1,
-            warmup_steps=1,
-            pipeline_batches=2,
-            cached_batches=2,
-        )
+        values.update(DRY if preset == 'gpu_check' else QUICK)
     values.update({k: v for k, v in overrides.items() if v is not None})
     return BenchmarkSettings(**values)

@@ -1,0 +1,36 @@
+"""tools/analysis_tools/benchmark/measure.py: step statistics and the KDCL / Σ(students alone)
+ratios, exactly."""
+
+import pytest
+
+from tools.analysis_tools.benchmark.measure import ms_summary, overhead_ratios, paired_ratios
+
+
+def test_summarise_gives_median_and_quartiles_in_ms():
+    stats = ms_summary([0.004, 0.001, 0.003, 0.002])
+    # numpy's linear interpolation on [1, 2, 3, 4] ms: quartiles at 1.75 and 3.25.
+    assert stats == dict(
+        median_ms=pytest.approx(2.5),
+        q1_ms=pytest.approx(1.75),
+        q3_ms=pytest.approx(3.25),
+        iqr_ms=pytest.approx(1.5),
+        n=4,
+    )
+
+
+def test_ratio_divides_kdcl_by_the_sum_of_students_alone():
+    stats = {
+        'kdcl/Mean': dict(median_ms=33.0),
+        'kdcl/Linear': dict(median_ms=36.0),
+        'solo/a': dict(median_ms=10.0),
+        'solo/b': dict(median_ms=20.0),
+    }
+    ratios = overhead_ratios(stats, ['Mean', 'Linear'], ['a', 'b'])
+    assert ratios == pytest.approx({'Mean': 1.1, 'Linear': 1.2})
+
+
+def test_paired_ratios_use_each_rounds_medians():
+    times = {'kdcl/Mean': [1, 3, 2, 2], 'solo/a': [1, 1, 0.5, 0.5], 'solo/b': [1, 1, 0.5, 1.5]}
+    # Round medians: KDCL (2, 2), Σ alone (2, 1.5): ratios 1 and 4/3.
+    paired = paired_ratios(times, ['Mean'], ['a', 'b'], rounds=2)
+    assert paired['Mean'] == pytest.approx(dict(median=7 / 6, q1=13 / 12, q3=5 / 4))
