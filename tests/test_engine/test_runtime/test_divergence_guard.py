@@ -1,6 +1,7 @@
 """DivergenceGuardHook: a non-finite step updates nothing; a diverged run stops naming the
 student, the iteration and the last good checkpoint; bad starting weights name their file."""
 
+import itertools
 from types import SimpleNamespace
 
 import pytest
@@ -39,12 +40,18 @@ class TwoStudents(nn.Module):
         return total
 
 
+_RUNNERS = itertools.count()
+
+
 def fake_runner(model, optim_wrapper, tmp_path, **cfg):
+    # A fresh hub per runner: mmengine keeps instances by name for the whole process, and
+    # id(model) is reused once a test's model is freed, which carried counts across tests.
+    name = f'guard-{next(_RUNNERS)}'
     return SimpleNamespace(
         model=model,
         optim_wrapper=optim_wrapper,
-        message_hub=MessageHub.get_instance(f'guard-{id(model)}'),
-        logger=MMLogger.get_instance(f'guard-{id(model)}', log_level='INFO'),
+        message_hub=MessageHub.get_instance(name),
+        logger=MMLogger.get_instance(name, log_level='INFO'),
         work_dir=str(tmp_path),
         cfg=dict(cfg),
         iter=0,
