@@ -14,6 +14,7 @@ from mmpretrain.structures import DataSample
 
 from ..helpers import hard_labels
 from .lean import recomputed_forward
+from .nonfinite import NonFiniteLogits
 from .students import StudentSpec, resolve_students
 
 Views = Union[torch.Tensor, Sequence[torch.Tensor]]
@@ -69,6 +70,7 @@ class KDCL(BaseClassifier):
         self.kd_loss = MODELS.build(kd_loss)
         self.lean = bool(lean)
         self._warned_heldout = False
+        self._nonfinite = NonFiniteLogits(self.student_names)
 
     @property
     def num_students(self) -> int:
@@ -94,13 +96,17 @@ class KDCL(BaseClassifier):
         self._warn_if_heldout_weights_missing()
         logits = self.student_logits(inputs)
         target = self.soft_target([z.detach() for z in logits], hard_labels(data_samples))
+        # Non-finite students are left out of the target; samples with none finite get no KD.
+        nonfinite, has_target = self._nonfinite(logits)
+        mask = has_target if getattr(self.soft_target, 'isolate_nonfinite', False) else None
         losses = {}
-        for name, student, z in zip(self.student_names, self.students, logits):
+        for name, student, z, count in zip(self.student_names, self.students, logits, nonfinite):
             # The head's own loss module honours label smoothing and mixed (soft) labels.
             ce = student.head._get_loss(z, data_samples)
             losses[f'{name}.loss_ce'] = ce.pop('loss')
             losses.update({f'{name}.{k}': v for k, v in ce.items()})
-            losses[f'{name}.loss_kd'] = self.kd_loss(z, target)
+            losses[f'{name}.loss_kd'] = self.kd_loss(z, target, mask=mask)
+            losses[f'{name}.nonfinite'] = count  # logged; no 'loss' in the key, so not summed
         return losses
 
     def predict(

@@ -2,6 +2,7 @@
 
 import math
 from numbers import Real
+from typing import Optional
 
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
@@ -44,16 +45,33 @@ class SoftTargetKDLoss(nn.Module):
         self.loss_weight = float(loss_weight)
         self.ramp = 1.0
 
-    def forward(self, student_logits: Tensor, target_logits: Tensor) -> Tensor:
+    def forward(
+        self, student_logits: Tensor, target_logits: Tensor, mask: Optional[Tensor] = None
+    ) -> Tensor:
+        """KD loss of (B, C) student logits towards (B, C) target logits.
+
+        ``mask`` (B,) bool, optional: samples where it is False have no target (KDCL: no
+        student was finite on them) and add 0 to the batch sum, still divided by B, so the
+        other samples' terms are what they are without a mask.
+        """
         if student_logits.shape != target_logits.shape:
             raise ValueError(
                 f'Student and target logits must have the same shape, got '
                 f'{tuple(student_logits.shape)} and '
                 f'{tuple(target_logits.shape)}.'
             )
+        if mask is not None and tuple(mask.shape) != tuple(student_logits.shape[:1]):
+            raise ValueError(
+                f'mask must have shape (B,) = ({student_logits.shape[0]},), got '
+                f'{tuple(mask.shape)}.'
+            )
         t = self.temperature
         with autocast_disabled(student_logits.device.type):
             log_p_s = F.log_softmax(at_least_fp32(student_logits) / t, dim=-1)
             log_p_t = F.log_softmax(at_least_fp32(target_logits.detach()) / t, dim=-1)
+            if mask is not None:
+                # Equal zero rows: exactly 0 there, and their NaNs never enter the sum.
+                keep = mask.view(-1, 1)
+                log_p_s, log_p_t = log_p_s.where(keep, 0.0), log_p_t.where(keep, 0.0)
             kl = F.kl_div(log_p_s, log_p_t, reduction='batchmean', log_target=True)
             return self.loss_weight * self.ramp * t**2 * kl

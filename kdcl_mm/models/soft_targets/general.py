@@ -9,7 +9,7 @@ from mmengine.logging import print_log
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
-from .base import BaseSoftTarget, fp32_no_grad
+from .base import BaseSoftTarget, fp32_no_grad, subset_codes
 from .general_weighting import (
     closed_form_weights,
     shrink_to_diagonal,
@@ -18,6 +18,26 @@ from .general_weighting import (
 )
 
 WEIGHTINGS = ('closed_form', 'simplex', 'shrinkage')
+
+#: Up to this many students, every sub-ensemble's weights are solved from the held-out
+#: statistics (for 'simplex' 3^N − 2^N small solves per estimate); beyond, a sub-ensemble gets
+#: the full weights renormalised over its members.
+MAX_SOLVED_SUBSETS = 8
+
+
+def renormalised_subset_weights(weights: Tensor) -> Tensor:
+    """(2^N, N): row k holds ``weights`` restricted to the students whose bit is set in k,
+    rescaled to sum to 1 (uniform over them where that sum is not positive); the last row
+    (every student) is ``weights`` as given, row 0 (no student) is 0."""
+    n = weights.numel()
+    bits = torch.arange(n, device=weights.device)
+    members = ((torch.arange(2**n, device=weights.device)[:, None] >> bits) & 1).to(weights)
+    restricted = members * weights
+    total = restricted.sum(dim=1, keepdim=True)
+    uniform = members / members.sum(dim=1, keepdim=True).clamp_min(1)
+    table = torch.where(total > 0, restricted / total.where(total > 0, 1.0), uniform)
+    table[-1] = weights
+    return table
 
 
 def min_heldout_samples(num_students: int) -> int:
@@ -41,8 +61,17 @@ class GeneralSoftTarget(BaseSoftTarget):
     Weights start uniform; a hook (``GeneralWeightsHook``, through
     ``kdcl_mm.engine.general_weights.estimate_general_weights``) sums
     :meth:`error_statistics` over held-out batches and ranks, calls
-    :meth:`weights_from_statistics` and then :meth:`set_weights`. ``weights`` and
-    ``estimated`` are buffers, so checkpoints keep them.
+    :meth:`weights_from_statistics` and then :meth:`set_weights`. ``weights``,
+    ``subset_weights`` and ``estimated`` are buffers, so checkpoints keep them.
+
+    Fault isolation (``base.py``): a sample on which some students are non-finite gets the
+    weights of the sub-ensemble of its finite students, row ``subset_weights[k]`` (bit i of k
+    set for student i). :meth:`weights_from_statistics` solves every row from the same
+    held-out statistics, restricted to the row's students, so a row is exactly what General
+    of those students alone would use; :meth:`set_weights` installs those rows with the
+    weights. Weights set by hand, and every row beyond :data:`MAX_SOLVED_SUBSETS` students,
+    are the full weights renormalised over the row's students. A student whose held-out
+    predictions are non-finite is left out of every row until the next estimate (warned).
 
     Args:
         num_students: Number of students N (>= 2).
@@ -81,6 +110,9 @@ class GeneralSoftTarget(BaseSoftTarget):
         self._warned_small_heldout = False
         self.register_buffer('weights', torch.full((self.num_students,), 1.0 / self.num_students))
         self.register_buffer('estimated', torch.tensor(False))
+        self.register_buffer('subset_weights', renormalised_subset_weights(self.weights))
+        #: (weights, subset_weights) of the last :meth:`weights_from_statistics`.
+        self._solved = None
 
     def check_count(self, tensors: List[Tensor], what: str) -> None:
         if len(tensors) != self.num_students:
@@ -94,7 +126,11 @@ class GeneralSoftTarget(BaseSoftTarget):
     def forward(self, logits: List[Tensor], labels: Tensor) -> Tensor:
         z = self.stack(logits, labels)
         self.check_count(logits, 'logits')
-        return torch.einsum('n,nbc->bc', self.weights.to(z.dtype), z)
+        finite = self.finite(z)
+        # t_b = Σ_i w_i z_i with w the weights of the students finite on b (all, normally).
+        w = self.subset_weights[subset_codes(finite)].T.to(z.dtype)  # (N, B)
+        target = (w[..., None] * self.left_out_as(z, finite, 0.0)).sum(dim=0)
+        return self.no_target_where_none_finite(target, finite)
 
     @fp32_no_grad
     def error_statistics(self, probs: List[Tensor], labels: Tensor) -> Tensor:
@@ -148,11 +184,47 @@ class GeneralSoftTarget(BaseSoftTarget):
         count = int(count)
         self.check_heldout_size(count)
         means = statistics.detach().double() / count
+        usable = self.finite_heldout_students(means)
+        full = 2**n - 1
+        table = torch.zeros(2**n, n, dtype=self.weights.dtype, device=self.weights.device)
+        for code in range(1, 2**n) if n <= MAX_SOLVED_SUBSETS else [full]:
+            members = [i for i in range(n) if code >> i & 1]
+            solved = [i for i in members if usable[i]]
+            if not solved:  # no member has finite held-out errors: nothing to weigh them by
+                table[code, members] = 1.0 / len(members)
+                continue
+            index = torch.tensor(solved, device=means.device)
+            table[code, solved] = self._solve(means[:, index][:, :, index], count, code == full)
+        if n > MAX_SOLVED_SUBSETS:
+            table = renormalised_subset_weights(table[full])
+        weights = table[full].clone()
+        self._solved = (weights, table)
+        return weights
+
+    def _solve(self, means: Tensor, count: int, record: bool) -> Tensor:
+        """Weights of the students of the (2, n, n) mean statistics ``means``."""
         covariance = means[0]
         if self.weighting == 'shrinkage':
-            self.last_intensity = shrinkage_intensity(means[0], means[1], count)
-            covariance = shrink_to_diagonal(covariance, self.last_intensity)
-        return self.weights_from_covariance(covariance)
+            intensity = shrinkage_intensity(means[0], means[1], count)
+            if record:
+                self.last_intensity = intensity
+            covariance = shrink_to_diagonal(covariance, intensity)
+        return self._weights_of(covariance)
+
+    def finite_heldout_students(self, means: Tensor) -> List[bool]:
+        """Which students' held-out error statistics are finite; warns about the others."""
+        # A NaN student makes its own C_ii non-finite (and its row, which others share).
+        usable = torch.isfinite(means.diagonal(dim1=1, dim2=2)).all(dim=0).tolist()
+        if not all(usable):
+            bad = [i for i, ok in enumerate(usable) if not ok]
+            print_log(
+                f'GeneralSoftTarget: the held-out predictions of model.students{bad} are '
+                'non-finite (NaN/inf logits on held-out data); they are left out of the '
+                'ensemble weights until the next estimate.',
+                logger='current',
+                level=logging.WARNING,
+            )
+        return usable
 
     def weights_from_covariance(self, covariance: Tensor) -> Tensor:
         """Weights of the ridge-regularised C by ``weighting`` (shrinkage: C is taken as given,
@@ -160,8 +232,13 @@ class GeneralSoftTarget(BaseSoftTarget):
         n = self.num_students
         if tuple(covariance.shape) != (n, n):
             raise ValueError(f'Error covariance must be ({n}, {n}), got {tuple(covariance.shape)}.')
+        return self._weights_of(covariance)
+
+    def _weights_of(self, covariance: Tensor) -> Tensor:
+        """:meth:`weights_from_covariance` of any number of students (a sub-ensemble's C)."""
         c = covariance.detach().double()
-        c = c + self.reg * c.diagonal().mean() * torch.eye(n, dtype=c.dtype, device=c.device)
+        eye = torch.eye(c.shape[0], dtype=c.dtype, device=c.device)
+        c = c + self.reg * c.diagonal().mean() * eye
         if self.weighting == 'simplex':
             return simplex_weights(c).to(self.weights)
         return closed_form_weights(c).to(self.weights)
@@ -181,5 +258,18 @@ class GeneralSoftTarget(BaseSoftTarget):
                 'weights must be finite; the error covariance '
                 'was singular, raise GeneralSoftTarget.reg.'
             )
+        if self._solved is not None and torch.equal(self._solved[0], weights.to(self.weights)):
+            subsets = self._solved[1]  # solved with these weights from the same statistics
+        else:
+            subsets = renormalised_subset_weights(weights.to(self.weights))
         self.weights.copy_(weights)
+        self.subset_weights.copy_(subsets)
         self.estimated.fill_(True)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Checkpoints from before sub-ensemble weights: renormalise their weights.
+        if prefix + 'weights' in state_dict and prefix + 'subset_weights' not in state_dict:
+            state_dict[prefix + 'subset_weights'] = renormalised_subset_weights(
+                state_dict[prefix + 'weights']
+            )
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

@@ -1,6 +1,6 @@
 """Linear KDCL soft target: the simplex combination with the lowest batch CE."""
 
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
 from mmpretrain.registry import MODELS
@@ -55,6 +55,12 @@ class LinearSoftTarget(BaseSoftTarget):
     objective only decreases and the target's batch CE never exceeds the
     best student's. The last solution is kept in :attr:`alpha` for logging.
 
+    A student non-finite on some samples is left out of their ensemble: α is solved
+    separately over each group of samples that share their finite students, over those
+    students (:meth:`~kdcl_mm.models.soft_targets.base.BaseSoftTarget.per_finite_subset`);
+    :attr:`alpha` is then the largest group's, 0 for the students left out of it. Each
+    forward synchronises with the host once to find out (the solver does anyway).
+
     Args:
         max_iters: Maximum number of steps per batch.
         tol: Stop once a step lowers the mean CE, or a Newton step inside
@@ -88,14 +94,22 @@ class LinearSoftTarget(BaseSoftTarget):
         self.tol = tol
         self.num_step_sizes = int(num_step_sizes)
         self.armijo = armijo
-        #: Weights (N,) of the last forward; None before the first one.
+        #: Weights (N,) of the last forward (its largest group of samples with the same finite
+        #: students); None before the first one.
         self.alpha: Optional[Tensor] = None
 
     @fp32_no_grad
     def forward(self, logits: List[Tensor], labels: Tensor) -> Tensor:
         z = self.stack(logits, labels)
-        self.alpha = self.solve(z.float(), labels)
-        return torch.einsum('n,nbc->bc', self.alpha.to(z.dtype), z)
+        # One α per group of samples sharing their finite students (base.py); normally one.
+        target, alphas = self.per_finite_subset(z, labels, self.mixture)
+        self.alpha = alphas[0]
+        return target
+
+    def mixture(self, z: Tensor, labels: Tensor) -> Tuple[Tensor, Tensor]:
+        """(Σ_i α_i z_i, α) with α solved on these students and samples."""
+        alpha = self.solve(z.float(), labels)
+        return torch.einsum('n,nbc->bc', alpha.to(z.dtype), z), alpha
 
     def solve(self, z: Tensor, labels: Tensor) -> Tensor:
         """Return α (N,) on the simplex minimising mean CE(Σ α_i z_i, y)."""

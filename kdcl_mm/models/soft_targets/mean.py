@@ -10,8 +10,11 @@ from .base import BaseSoftTarget, fp32_no_grad
 
 @MODELS.register_module()
 class MeanSoftTarget(BaseSoftTarget):
-    """t = (1/N) Σ_i z_i."""
+    """t = (1/|F|) Σ_{i ∈ F} z_i, F the students finite on the sample (all N normally)."""
 
     @fp32_no_grad
     def forward(self, logits: List[Tensor], labels: Tensor) -> Tensor:
-        return self.stack(logits, labels).mean(dim=0)
+        z = self.stack(logits, labels)
+        finite = self.finite(z)
+        # 0/0 = NaN where no student is finite: no target there.
+        return self.left_out_as(z, finite, 0.0).sum(dim=0) / finite.sum(dim=0, keepdim=True).T

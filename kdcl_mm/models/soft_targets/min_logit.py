@@ -10,7 +10,7 @@ from .base import BaseSoftTarget, fp32_no_grad
 
 @MODELS.register_module()
 class MinLogitSoftTarget(BaseSoftTarget):
-    """t_j = min_i (z_ij − z_ic), c the true class.
+    """t_j = min_{i ∈ F} (z_ij − z_ic), c the true class, F the students finite on the sample.
 
     Every student is shifted so its true-class logit is 0, so the target's
     true-class logit is exactly 0 and its cross-entropy is at most any
@@ -22,4 +22,6 @@ class MinLogitSoftTarget(BaseSoftTarget):
         z = self.stack(logits, labels)  # (N, B, C)
         index = labels.view(1, -1, 1).expand(z.shape[0], -1, 1)
         true_class = z.gather(2, index)
-        return (z - true_class).amin(dim=0)
+        finite = self.finite(z)
+        target = self.left_out_as(z - true_class, finite, float('inf')).amin(dim=0)
+        return self.no_target_where_none_finite(target, finite)

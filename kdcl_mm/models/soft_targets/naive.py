@@ -12,7 +12,7 @@ from .base import BaseSoftTarget, fp32_no_grad
 
 @MODELS.register_module()
 class NaiveSoftTarget(BaseSoftTarget):
-    """t[b] = z_k[b] with k = argmin_i CE(z_i[b], y_b)."""
+    """t[b] = z_k[b] with k = argmin_{i ∈ F} CE(z_i[b], y_b), F the students finite on b."""
 
     @fp32_no_grad
     def forward(self, logits: List[Tensor], labels: Tensor) -> Tensor:
@@ -21,5 +21,8 @@ class NaiveSoftTarget(BaseSoftTarget):
         ce = F.cross_entropy(z.flatten(0, 1), labels.repeat(num_students), reduction='none').view(
             num_students, batch
         )
-        best = ce.argmin(dim=0)
-        return z[best, torch.arange(batch, device=z.device)]
+        finite = self.finite(z)
+        best = self.left_out_as(ce, finite, float('inf')).argmin(dim=0)
+        return self.no_target_where_none_finite(
+            z[best, torch.arange(batch, device=z.device)], finite
+        )

@@ -58,8 +58,10 @@ def test_loss_dict_has_ce_and_kd_per_student():
     assert set(losses) == {
         'resnet18.loss_ce',
         'resnet18.loss_kd',
+        'resnet18.nonfinite',
         'mobilenet_v2.loss_ce',
         'mobilenet_v2.loss_kd',
+        'mobilenet_v2.nonfinite',
     }
     assert all(v.ndim == 0 and torch.isfinite(v) for v in losses.values())
 

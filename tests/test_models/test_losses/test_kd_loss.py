@@ -55,3 +55,24 @@ def test_bad_loss_weight_and_shape():
         SoftTargetKDLoss(loss_weight=-0.1)
     with pytest.raises(ValueError, match='same shape'):
         SoftTargetKDLoss()(torch.zeros(2, 3), torch.zeros(2, 4))
+
+
+# ---- the per-sample mask: samples without a target add no KD term ----
+
+
+def test_a_masked_sample_adds_zero_and_the_batch_mean_still_divides_by_b():
+    g = torch.Generator().manual_seed(3)
+    student = torch.randn(4, 5, generator=g)
+    target = torch.randn(4, 5, generator=g)
+    student[2, 0], target[2] = float('nan'), float('nan')  # no student finite on sample 2
+    mask = torch.tensor([True, True, False, True])
+    loss_fn = SoftTargetKDLoss(temperature=2.0)
+    loss = loss_fn(student, target, mask=mask)
+    kept = [0, 1, 3]
+    torch.testing.assert_close(loss, loss_fn(student[kept], target[kept]) * 3 / 4)
+    assert torch.isfinite(loss)
+
+
+def test_a_mask_of_the_wrong_shape_is_refused():
+    with pytest.raises(ValueError, match=r'mask must have shape \(B,\) = \(2,\)'):
+        SoftTargetKDLoss()(torch.zeros(2, 3), torch.zeros(2, 3), mask=torch.ones(3, dtype=bool))

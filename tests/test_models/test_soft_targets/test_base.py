@@ -1,4 +1,5 @@
-"""Soft targets and the KD loss under bf16 autocast on CPU: fp32 results, gradients, no inf/NaN.
+"""What base.py gives every generator: registration, detached targets and input checks, and fp32
+under bf16 autocast on CPU (soft targets and the KD loss: fp32 results, gradients, no inf/NaN).
 
 Tolerances. Under autocast a student's logits come out in bf16. Every generator and the KD loss
 cast those same bf16 values to fp32 and run with autocast off, so the autocast path and the
@@ -19,6 +20,8 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from kdcl_mm.models.soft_targets.base import autocast_disabled
+from tests.test_models.test_soft_targets.helpers import NAMES, random_logits
+from tests.test_models.test_soft_targets.helpers import build as build_generator
 
 GENERATORS = [
     'NaiveSoftTarget',
@@ -150,6 +153,39 @@ def test_autocast_disabled_turns_autocast_off_and_tolerates_unknown_devices():
             assert (a @ a).dtype == torch.float32
     with autocast_disabled('meta'):  # no autocast there: a no-op, not an error
         pass
+
+
+# ---- every generator: registered, detached, checked inputs ----
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_registered_under_kdcl_names(name):
+    assert type(build_generator(name)).__name__ == name
+
+
+@pytest.mark.parametrize('name', NAMES)
+@pytest.mark.parametrize('num_students', [2, 3])
+def test_target_has_no_gradient(name, num_students):
+    logits, labels = random_logits(num_students)
+    logits = [z.requires_grad_() for z in logits]
+    target = build_generator(name, num_students)(logits, labels)
+    assert target.shape == (6, 5)
+    assert not target.requires_grad and target.grad_fn is None
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_bad_inputs_raise(name):
+    gen = build_generator(name)
+    z = torch.zeros(4, 3)
+    y = torch.zeros(4, dtype=torch.long)
+    with pytest.raises(ValueError, match='at least 2'):
+        gen([z], y)
+    with pytest.raises(ValueError, match='same'):
+        gen([z, torch.zeros(4, 5)], y)
+    with pytest.raises(ValueError, match=r'shape \(B,\)'):
+        gen([z, z], torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match='integer'):
+        gen([z, z], torch.zeros(4))
 
 
 # ---- a whole KDCL step under bf16 autocast ----
