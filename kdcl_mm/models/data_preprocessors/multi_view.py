@@ -1,9 +1,13 @@
 """One normalised view per student, with ClsDataPreprocessor's label handling."""
 
+from typing import List, Optional
+
 import numpy as np
 import torch
 from mmpretrain.models.utils import ClsDataPreprocessor
 from mmpretrain.registry import MODELS
+
+from kdcl_mm.datasets.transforms import VIEW_DISTORTION_KEY, apply_view_distortion
 
 
 @MODELS.register_module()
@@ -16,12 +20,19 @@ class MultiViewClsDataPreprocessor(ClsDataPreprocessor):
     (Mixup/CutMix) must mix every view the same way, otherwise the students would be taught
     different labels: the random state is replayed for each view so that they draw the same
     permutation, lambda and box.
+
+    Views from ``DeferredMultiView`` carry their flip and colour jitter as
+    ``data_samples[i].view_distortion``: they are applied here, batched on the device, to
+    the raw pixels, before anything else (as the CPU pipeline applies them before packing).
     """
 
     def forward(self, data: dict, training: bool = False) -> dict:
         views = _split_views(data['inputs'])
         if views is None:
             return super().forward(data, training)
+        rows = _view_distortion_rows(data.get('data_samples'), len(views))
+        if rows is not None:
+            views = [self._distort(view, rows[:, v]) for v, view in enumerate(views)]
         np_state, torch_state = np.random.get_state(), torch.get_rng_state()
         cuda_state = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
         processed = []
@@ -34,6 +45,14 @@ class MultiViewClsDataPreprocessor(ClsDataPreprocessor):
             processed.append(out['inputs'])
         return {'inputs': processed, 'data_samples': out['data_samples']}
 
+    def _distort(self, view, rows: torch.Tensor):
+        view = self.cast_data(view)
+        if isinstance(view, torch.Tensor):
+            return apply_view_distortion(view, rows)
+        if len({tuple(img.shape) for img in view}) == 1:  # pseudo_collate of equal crops
+            return list(apply_view_distortion(torch.stack(view), rows))
+        return [apply_view_distortion(img[None], row[None])[0] for img, row in zip(view, rows)]
+
 
 def _split_views(inputs):
     """List of V view batches, or None when the batch holds a single view."""
@@ -44,3 +63,17 @@ def _split_views(inputs):
         # default_collate: V tensors of (B, C, H, W); pseudo_collate of one view: B (C, H, W).
         return list(inputs) if first.dim() == 4 else None
     return list(inputs)  # pseudo_collate: V lists of B (C, H, W) tensors
+
+
+def _view_distortion_rows(data_samples: Optional[List], num_views: int) -> Optional[torch.Tensor]:
+    """(B, V, ROW_SIZE) parameters recorded by DeferredMultiView, or None."""
+    if not data_samples or VIEW_DISTORTION_KEY not in data_samples[0]:
+        return None
+    rows = torch.stack([s.get(VIEW_DISTORTION_KEY) for s in data_samples])
+    if rows.size(1) != num_views:
+        raise ValueError(
+            f'data_samples carry view_distortion for {rows.size(1)} views but the batch has '
+            f'{num_views}: the views and their parameters must come from the same '
+            'DeferredMultiView.'
+        )
+    return rows
