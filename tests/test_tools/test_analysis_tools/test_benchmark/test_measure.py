@@ -34,3 +34,35 @@ def test_paired_ratios_use_each_rounds_medians():
     # Round medians: KDCL (2, 2), Σ alone (2, 1.5): ratios 1 and 4/3.
     paired = paired_ratios(times, ['Mean'], ['a', 'b'], rounds=2)
     assert paired['Mean'] == pytest.approx(dict(median=7 / 6, q1=13 / 12, q3=5 / 4))
+
+
+class FakeModel:
+    """``train_step`` returns the next log variables of ``outputs``."""
+
+    def __init__(self, outputs):
+        self.outputs = iter(outputs)
+
+    def train_step(self, batch, optim_wrapper):
+        return next(self.outputs)
+
+
+def test_a_timed_step_records_whether_every_loss_stayed_finite():
+    import torch
+
+    from tools.analysis_tools.benchmark.measure import Arm
+
+    outputs = [
+        {
+            'loss': torch.tensor(1.5),
+            'a.loss_kd': torch.tensor([0.5]),
+            'a.nonfinite': torch.tensor(0),
+        },
+        {'loss': torch.tensor(float('nan')), 'a.nonfinite': torch.tensor(3)},
+        {'loss': torch.tensor(2.0)},
+    ]
+    arm = Arm('kdcl/Mean', FakeModel(outputs), optim_wrapper=None)
+    assert arm.timed_step({}, 'cpu') >= 0 and arm.finite
+    assert arm.last_losses == {'loss': 1.5, 'a.loss_kd': 0.5}  # counts are not losses
+    arm.timed_step({}, 'cpu')
+    arm.timed_step({}, 'cpu')
+    assert not arm.finite and arm.last_losses == {'loss': 2.0}  # a NaN once stays on record
