@@ -1,22 +1,29 @@
 """Summary statistics shared by the benchmark (timings) and the demo (accuracies over seeds)."""
 
 import math
-from typing import Sequence
+from typing import Mapping, Sequence, Union
 
 import numpy as np
 
 
-def summarize(values: Sequence[float]) -> dict:
+def summarize(values: Union[Sequence[float], Mapping[int, float]]) -> dict:
     """``n``, ``mean``, sample ``std`` (None for n < 2), ``median`` and quartiles.
 
-    Quartiles use numpy's linear interpolation. Empty input gives ``n=0`` and Nones.
+    Of a mapping (seed -> value), the summary of its values, after them by seed
+    (``per_seed``, keys as strings, sorted). Quartiles use numpy's linear interpolation.
+    Empty input gives ``n=0`` and Nones.
     """
+    head = {}
+    if isinstance(values, Mapping):
+        head['per_seed'] = {str(k): float(values[k]) for k in sorted(values)}
+        values = list(head['per_seed'].values())
     x = np.asarray(list(values), dtype=np.float64)
     if x.size == 0:
-        return dict(n=0, mean=None, std=None, median=None, q1=None, q3=None)
+        return dict(head, n=0, mean=None, std=None, median=None, q1=None, q3=None)
     q1, median, q3 = np.percentile(x, [25, 50, 75])
     std = float(x.std(ddof=1)) if x.size >= 2 else None
     return dict(
+        head,
         n=int(x.size),
         mean=float(x.mean()),
         std=std,

@@ -1,4 +1,5 @@
-"""Across-seed summaries and paired KDCL-vs-solo comparisons for the demo report.
+"""Paired KDCL-vs-solo comparisons (and how their numbers are written) for the demo report and
+the recipe search.
 
 The verdict rests on the paired 95 % t-interval of the per-seed differences (KDCL minus solo,
 same seed): *higher* only when the whole interval lies above 0, *lower* when it lies below 0.
@@ -7,8 +8,7 @@ How many seeds KDCL was higher in, and the two-sided sign test, are reported bes
 
 from typing import Dict, Optional
 
-from tools.common.stats import paired_interval, sign_test
-from tools.common.stats import summarize as summarize_values
+from tools.common.stats import paired_interval, sign_test, summarize
 
 CONFIDENCE = 0.95
 # What a paired comparison concluded, as stated in the report.
@@ -21,15 +21,6 @@ VERDICTS = {
     'same': 'no difference: KDCL and solo training scored the same in every seed',
     'none': 'not measured',
 }
-
-
-def summarize(per_seed: Dict[int, float]) -> dict:
-    """:func:`tools.common.stats.summarize` of the values, plus them by seed (``per_seed``)."""
-    seeds = sorted(per_seed)
-    return dict(
-        per_seed={str(s): float(per_seed[s]) for s in seeds},
-        **summarize_values([per_seed[s] for s in seeds]),
-    )
 
 
 def verdict_of(interval: dict, higher: int, lower: int) -> str:

@@ -39,7 +39,10 @@ from .settings import (
     generator_name,
     report_files,
 )
-from .sweep import Job, Launcher, Progress, Sweep, last_checkpoint, run_dir
+from .sweep import Job, Launcher, Progress, Sweep, last_checkpoint, run_dir, solo_job
+
+# The manifest lists its runs sorted by these fields.
+RUN_ORDER = ('kind', 'generator', 'student', 'backbone', 'seed')
 
 
 class Demo:
@@ -67,22 +70,19 @@ class Demo:
         os.makedirs(self.out, exist_ok=True)
 
     def make_data(self) -> None:
-        start = self.progress.announce(f'MNIST-COCO canvases in {self.args.data_dir}')
-        data, cpu = self.args.data_dir, 0.0
+        data = self.args.data_dir
         annotations = [osp.join(data, 'annotations', f'instances_{s}.json') for s in CANVAS_SPLITS]
-        if all(osp.isfile(a) for a in annotations):
-            print('    found, reused', flush=True)
-        elif osp.isdir(data) and os.listdir(data):
-            raise SystemExit(
-                f'demo: {data} exists but lacks {", ".join(annotations)}: an '
-                'interrupted generation? Delete it or pass another --data-dir.'
-            )
-        else:
-            cpu = self.launcher.run(
-                ['tools/dataset_converters/mnist_coco.py', '--out-dir', data, '--no-progress'],
-                osp.join(self.out, 'runs', 'mnist_coco.log'),
-            )
-        self.progress.finish('MNIST-COCO', start, cpu)
+        with self.progress.step(f'MNIST-COCO canvases in {data}', 'MNIST-COCO') as cpu:
+            if all(osp.isfile(a) for a in annotations):
+                print('    found, reused', flush=True)
+            elif osp.isdir(data) and os.listdir(data):
+                raise SystemExit(
+                    f'demo: {data} exists but lacks {", ".join(annotations)}: an '
+                    'interrupted generation? Delete it or pass another --data-dir.'
+                )
+            else:
+                cmd = ['tools/dataset_converters/mnist_coco.py', '--out-dir', data, '--no-progress']
+                cpu.append(self.launcher.run(cmd, osp.join(self.out, 'runs', 'mnist_coco.log')))
 
     def run(self, jobs: List[Job]) -> None:
         """Train and test ``jobs``; the manifest records each run's files."""
@@ -102,84 +102,45 @@ class Demo:
 
     def classification_jobs(self) -> List[Job]:
         """KDCL and solo per seed (seed by seed), then the other generators."""
-        a, extra = self.args, self.budget.classification
-        jobs = []
-        for seed in a.seeds:
-            jobs.append(
-                Job(
-                    f'KDCL ({self.main}) seed {seed}',
-                    f'kdcl_{self.main}',
-                    KDCL_CONFIG,
-                    seed,
-                    extra,
-                    dict(kind='kdcl', generator=self.main),
-                )
+        extra, configs = self.budget.classification, dict(generator_configs())
+        configs[self.main] = KDCL_CONFIG  # the recipe itself, not its generator's variant
+
+        def kdcl(gen: str, seed: int) -> Job:
+            record = dict(kind='kdcl', generator=gen)
+            return Job(
+                f'KDCL ({gen}) seed {seed}', f'kdcl_{gen}', configs[gen], seed, extra, record
             )
-            jobs += [
-                Job(
-                    f'{student} alone, seed {seed}',
-                    f'solo_{student}',
-                    config,
-                    seed,
-                    extra,
-                    dict(kind='solo', student=student),
-                )
-                for student, config in SOLO_CONFIGS.items()
-            ]
-        for seed in a.ablation_seeds:
-            jobs += [
-                Job(
-                    f'KDCL ({gen}) seed {seed}',
-                    f'kdcl_{gen}',
-                    config,
-                    seed,
-                    extra,
-                    dict(kind='kdcl', generator=gen),
-                )
-                for gen, config in generator_configs().items()
-                if gen != self.main
-            ]
-        return jobs
+
+        jobs = []
+        for seed in self.args.seeds:
+            jobs += [kdcl(self.main, seed)] + [solo_job(s, seed, extra) for s in SOLO_CONFIGS]
+        others = [gen for gen in configs if gen != self.main]
+        return jobs + [kdcl(gen, seed) for seed in self.args.ablation_seeds for gen in others]
 
     def export(self, seed: int) -> Dict[str, str]:
         """Export the KDCL students of ``seed``; their ``<name>.pth`` by student name."""
-        start = self.progress.announce(f'export the KDCL ({self.main}) students of seed {seed}')
-        checkpoint = last_checkpoint(run_dir(self.out, f'kdcl_{self.main}', seed))
         out_dir = osp.join(self.out, 'students', f'kdcl_{self.main}', f'seed{seed}')
-        cpu = self.launcher.run(
-            ['tools/export_students.py', checkpoint, '--out-dir', out_dir],
-            osp.join(out_dir, 'export.log'),
-        )
-        self.progress.finish(f'export seed {seed}', start, cpu)
+        what = f'export the KDCL ({self.main}) students of seed {seed}'
+        with self.progress.step(what, f'export seed {seed}') as cpu:
+            checkpoint = last_checkpoint(run_dir(self.out, f'kdcl_{self.main}', seed))
+            cmd = ['tools/export_students.py', checkpoint, '--out-dir', out_dir]
+            cpu.append(self.launcher.run(cmd, osp.join(out_dir, 'export.log')))
         return {student: osp.join(out_dir, f'{student}.pth') for student in SOLO_CONFIGS}
 
     def downstream_jobs(self, seed: int, student: str, backbones: Dict[str, str]) -> List[Job]:
         data = self.args.data_dir + '/'
-        loaders = ('train_dataloader', 'test_dataloader')
-        data_options = {
-            'detection': [f'{loader}.dataset.data_root={data}' for loader in loaders]
-            + [f'test_evaluator.ann_file={data}annotations/instances_test.json'],
-            'segmentation': [f'{loader}.dataset.data_root={data}' for loader in loaders],
-        }
+        roots = [f'{loader}_dataloader.dataset.data_root={data}' for loader in ('train', 'test')]
+        ann_file = f'test_evaluator.ann_file={data}annotations/instances_test.json'
+        data_options = dict(detection=[*roots, ann_file], segmentation=roots)
         jobs = []
         for task in DOWNSTREAM_TASKS:
             for arm, checkpoint in backbones.items():
-                options = [
-                    f'model.backbone.init_cfg.checkpoint={checkpoint}',
-                    *data_options[task],
-                    *getattr(self.budget, task),
-                ]
-                jobs.append(
-                    Job(
-                        f'{task} from the {arm} {student}, seed {seed}',
-                        f'{task}_{arm}_{student}',
-                        DOWNSTREAM_CONFIGS[student][task],
-                        seed,
-                        options,
-                        dict(kind=task, backbone=arm, student=student),
-                        train_flags=('--no-validate',),
-                    )
-                )
+                options = [f'model.backbone.init_cfg.checkpoint={checkpoint}', *data_options[task]]
+                options += getattr(self.budget, task)
+                title = f'{task} from the {arm} {student}, seed {seed}'
+                record = dict(kind=task, backbone=arm, student=student)
+                config, name = DOWNSTREAM_CONFIGS[student][task], f'{task}_{arm}_{student}'
+                jobs.append(Job(title, name, config, seed, options, record, ('--no-validate',)))
         return jobs
 
     def manifest(self) -> dict:
@@ -191,16 +152,7 @@ class Demo:
             recipe=recipe(run_dir(self.out, f'kdcl_{self.main}', a.seeds[0]), a),
             students=list(SOLO_CONFIGS),
             main_generator=self.main,
-            runs=sorted(
-                self.runs,
-                key=lambda r: (
-                    r['kind'],
-                    r.get('generator', ''),
-                    r.get('student', ''),
-                    r.get('backbone', ''),
-                    r['seed'],
-                ),
-            ),
+            runs=sorted(self.runs, key=lambda r: [r.get(k, '') for k in RUN_ORDER]),
             timings=dict(
                 steps=self.progress.steps,
                 wall_s=round(time.time() - self.progress.started, 1),
@@ -229,17 +181,16 @@ class Demo:
                 )
         self.run(downstream)
 
-        start = self.progress.announce('report')
-        from .report_build import build  # matplotlib: only when a report is written
-        from .report_render import render
+        with self.progress.step('report', 'report'):
+            from .report_build import build  # matplotlib: only when a report is written
+            from .report_render import render
 
-        manifest = self.manifest()
-        with open(osp.join(self.out, 'manifest.json'), 'w') as f:
-            json.dump(manifest, f, indent=2)
-        report, figure_data = build(manifest, self.out)
-        markdown, figures = render(report, figure_data)
-        paths = write_report(self.out, REPORT_FILES, report, markdown, figures)
-        self.progress.finish('report', start, 0.0)
+            manifest = self.manifest()
+            with open(osp.join(self.out, 'manifest.json'), 'w') as f:
+                json.dump(manifest, f, indent=2)
+            report, figure_data = build(manifest, self.out)
+            markdown, figures = render(report, figure_data)
+            paths = write_report(self.out, REPORT_FILES, report, markdown, figures)
         print(
             f'demo finished in {(time.time() - self.progress.started) / 60:.1f} min. Report: '
             f'{paths["markdown"]} (and report.json, plots) in {self.out}',

@@ -1,5 +1,6 @@
 """The figures of the demo report and of the recipe search (matplotlib, Agg backend: no display
-needed). Each returns a figure; :func:`tools.common.report.write_report` saves it as PNG."""
+needed). :func:`draw` makes them from a report's figure data;
+:func:`tools.common.report.write_report` saves them as PNG."""
 
 from typing import Dict, List, Sequence, Tuple
 
@@ -9,6 +10,8 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from .settings import GENERAL_WEIGHTING, GENERAL_WEIGHTS, figure_file  # noqa: E402
 
 Curve = Tuple[Sequence[int], Sequence[float]]
 # One colour per arm, the same in every figure.
@@ -86,3 +89,13 @@ def plot_general_weights(panels: Dict[str, Dict[str, Curve]]):
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def draw(figure_data: Dict[str, dict]) -> Dict[str, object]:
+    """File name -> figure, for each figure key's plot arguments: General's weights (the demo's
+    and the search's), otherwise a student's val curves."""
+    plot = {GENERAL_WEIGHTS: plot_general_weights, GENERAL_WEIGHTING: plot_general_weights}
+    return {
+        figure_file(key): plot.get(key, plot_val_curves)(**data)
+        for key, data in figure_data.items()
+    }

@@ -32,29 +32,20 @@ import argparse
 import os
 import os.path as osp
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from tools.common.report import write_report
+from tools.common.stats import summarize
 
-from .comparison import summarize
-from .recipe_table import (
-    candidate_row,
-    general_numbers,
-    general_run,
-    general_sections,
-    rank,
-    render_markdown,
-    solo_numbers,
-)
+from .recipe_table import candidate_row, figure_data, rank, render_markdown, solo_numbers
 from .settings import (
-    GENERAL_WEIGHTING,
     REPO,
     SOLO_CONFIGS,
     VAL_TABLE_FILES,
-    figure_file,
+    default_weighting,
     generator_configs,
 )
-from .sweep import Job, Launcher, Progress, Sweep, run_dir
+from .sweep import Job, Launcher, Progress, Sweep, run_dir, solo_job
 
 STAGES = ('coarse', 'refine', 'final')
 WARMUP_EPOCHS = 5
@@ -80,6 +71,12 @@ class Candidate:
         return f'{self.generator} T={self.temperature:g} λ={self.kd_weight:g}' + (
             ' +warm-up' if self.warmup else ''
         )
+
+    @property
+    def weighting(self) -> Optional[str]:
+        """GeneralSoftTarget's weighting of a General candidate (None for other generators)."""
+        generator, _, weighting = self.generator.partition(':')
+        return (weighting or default_weighting()) if generator == 'General' else None
 
     def as_dict(self) -> dict:
         return dict(asdict(self), name=self.name, label=self.label)
@@ -114,14 +111,13 @@ class Search:
     """The stages, the runs they need, and the table."""
 
     def __init__(self, args):
-        self.args = args
-        self.out = args.out_dir
+        self.args, self.out = args, args.out_dir
         launcher = Launcher(args.jobs, args.threads, name='recipe search')
         self.sweep = Sweep(self.out, launcher, Progress('recipe search'))
 
     # ---------------------------------------------------------------- runs
-    def run_dir(self, name: str, seed: int) -> str:
-        return run_dir(self.out, name, seed)
+    def dirs(self, name: str, seeds: Sequence[int]) -> Dict[int, str]:
+        return {seed: run_dir(self.out, name, seed) for seed in seeds}
 
     def config_path(self, candidate: Candidate) -> str:
         path = osp.join(self.out, 'configs', f'{candidate.name}.py')
@@ -133,23 +129,22 @@ class Search:
     def ensure(self, candidates: Sequence[Candidate], seeds: Sequence[int]) -> None:
         """Train (no test: val only) every missing run of ``candidates`` and the solo students
         on ``seeds``."""
-        jobs = [
-            Job(
-                f'{s} alone, seed {seed}',
-                f'solo_{s}',
-                osp.join(REPO, SOLO_CONFIGS[s]),
-                seed,
-                test=False,
-            )
-            for seed in seeds
-            for s in STUDENTS
-        ]
+        jobs = [solo_job(s, seed, test=False) for seed in seeds for s in STUDENTS]
         jobs += [
             Job(f'{c.label}, seed {seed}', c.name, self.config_path(c), seed, test=False)
             for c in candidates
             for seed in seeds
         ]
         self.sweep.run(jobs, launch=not self.args.table_only)
+
+    def solo(self, seeds: Sequence[int]) -> Dict[str, dict]:
+        return solo_numbers({s: self.dirs(f'solo_{s}', seeds) for s in STUDENTS})
+
+    def rows(self, candidates: Sequence[Candidate], seeds: Sequence[int]) -> List[dict]:
+        solo = self.solo(seeds)
+        return [
+            candidate_row(c, self.dirs(c.name, seeds), solo, list(STUDENTS)) for c in candidates
+        ]
 
     # ---------------------------------------------------------------- stages
     def coarse(self) -> List[Candidate]:
@@ -165,98 +160,56 @@ class Search:
             for warm in (False, True)
         ]
 
-    def rows(self, candidates: Sequence[Candidate], seeds: Sequence[int]) -> List[dict]:
-        solo = solo_numbers(
-            {s: {seed: self.run_dir(f'solo_{s}', seed) for seed in seeds} for s in STUDENTS}
-        )
-        rows = []
-        for c in candidates:
-            dirs = {seed: self.run_dir(c.name, seed) for seed in seeds}
-            rows.append(candidate_row(c, dirs, solo, list(STUDENTS)))
-            generator, _, weighting = c.generator.partition(':')
-            if generator == 'General':
-                rows[-1]['general'] = general_numbers(weighting or default_weighting(), dirs)
-        return rows
-
-    def figures(self, table: dict) -> dict:
-        """General's weights per epoch, first seed, in the section whose choice scored best."""
-        sections = general_sections(table)
-        if not sections:
-            return {}
-        from .plots import plot_general_weights  # matplotlib, only here
-
-        best = max(sections, key=lambda s: s['chosen']['general']['ensemble']['mean'])
-        chosen = best['chosen']['general']['weighting']
-        seed = min(int(s) for s in best['chosen']['general']['ensemble']['per_seed'])
-        panels = {}
-        rows = sorted(best['rows'], key=lambda r: r['general']['weighting'] != 'closed_form')
-        for row in rows:  # the closed form (the paper's) beside the chosen
-            weighting = row['general']['weighting']
-            run = general_run(self.run_dir(row['name'], seed))
-            if run and weighting in ('closed_form', chosen):
-                role = 'chosen' if weighting == chosen else 'paper'
-                panels[f'{weighting} ({role}), seed {seed}'] = run['weights']
-        return {figure_file(GENERAL_WEIGHTING): plot_general_weights(panels)}
-
     def __call__(self) -> dict:
-        a, stages = self.args, set(self.args.stages)
-        pool: Dict[str, Candidate] = {}
-        stage_of: Dict[str, str] = {}
+        a = self.args
+        pool: Dict[str, Tuple[Candidate, str]] = {}  # name -> (candidate, the stage adding it)
 
-        def add(candidates, stage):
+        def stage(candidates: List[Candidate], name: str) -> List[dict]:
+            """Add ``candidates`` to the pool; every candidate's rows on the coarse seeds."""
             for c in candidates:
-                pool.setdefault(c.name, c)
-                stage_of.setdefault(c.name, stage)
+                pool.setdefault(c.name, (c, name))
+            everyone = [c for c, _ in pool.values()]
+            self.ensure(everyone, a.coarse_seeds)
+            return self.rows(everyone, a.coarse_seeds)
 
-        add(self.coarse(), 'coarse')
-        self.ensure(list(pool.values()), a.coarse_seeds)
-        ranked = rank(self.rows(list(pool.values()), a.coarse_seeds))
-        if 'refine' in stages or 'final' in stages:
-            add(self.refine(ranked), 'refine')
-            self.ensure(list(pool.values()), a.coarse_seeds)
-            ranked = rank(self.rows(list(pool.values()), a.coarse_seeds))
-        finalists = [pool[r['name']] for r in ranked[: a.final_top]] if 'final' in stages else []
+        rows = stage(self.coarse(), 'coarse')
+        if {'refine', 'final'} & set(a.stages):
+            rows = stage(self.refine(rank(rows)), 'refine')
+        ranked = rank(rows)
+        top = ranked[: a.final_top] if 'final' in a.stages else []
+        finalists = [pool[r['name']][0] for r in top]
         if finalists:
             self.ensure(finalists, a.final_seeds)
-        return self.table(pool, stage_of, ranked, finalists)
+        return self.table(pool, rows, ranked, finalists)
 
-    def table(self, pool, stage_of, ranked, finalists) -> dict:
+    def table(self, pool, rows, ranked, finalists) -> dict:
+        """Every candidate's row, finalists first (on the final seeds), then by rank."""
         a = self.args
-        final_names = {c.name for c in finalists}
-        final_rows = {r['name']: r for r in self.rows(finalists, a.final_seeds)}
-        coarse_rows = {r['name']: r for r in self.rows(list(pool.values()), a.coarse_seeds)}
-        ranked_names = [r['name'] for r in ranked]
-        rows = []
-        for name in sorted(
-            pool,
-            key=lambda n: (
-                n not in final_names,
-                ranked_names.index(n) if n in ranked_names else len(pool),
-                n,
-            ),
-        ):
-            row = final_rows.get(name) or coarse_rows[name]
-            row['stage'] = 'final' if name in final_names else stage_of[name]
+        final = {r['name']: r for r in self.rows(finalists, a.final_seeds)}
+        coarse = {r['name']: r for r in rows}
+        order = [r['name'] for r in ranked]
+
+        def position(name):
+            return (name not in final, order.index(name) if name in order else len(pool), name)
+
+        table_rows = []
+        for name in sorted(pool, key=position):
+            row, stage = final.get(name) or coarse[name], pool[name][1]
+            row['stage'] = 'final' if name in final else stage
             row['status'] = (
                 'finalist'
-                if name in final_names
+                if name in final
                 else 'not run'
                 if row['score'] is None
-                else f'pruned after {stage_of[name]}'
+                else f'pruned after {stage}'
             )
-            rows.append(row)
-        final_ranked = rank([final_rows[n] for n in final_names if n in final_rows])
-        winner = (
-            final_ranked[0]['name']
-            if final_ranked and len(final_ranked[0]['seeds']) == len(a.final_seeds)
-            else None
-        )
+            table_rows.append(row)
+        best = rank(list(final.values()))[:1]
+        winner = best[0] if best and len(best[0]['seeds']) == len(a.final_seeds) else None
         if winner:
-            next(r for r in rows if r['name'] == winner)['status'] = 'winner'
+            winner['status'] = 'winner'
         solo_seeds = a.final_seeds if finalists else a.coarse_seeds
-        solo = solo_numbers(
-            {s: {seed: self.run_dir(f'solo_{s}', seed) for seed in solo_seeds} for s in STUDENTS}
-        )
+        solo = self.solo(solo_seeds)
         return dict(
             split='val',
             metric='top-1 (%), mean of the last 5 epochs (and the last epoch)',
@@ -267,26 +220,19 @@ class Search:
             stages_run=list(a.stages),
             warmup_epochs=WARMUP_EPOCHS,
             solo={s: {stat: summarize(v) for stat, v in solo[s].items()} for s in STUDENTS},
-            candidates=rows,
-            winner=winner and next(r['label'] for r in rows if r['name'] == winner),
+            candidates=table_rows,
+            winner=winner and winner['label'],
             partial=a.partial_note,
         )
 
     def write(self, table: dict) -> None:
+        from .plots import draw  # matplotlib, only here
+
         markdown = render_markdown(table)
         # The table indexes the runs, which are kept: each call of the search rebuilds it.
-        figures = self.figures(table)
+        figures = draw(figure_data(table, self.out))
         write_report(self.out, VAL_TABLE_FILES, table, markdown, figures, overwrite=True)
         print(markdown)
-
-
-def default_weighting() -> str:
-    """GeneralSoftTarget's default weighting, which the plain name 'General' trains."""
-    import inspect
-
-    from kdcl_mm.models.soft_targets import GeneralSoftTarget
-
-    return inspect.signature(GeneralSoftTarget).parameters['weighting'].default
 
 
 def default_generators() -> List[str]:

@@ -12,36 +12,48 @@ from typing import Dict, List, Optional
 
 from tools.common.report import md_table
 from tools.common.scalars import find_scalars, general_weights, load_scalars, metric_curve
+from tools.common.stats import summarize
 
-from .comparison import compare, format_interval, format_stat, summarize
-from .settings import ENSEMBLE
-from .sweep import finished
+from .comparison import compare, format_interval, format_stat
+from .settings import ENSEMBLE, GENERAL_WEIGHTING, SOLO_KEY, top1_key
+from .sweep import finished, run_dir
 
 LAST_K = 5
 STATS = ('last', f'last{LAST_K}')
-SOLO_KEY = 'accuracy/top1'
 
 
-def val_numbers(work_dir: str, key: str) -> Optional[Dict[str, float]]:
-    """``{'last': ..., 'last5': ...}`` val top-1 of one finished run (None if not finished)."""
+def finished_records(work_dir: str) -> Optional[List[dict]]:
+    """The ``scalars.json`` records of a run that finished (None if it has not)."""
     scalars = find_scalars(work_dir)
-    if not finished(work_dir) or scalars is None:
-        return None
-    _, values = metric_curve(load_scalars(scalars), key)
-    if not values:
-        raise ValueError(f'{scalars} has no {key!r}: was the run validated every epoch?')
-    tail = values[-LAST_K:]
-    return {'last': values[-1], f'last{LAST_K}': sum(tail) / len(tail)}
+    return load_scalars(scalars) if finished(work_dir) and scalars else None
 
 
 def per_seed(work_dirs: Dict[int, str], key: str) -> Dict[str, Dict[int, float]]:
-    """``{stat: {seed: value}}`` over the finished runs among ``work_dirs`` (seed -> dir)."""
+    """``{stat: {seed: value}}``: the val ``key`` of the finished runs among ``work_dirs``
+    (seed -> dir) at the last epoch (``'last'``) and averaged over the last :data:`LAST_K`."""
     table: Dict[str, Dict[int, float]] = {stat: {} for stat in STATS}
     for seed, work_dir in work_dirs.items():
-        numbers = val_numbers(work_dir, key)
-        for stat, value in (numbers or {}).items():
-            table[stat][seed] = value
+        records = finished_records(work_dir)
+        if records is None:
+            continue
+        _, values = metric_curve(records, key)
+        if not values:
+            raise ValueError(
+                f'{find_scalars(work_dir)} has no {key!r}: was the run validated every epoch?'
+            )
+        tail = values[-LAST_K:]
+        table['last'][seed], table[STATS[1]][seed] = values[-1], sum(tail) / len(tail)
     return table
+
+
+def solo_numbers(solo_dirs: Dict[str, Dict[int, str]]) -> Dict[str, dict]:
+    """``{student: {stat: {seed: value}}}`` of the solo runs."""
+    return {student: per_seed(dirs, SOLO_KEY) for student, dirs in solo_dirs.items()}
+
+
+def gains(row: dict) -> List[Optional[float]]:
+    """A candidate's mean paired gain over solo (mean of the last epochs), per student."""
+    return [v[STATS[1]]['vs_solo']['delta']['mean'] for v in row['students'].values()]
 
 
 def candidate_row(
@@ -50,22 +62,23 @@ def candidate_row(
     """One candidate's val numbers per student, paired with solo by seed, and its score.
 
     The score is the smallest, over students, mean paired difference (KDCL minus solo, mean
-    of the last epochs): the search looks for a recipe where *every* student gains.
+    of the last epochs): the search looks for a recipe where *every* student gains. A General
+    candidate also gets :func:`general_numbers`.
     """
     row = dict(candidate.as_dict(), students={})
     for student in students:
-        numbers = per_seed(kdcl_dirs, f'{student}/top1')
+        numbers = per_seed(kdcl_dirs, top1_key(student))
         row['students'][student] = {
             stat: dict(
                 kdcl=summarize(numbers[stat]), vs_solo=compare(numbers[stat], solo[student][stat])
             )
             for stat in STATS
         }
-    gains = [row['students'][s][STATS[1]]['vs_solo']['delta']['mean'] for s in students]
-    row['seeds'] = sorted(
-        set.intersection(*(set(row['students'][s][STATS[1]]['vs_solo']['seeds']) for s in students))
-    )
-    row['score'] = min(gains) if gains and None not in gains else None
+    paired = [set(v[STATS[1]]['vs_solo']['seeds']) for v in row['students'].values()]
+    row['seeds'] = sorted(set.intersection(*paired))
+    row['score'] = min(gains(row)) if students and None not in gains(row) else None
+    if candidate.weighting:
+        row['general'] = general_numbers(candidate.weighting, kdcl_dirs)
     return row
 
 
@@ -73,8 +86,7 @@ def rank(rows: List[dict]) -> List[dict]:
     """Rows with a score, best first (ties: the higher mean gain over students, then name)."""
 
     def key(row):
-        gains = [v[STATS[1]]['vs_solo']['delta']['mean'] for v in row['students'].values()]
-        return (-row['score'], -sum(gains) / len(gains), row['name'])
+        return (-row['score'], -sum(gains(row)) / len(gains(row)), row['name'])
 
     return sorted((r for r in rows if r['score'] is not None), key=key)
 
@@ -87,18 +99,14 @@ def render_markdown(table: dict) -> str:
         'KDCL − solo paired by seed, with its 95 % t-interval and the verdict (higher only '
         'when the interval lies above 0). Score = the smaller Δ of the two students.',
         '',
-        '| solo | ' + ' | '.join(students) + ' | seeds |',
-        '|---' * (len(students) + 2) + '|',
-        '| val top-1 | '
-        + ' | '.join(format_stat(table['solo'][s][STATS[1]]) for s in students)
-        + f' | {", ".join(map(str, table["solo_seeds"]))} |',
-        '',
     ]
+    solo = [format_stat(table['solo'][s][STATS[1]]) for s in students]
+    seeds = ', '.join(map(str, table['solo_seeds']))
+    lines += md_table(['solo', *students, 'seeds'], [['val top-1', *solo, seeds]]) + ['']
     header = ['stage', 'candidate', 'seeds']
     for s in students:
         header += [f'{s} val', f'Δ {s}', '95 % interval', 'verdict']
-    header += ['score', 'status']
-    lines += ['| ' + ' | '.join(header) + ' |', '|---' * len(header) + '|']
+    rows = []
     for row in table['candidates']:
         cells = [row['stage'], row['label'], str(len(row['seeds']))]
         for s in students:
@@ -109,8 +117,10 @@ def render_markdown(table: dict) -> str:
                 format_interval(numbers['vs_solo']['interval']),
                 numbers['vs_solo']['verdict'],
             ]
-        cells += ['—' if row['score'] is None else f'{row["score"]:+.2f}', row['status']]
-        lines.append('| ' + ' | '.join(cells) + ' |')
+        rows.append(
+            cells + ['—' if row['score'] is None else f'{row["score"]:+.2f}', row['status']]
+        )
+    lines += md_table(header + ['score', 'status'], rows)
     winner = table.get('winner')
     lines += ['', f'Winner: {winner}' if winner else 'No winner yet (the final stage has not run).']
     if table.get('partial'):
@@ -123,10 +133,9 @@ def render_markdown(table: dict) -> str:
 def general_run(work_dir: str) -> Optional[dict]:
     """General's weights per epoch (``{student: (epochs, weights)}``) and shrinkage intensity
     per epoch of one finished run, as GeneralWeightsHook logged them (None if not finished)."""
-    scalars = find_scalars(work_dir)
-    if not finished(work_dir) or scalars is None:
+    records = finished_records(work_dir)
+    if records is None:
         return None
-    records = load_scalars(scalars)
     intensity = metric_curve(records, 'general_shrinkage', 'epoch')[1]
     return dict(weights=general_weights(records), intensity=intensity)
 
@@ -147,7 +156,7 @@ def general_numbers(weighting: str, kdcl_dirs: Dict[int, str]) -> dict:
     changes = [weight_change(run['weights']) for run in runs.values()]
     return dict(
         weighting=weighting,
-        ensemble=summarize(per_seed(kdcl_dirs, f'{ENSEMBLE}/top1')['last']),
+        ensemble=summarize(per_seed(kdcl_dirs, top1_key(ENSEMBLE))['last']),
         weights=[min(weights), max(weights)] if weights else None,
         weight_change=sum(changes) / len(changes) if changes else None,
         shrinkage=[min(intensity), max(intensity)] if intensity else None,
@@ -179,18 +188,15 @@ def _general_lines(table: dict, section: dict) -> List[str]:
     rows, chosen = section['rows'], section['chosen']['general']['weighting']
     models = [ENSEMBLE] + sorted(table['students'])
 
-    def cell(stats):
-        values = list(stats['per_seed'].values())
-        spread = f' ± {stats["std"]:.1f}' if stats['std'] is not None else ''
-        return f'{stats["mean"]:.1f}{spread} ({", ".join(f"{v:.1f}" for v in values)})'
-
-    def val(row, model):
+    def cell(row, model):
         g = row['general']
-        return g['ensemble'] if model == ENSEMBLE else row['students'][model]['last']['kdcl']
+        stats = g['ensemble'] if model == ENSEMBLE else row['students'][model]['last']['kdcl']
+        values = ', '.join(f'{v:.1f}' for v in stats['per_seed'].values())
+        return f'{format_stat(stats, 1)} ({values})'
 
     header = ['weighting', *(f'val {m} top-1' for m in models), 'weights: min / max']
     body = [
-        [f'`{r["general"]["weighting"]}`', *(cell(val(r, m)) for m in models)]
+        [f'`{r["general"]["weighting"]}`', *(cell(r, m) for m in models)]
         + [f'{r["general"]["weights"][0]:+.2f} / {r["general"]["weights"][1]:+.2f}']
         + [f'{r["general"]["weight_change"]:.3f}']
         for r in rows
@@ -224,6 +230,21 @@ def _general_lines(table: dict, section: dict) -> List[str]:
     return lines
 
 
-def solo_numbers(solo_dirs: Dict[str, Dict[int, str]]) -> Dict[str, dict]:
-    """``{student: {stat: {seed: value}}}`` of the solo runs."""
-    return {student: per_seed(dirs, SOLO_KEY) for student, dirs in solo_dirs.items()}
+def figure_data(table: dict, out_dir: str) -> Dict[str, dict]:
+    """The search's figure (for :func:`tools.demo.plots.draw`): General's weights per epoch on
+    the first seed of the section whose choice scored best, the closed form (the paper's)
+    beside the chosen weighting. Empty when no section compares weightings."""
+    sections = general_sections(table)
+    if not sections:
+        return {}
+    best = max(sections, key=lambda s: s['chosen']['general']['ensemble']['mean'])
+    chosen = best['chosen']['general']['weighting']
+    seed = min(int(s) for s in best['chosen']['general']['ensemble']['per_seed'])
+    panels = {}
+    for row in sorted(best['rows'], key=lambda r: r['general']['weighting'] != 'closed_form'):
+        weighting = row['general']['weighting']
+        run = general_run(run_dir(out_dir, row['name'], seed))
+        if run and weighting in ('closed_form', chosen):
+            role = 'chosen' if weighting == chosen else 'paper'
+            panels[f'{weighting} ({role}), seed {seed}'] = run['weights']
+    return {GENERAL_WEIGHTING: dict(panels=panels)}

@@ -24,13 +24,13 @@ from collections import defaultdict
 from typing import Dict, List, Tuple
 
 from tools.common.scalars import general_weights, load_scalars, metric_curve
+from tools.common.stats import summarize
 
-from .comparison import VERDICTS, compare, summarize
-from .settings import ENSEMBLE, GENERAL_WEIGHTS, figure_file
+from .comparison import VERDICTS, compare
+from .settings import ENSEMBLE, GENERAL_WEIGHTS, SOLO_KEY, figure_file, top1_key
 
 # 2: verdicts from the paired 95 % interval; sign test; downstream for every student.
 SCHEMA_VERSION = 2
-SOLO_KEY = 'accuracy/top1'
 # Downstream task -> (metric key in the test metrics, factor to percent, name in the report).
 DOWNSTREAM_METRICS = {
     'detection': ('coco/bbox_mAP', 100.0, 'bbox mAP'),
@@ -42,11 +42,7 @@ QUICK_NOTE = (
     'downstream). Its numbers are NOT meaningful; run `make demo` or '
     '`bash tools/run_demo.sh --full` for results.'
 )
-
-
-def student_key(student: str) -> str:
-    """The KDCLAccuracy key of one student's (or the ensemble's) top-1."""
-    return f'{student}/top1'
+Scores = Dict[tuple, Dict[int, float]]
 
 
 def stated(comparison: dict) -> dict:
@@ -69,12 +65,6 @@ def _read_metrics(run: dict, root: str) -> dict:
         return json.load(f)
 
 
-def _metric(metrics: dict, key: str, path: str) -> float:
-    if key not in metrics:
-        raise KeyError(f'{path} has no {key!r} (keys: {sorted(metrics)}).')
-    return float(metrics[key])
-
-
 def _check_runs(runs: List[dict]) -> None:
     for run in runs:
         if run.get('kind') not in RUN_KINDS:
@@ -83,76 +73,73 @@ def _check_runs(runs: List[dict]) -> None:
             raise ValueError(f'manifest run {run}: needs seed and test_metrics.')
 
 
-def classification_results(manifest: dict, root: str) -> dict:
-    """Test top-1 per arm, generator and student, summarised over seeds, and the verdicts."""
-    students = list(manifest['students'])
-    main = manifest['main_generator']
-    solo: Dict[str, Dict[int, float]] = defaultdict(dict)
-    generators: Dict[str, Dict[str, Dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+def scores(manifest: dict, root: str) -> Tuple[Scores, Dict[tuple, List[int]]]:
+    """Every test number of the runs, ``{what: {seed: value}}``, ``what`` being
+    ``('solo', student)``, ``('kdcl', generator, student or ENSEMBLE)`` or
+    ``(task, student, backbone)``; and the seeds whose detector found no box, by ``what``."""
+    table: Scores = defaultdict(dict)
+    empty: Dict[tuple, List[int]] = defaultdict(list)
+    names = list(manifest['students']) + [ENSEMBLE]
     for run in manifest['runs']:
-        if run['kind'] == 'solo':
-            solo[run['student']][run['seed']] = _metric(
-                _read_metrics(run, root), SOLO_KEY, run['test_metrics']
-            )
-        elif run['kind'] == 'kdcl':
-            metrics = _read_metrics(run, root)
-            for name in students + [ENSEMBLE]:
-                generators[run['generator']][name][run['seed']] = _metric(
-                    metrics, student_key(name), run['test_metrics']
-                )
+        metrics, kind = _read_metrics(run, root), run['kind']
+        if kind == 'solo':
+            keys = {('solo', run['student']): (SOLO_KEY, 1.0)}
+        elif kind == 'kdcl':
+            keys = {('kdcl', run['generator'], n): (top1_key(n), 1.0) for n in names}
+        else:
+            key, scale, _ = DOWNSTREAM_METRICS[kind]
+            keys = {(kind, run['student'], run['backbone']): (key, scale)}
+            if kind == 'detection' and not metrics:
+                # mmdet's CocoMetric returns no metrics at all when the detector output
+                # no box above its score threshold on any image: that is an mAP of 0.
+                metrics = {key: 0.0}
+                empty[(kind, run['student'], run['backbone'])].append(run['seed'])
+        for what, (key, scale) in keys.items():
+            if key not in metrics:
+                raise KeyError(f'{run["test_metrics"]} has no {key!r} (keys: {sorted(metrics)}).')
+            table[what][run['seed']] = float(metrics[key]) * scale
+    return table, empty
+
+
+def classification_results(manifest: dict, table: Scores) -> dict:
+    """Test top-1 per arm, generator and student, summarised over seeds, and the verdicts."""
+    students, main = list(manifest['students']), manifest['main_generator']
+    names = students + [ENSEMBLE]
+    generators = sorted({what[1] for what in table if what[0] == 'kdcl'})
     if main not in generators:
         raise ValueError(
-            f'manifest main_generator {main!r} has no kdcl run '
-            f'(generators run: {sorted(generators)}).'
+            f'manifest main_generator {main!r} has no kdcl run (generators run: {generators}).'
         )
-    comparison = {name: stated(compare(generators[main][name], solo[name])) for name in students}
+    kdcl = {gen: {name: table[('kdcl', gen, name)] for name in names} for gen in generators}
+    solo = {name: table[('solo', name)] for name in students}
     return dict(
         split='test',
         solo={name: summarize(solo[name]) for name in students},
-        kdcl={name: summarize(generators[main][name]) for name in students + [ENSEMBLE]},
-        comparison=comparison,
-        generators={
-            gen: {name: summarize(per[name]) for name in students + [ENSEMBLE]}
-            for gen, per in sorted(generators.items())
-        },
+        kdcl={name: summarize(kdcl[main][name]) for name in names},
+        comparison={name: stated(compare(kdcl[main][name], solo[name])) for name in students},
+        generators={gen: {n: summarize(per[n]) for n in names} for gen, per in kdcl.items()},
         generator_comparison={
             gen: {name: compare(per[name], solo[name]) for name in students}
-            for gen, per in sorted(generators.items())
+            for gen, per in kdcl.items()
         },
     )
 
 
-def downstream_results(manifest: dict, root: str) -> dict:
+def downstream_results(manifest: dict, table: Scores, empty: Dict[tuple, List[int]]) -> dict:
     """Test mAP / mIoU per task, from the KDCL vs the solo backbone, over seeds."""
-    scores: Dict[tuple, Dict[int, float]] = defaultdict(dict)
-    empty: Dict[tuple, List[int]] = defaultdict(list)
-    for run in manifest['runs']:
-        if run['kind'] in DOWNSTREAM_METRICS:
-            key, scale, _ = DOWNSTREAM_METRICS[run['kind']]
-            metrics = _read_metrics(run, root)
-            which = (run['kind'], run['student'], run['backbone'])
-            if run['kind'] == 'detection' and not metrics:
-                # mmdet's CocoMetric returns no metrics at all when the detector output
-                # no box above its score threshold on any image: that is an mAP of 0.
-                metrics = {key: 0.0}
-                empty[which].append(run['seed'])
-            value = _metric(metrics, key, run['test_metrics']) * scale
-            scores[which][run['seed']] = value
     results = {}
     for task, (key, _, label) in DOWNSTREAM_METRICS.items():
-        ran = {s for t, s, _ in scores if t == task}
+        ran = {what[1] for what in table if what[0] == task}
         # The manifest's student order (ResNet-18 first), then any other backbone by name.
-        for student in [s for s in manifest['students'] if s in ran] + sorted(
-            ran - set(manifest['students'])
-        ):
-            kdcl, solo = scores[(task, student, 'kdcl')], scores[(task, student, 'solo')]
-            comparison = stated(compare(kdcl, solo))
+        others = sorted(ran - set(manifest['students']))
+        for student in [s for s in manifest['students'] if s in ran] + others:
+            kdcl, solo = table[(task, student, 'kdcl')], table[(task, student, 'solo')]
             results.setdefault(task, {})[student] = dict(
                 metric=label,
                 source_key=key,
                 kdcl=summarize(kdcl),
                 solo=summarize(solo),
-                comparison=comparison,
+                comparison=stated(compare(kdcl, solo)),
                 no_detections={
                     arm: empty[(task, student, arm)]
                     for arm in ('kdcl', 'solo')
@@ -162,14 +149,14 @@ def downstream_results(manifest: dict, root: str) -> dict:
     return results
 
 
-def _curves(runs: List[dict], root: str, key_of) -> List[tuple]:
-    curves = []
-    for run in sorted(runs, key=lambda r: r['seed']):
-        if run.get('scalars'):
-            curve = metric_curve(load_scalars(_resolve(run['scalars'], root)), key_of(run))
-            if curve[0]:
-                curves.append(curve)
-    return curves
+def _curves(runs: List[dict], root: str, key: str) -> List[tuple]:
+    """The val curve of ``key`` of each run by seed (runs that logged none left out)."""
+    curves = [
+        metric_curve(load_scalars(_resolve(run['scalars'], root)), key)
+        for run in sorted(runs, key=lambda r: r['seed'])
+        if run.get('scalars')
+    ]
+    return [curve for curve in curves if curve[0]]
 
 
 def figure_data(manifest: dict, root: str) -> Dict[str, dict]:
@@ -180,14 +167,10 @@ def figure_data(manifest: dict, root: str) -> Dict[str, dict]:
     figures = {}
     for name in students:
         solo = _curves(
-            [r for r in runs if r['kind'] == 'solo' and r['student'] == name],
-            root,
-            lambda r: SOLO_KEY,
+            [r for r in runs if r['kind'] == 'solo' and r['student'] == name], root, SOLO_KEY
         )
         by_generator = {
-            gen: _curves(
-                [r for r in kdcl_runs if r['generator'] == gen], root, lambda r: student_key(name)
-            )
+            gen: _curves([r for r in kdcl_runs if r['generator'] == gen], root, top1_key(name))
             for gen in sorted({r['generator'] for r in kdcl_runs})
         }
         main_curves = by_generator.pop(main, [])
@@ -216,7 +199,8 @@ def build(manifest: dict, root: str) -> Tuple[dict, Dict[str, dict]]:
     """The report as a JSON-ready dict, and :func:`figure_data`."""
     _check_runs(manifest['runs'])
     quick = manifest['mode'] == 'quick'
-    downstream = downstream_results(manifest, root)
+    table, empty = scores(manifest, root)
+    downstream = downstream_results(manifest, table, empty)
     figures = figure_data(manifest, root)
     report = dict(
         schema_version=SCHEMA_VERSION,
@@ -229,7 +213,7 @@ def build(manifest: dict, root: str) -> Tuple[dict, Dict[str, dict]]:
         students=list(manifest['students']),
         main_generator=manifest['main_generator'],
         seeds=sorted({r['seed'] for r in manifest['runs']}),
-        classification=classification_results(manifest, root),
+        classification=classification_results(manifest, table),
         downstream=downstream,
         downstream_students=[
             s for s in manifest['students'] if any(s in per for per in downstream.values())
@@ -238,8 +222,3 @@ def build(manifest: dict, root: str) -> Tuple[dict, Dict[str, dict]]:
         timings=manifest.get('timings', {}),
     )
     return report, figures
-
-
-def build_report(manifest: dict, root: str) -> dict:
-    """The report of :func:`build` alone."""
-    return build(manifest, root)[0]

@@ -6,7 +6,7 @@ from typing import Dict, List, Tuple
 from tools.common.report import md_table
 
 from .comparison import format_interval, format_p, format_stat
-from .settings import ENSEMBLE, GENERAL_WEIGHTS, figure_file
+from .settings import ENSEMBLE
 
 INTERVAL_NOTE = (
     'Mean ± sample standard deviation over seeds; the difference is paired by seed. The '
@@ -171,11 +171,6 @@ def render_markdown(report: dict) -> str:
 
 def render(report: dict, figure_data: Dict[str, dict]) -> Tuple[str, Dict[str, object]]:
     """``report.md`` and the figures (file name -> matplotlib figure) of a built report."""
-    from .plots import plot_general_weights, plot_val_curves  # matplotlib, only here
+    from .plots import draw  # matplotlib, only here
 
-    draw = {GENERAL_WEIGHTS: plot_general_weights}
-    figures = {
-        figure_file(key): draw.get(key, plot_val_curves)(**data)
-        for key, data in figure_data.items()
-    }
-    return render_markdown(report), figures
+    return render_markdown(report), draw(figure_data)

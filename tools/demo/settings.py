@@ -34,6 +34,7 @@ VAL_TABLE_FILES = ('val_table.json', 'val_table.md')
 GENERAL_WEIGHTS = 'general_weights'  # the demo's figure of General's weights per epoch
 GENERAL_WEIGHTING = 'general_weighting'  # the search's: General's weightings side by side
 ENSEMBLE = 'ensemble'  # KDCLAccuracy's name for the students' mean prediction
+SOLO_KEY = 'accuracy/top1'  # what a student trained alone logs (mmpretrain's Accuracy)
 
 
 @dataclass
@@ -112,6 +113,20 @@ def generator_name(soft_target_type: str) -> str:
 
     names = {t: name for name, t in GENERATORS.items()}
     return names[soft_target_type.split('.')[-1]]
+
+
+def top1_key(name: str) -> str:
+    """KDCLAccuracy's key of one student's (or the ensemble's) top-1."""
+    return f'{name}/top1'
+
+
+def default_weighting() -> str:
+    """GeneralSoftTarget's default weighting, which the plain name 'General' trains."""
+    import inspect
+
+    from kdcl_mm.models.soft_targets import GeneralSoftTarget
+
+    return inspect.signature(GeneralSoftTarget).parameters['weighting'].default
 
 
 def figure_file(key: str) -> str:

@@ -13,10 +13,11 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, List, Optional, Sequence
 
-from .settings import REPO
+from .settings import REPO, SOLO_CONFIGS
 
 TEST_METRICS = 'test_metrics.json'
 
@@ -103,18 +104,20 @@ class Progress:
         if not self.fixed:
             self.total += count
 
-    def announce(self, what: str) -> float:
+    @contextmanager
+    def step(self, what: str, title: str):
+        """Announce ``what``; on leaving, record step ``title`` with its wall time and the CPU
+        seconds of the commands it ran (the body appends them to the list it is given)."""
         with self.lock:
             self.done += 1
             minutes = (time.time() - self.started) / 60
             print(f'[{self.name} {self.done}/{self.total} | {minutes:5.1f} min] {what}', flush=True)
-        return time.time()
-
-    def finish(self, title: str, start: float, cpu: float) -> None:
+        start, cpu = time.time(), []
+        yield cpu
         wall = time.time() - start
         with self.lock:
-            self.steps.append(dict(name=title, wall_s=round(wall, 1), cpu_s=round(cpu, 1)))
-            print(f'    finished {title} in {wall:.0f} s (CPU {cpu:.0f} s)', flush=True)
+            self.steps.append(dict(name=title, wall_s=round(wall, 1), cpu_s=round(sum(cpu), 1)))
+            print(f'    finished {title} in {wall:.0f} s (CPU {sum(cpu):.0f} s)', flush=True)
 
 
 @dataclass
@@ -164,45 +167,26 @@ class Sweep:
 
     def run_job(self, job: Job) -> None:
         work_dir = self.work_dir(job)
-        where = osp.relpath(work_dir, self.out)
-        start = self.progress.announce(
-            f'{job.title}: {"train + test" if job.test else "train"} (logs in {where})'
-        )
-        options = [f'randomness.seed={job.seed}', *job.options]
-        # --overwrite: an interrupted run (checkpoints, no last one) starts over, same budget.
-        flags = ('--overwrite', *job.train_flags)
-        cpu = self.launcher.run(
-            train_command(job.config, work_dir, options, flags), osp.join(work_dir, 'train.log')
-        )
-        if job.test:
-            test_dir = osp.join(work_dir, 'test')
-            cmd = evaluate_command(
-                job.config, last_checkpoint(work_dir), test_dir, self.test_metrics(job), options
-            )
-            cpu += self.launcher.run(cmd, osp.join(work_dir, 'test.log'))
-        self.progress.finish(job.title, start, cpu)
+        what = f'{job.title}: {"train + test" if job.test else "train"}'
+        options = ['--cfg-options', f'randomness.seed={job.seed}', *job.options]
+        with self.progress.step(
+            f'{what} (logs in {osp.relpath(work_dir, self.out)})', job.title
+        ) as cpu:
+            # --overwrite: an interrupted run (checkpoints, no last one) starts over, same budget.
+            train = ['tools/train.py', job.config, '--work-dir', work_dir, '--overwrite']
+            log = osp.join(work_dir, 'train.log')
+            cpu.append(self.launcher.run([*train, *job.train_flags, *options], log))
+            if job.test:
+                test = ['tools/test.py', job.config, last_checkpoint(work_dir)]
+                test += ['--work-dir', osp.join(work_dir, 'test'), '--out', self.test_metrics(job)]
+                cpu.append(self.launcher.run([*test, *options], osp.join(work_dir, 'test.log')))
 
 
-def train_command(
-    config: str, work_dir: str, options: Sequence[str], flags: Sequence[str] = ()
-) -> List[str]:
-    return ['tools/train.py', config, '--work-dir', work_dir, *flags, '--cfg-options', *options]
-
-
-def evaluate_command(
-    config: str, checkpoint: str, work_dir: str, metrics_json: str, options: Sequence[str]
-) -> List[str]:
-    return [
-        'tools/test.py',
-        config,
-        checkpoint,
-        '--work-dir',
-        work_dir,
-        '--out',
-        metrics_json,
-        '--cfg-options',
-        *options,
-    ]
+def solo_job(student: str, seed: int, options: Sequence[str] = (), test: bool = True) -> Job:
+    """``student`` trained alone (its baseline config), as the demo and the search run it."""
+    title, record = f'{student} alone, seed {seed}', dict(kind='solo', student=student)
+    config = SOLO_CONFIGS[student]
+    return Job(title, f'solo_{student}', config, seed, list(options), record, test=test)
 
 
 def run_dir(out_dir: str, name: str, seed: int) -> str:

@@ -1,14 +1,23 @@
-"""tools/common/stats.py: the paired t-interval and the sign test the demo's verdicts rest on,
-against values computed by hand."""
+"""tools/common/stats.py: the summary over seeds, the paired t-interval and the sign test the
+demo's verdicts rest on, against values computed by hand."""
 
 import math
 import sys
 
 import pytest
 
-from tools.common.stats import paired_interval, sign_test, t_quantile
+from tools.common.stats import paired_interval, sign_test, summarize, t_quantile
 
 T_975_DF2 = 4.302652729911275  # t_{0.975, 2}, from a t-table
+
+
+def test_summarize_gives_mean_and_sample_std():
+    stats = summarize({2: 94.0, 0: 90.0, 1: 92.0})
+    assert stats['mean'] == pytest.approx(92.0)
+    assert stats['std'] == pytest.approx(2.0)  # sqrt((4 + 0 + 4) / 2)
+    assert stats['n'] == 3 and list(stats['per_seed']) == ['0', '1', '2']
+    single = summarize({5: 80.0})
+    assert single['mean'] == 80.0 and single['std'] is None
 
 
 @pytest.mark.parametrize('scipy', ['installed', 'missing'])

@@ -6,7 +6,7 @@ import os.path as osp
 
 import pytest
 
-from tools.demo.report_build import build, build_report
+from tools.demo.report_build import build
 from tools.demo.report_render import render_markdown
 
 from .demo_files import STUDENTS, write_json
@@ -14,7 +14,7 @@ from .demo_files import STUDENTS, write_json
 
 def test_report_numbers_come_from_the_runs(synthetic_demo):
     root, manifest = synthetic_demo
-    report = build_report(manifest, root)
+    report, _ = build(manifest, root)
     cls = report['classification']
     assert cls['solo']['resnet18']['mean'] == pytest.approx(91.0)
     assert cls['kdcl']['resnet18']['mean'] == pytest.approx(92.5)
@@ -54,7 +54,7 @@ def test_detector_without_any_box_counts_as_zero_map(synthetic_demo):
         if r['kind'] == 'detection' and r['backbone'] == 'solo' and r['seed'] == 1
     )
     write_json(osp.join(root, run['test_metrics']), {})  # what mmdet's CocoMetric returns
-    report = build_report(manifest, root)
+    report, _ = build(manifest, root)
     det = report['downstream']['detection']['resnet18']
     assert det['solo']['per_seed'] == pytest.approx({'0': 20.0, '1': 0.0})
     assert det['no_detections'] == {'solo': [1]}
@@ -65,14 +65,14 @@ def test_missing_test_metrics_is_a_clear_error(synthetic_demo):
     root, manifest = synthetic_demo
     os.remove(osp.join(root, manifest['runs'][0]['test_metrics']))
     with pytest.raises(FileNotFoundError, match='test step'):
-        build_report(manifest, root)
+        build(manifest, root)
 
 
 def test_main_generator_must_have_run(synthetic_demo):
     root, manifest = synthetic_demo
     manifest['main_generator'] = 'MinLogit'
     with pytest.raises(ValueError, match='main_generator'):
-        build_report(manifest, root)
+        build(manifest, root)
 
 
 def test_build_reads_and_writes_nothing(synthetic_demo):

@@ -5,7 +5,7 @@ import json
 import os.path as osp
 
 from tools.common.report import write_report
-from tools.demo.report_build import build, build_report
+from tools.demo.report_build import build
 from tools.demo.report_render import render, render_markdown
 from tools.demo.settings import REPORT_FILES
 
@@ -51,7 +51,7 @@ def test_report_files_markdown_and_plots(synthetic_demo):
 def test_quick_report_says_numbers_are_not_meaningful(synthetic_demo):
     root, manifest = synthetic_demo
     manifest['mode'] = 'quick'
-    report = build_report(manifest, root)
+    report, _ = build(manifest, root)
     assert report['meaningful'] is False and 'NOT meaningful' in report['note']
     assert 'QUICK RUN' in render_markdown(report).split('\n')[2]
 
