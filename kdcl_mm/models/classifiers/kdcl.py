@@ -157,12 +157,15 @@ class KDCL(BaseClassifier):
 
 
 def _common_num_classes(students: nn.ModuleList, names: List[str]) -> int:
-    found = {name: getattr(s.head, 'num_classes', None) for name, s in zip(names, students)}
+    # getattr on head too: a student module without one gets the message, not AttributeError.
+    heads = {name: getattr(s, 'head', None) for name, s in zip(names, students)}
+    found = {name: getattr(head, 'num_classes', None) for name, head in heads.items()}
     if None in found.values():
-        missing = [n for n, c in found.items() if c is None]
+        missing = [f'model.students[{i}] ({n})' for i, n in enumerate(names) if found[n] is None]
         raise ValueError(
-            f'model.students: the heads of {missing} have no num_classes; '
-            'KDCL needs classification heads such as LinearClsHead.'
+            f'{", ".join(missing)}: no head with num_classes; KDCL needs classifiers with '
+            "classification heads, e.g. dict(type='ImageClassifier', backbone=..., "
+            "neck=dict(type='GlobalAveragePooling'), head=dict(type='LinearClsHead', ...))."
         )
     if len(set(found.values())) != 1:
         raise ValueError(

@@ -87,8 +87,37 @@ def resolve_students(students: List[StudentSpec]) -> List[Tuple[str, dict]]:
                 'only (it prefixes loss and metric keys such as name.loss_kd).'
             )
         resolved.append([name or default_student_name(cfg), cfg])
+    for i, (_, cfg) in enumerate(resolved):
+        _reject_backbone(i, cfg, [c for _, c in resolved])
     _make_unique([r[0] for r in resolved], resolved)
     return [tuple(r) for r in resolved]
+
+
+def _reject_backbone(i: int, cfg: dict, all_cfgs: List[dict]) -> None:
+    """A bare backbone has no head or loss; say so before it is built (KDCL reads
+    ``student.head``), with the wrapper that makes it a student."""
+    from mmpretrain.models.backbones.base_backbone import BaseBackbone
+    from mmpretrain.registry import MODELS
+
+    cls = MODELS.get(cfg['type']) if isinstance(cfg['type'], str) else cfg['type']
+    if not (isinstance(cls, type) and issubclass(cls, BaseBackbone)):
+        return
+    heads = [c.get('head') for c in all_cfgs if isinstance(c.get('head'), dict)]
+    num_classes = next((h['num_classes'] for h in heads if 'num_classes' in h), '<classes>')
+    wrapper = (
+        f"dict(type='ImageClassifier', backbone={_as_dict_call(cfg)}, "
+        "neck=dict(type='GlobalAveragePooling'), "
+        f"head=dict(type='LinearClsHead', num_classes={num_classes}, "
+        "in_channels=<the backbone's output channels>))"
+    )
+    raise ValueError(
+        f'model.students[{i}] is a backbone ({cls.__name__}), not a classifier: each KDCL '
+        f'student needs a head and its loss. Wrap it in an ImageClassifier: {wrapper}'
+    )
+
+
+def _as_dict_call(cfg: dict) -> str:
+    return 'dict(' + ', '.join(f'{k}={v!r}' for k, v in cfg.items()) + ')'
 
 
 def _merge(base: dict, override: dict) -> dict:
