@@ -45,7 +45,9 @@ esac
 if [ -n "${KDCL_PYTHON:-}" ]; then
   PY="$KDCL_PYTHON"
 else
-  VENV="${KDCL_VENV:-$ROOT/.venv$([ "$LINE" = onedl ] && echo -onedl)}"
+  DEFAULT_VENV="$ROOT/.venv"
+  if [ "$LINE" = onedl ]; then DEFAULT_VENV="$ROOT/.venv-onedl"; fi
+  VENV="${KDCL_VENV:-$DEFAULT_VENV}"
   if [ ! -x "$VENV/bin/python" ]; then
     say "creating virtual environment $VENV"
     python3 -m venv "$VENV"
