@@ -6,7 +6,8 @@ builds the recipe's runner (``tools/train.py``, mmpretrain's own ``tools/train.p
 ``RUNNERS.build(cfg)``) gets the same errors, each naming the field and the fix.
 """
 
-from typing import Callable, Tuple
+import inspect
+from typing import Callable, Iterator, Optional, Tuple
 
 from mmengine.config import Config
 
@@ -58,11 +59,94 @@ def check_kdcl_config(cfg: Config) -> None:
             )
 
 
+def _dataset_class(cfg) -> Optional[type]:
+    from mmpretrain.registry import DATASETS
+
+    kind = cfg.get('type') if isinstance(cfg, dict) else None
+    return DATASETS.get(kind) if isinstance(kind, str) else kind if isinstance(kind, type) else None
+
+
+def _keywords(cls: Optional[type]) -> Optional[set]:
+    """The keys ``cls`` takes, or None when unknown (no class, or a ``**kwargs`` catch-all)."""
+    if cls is None:
+        return None
+    params = inspect.signature(cls).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params}
+
+
+def _dataset_wrappers(node, path: str) -> Iterator[Tuple[str, dict, type]]:
+    """``(path, cfg, class)`` of every dataset wrapper config (a ``dataset`` dict inside)."""
+    if isinstance(node, dict):
+        if isinstance(node.get('dataset'), dict) and _dataset_class(node) is not None:
+            yield path, node, _dataset_class(node)
+        for key, value in node.items():
+            yield from _dataset_wrappers(value, f'{path}.{key}' if path else key)
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _dataset_wrappers(value, f'{path}[{i}]')
+
+
+def _inner_path(wrapper: dict, path: str, key: str) -> Tuple[str, dict]:
+    """The first dataset under ``wrapper`` that takes ``key`` (else the innermost one)."""
+    inner, path = wrapper['dataset'], f'{path}.dataset'
+    while isinstance(inner.get('dataset'), dict):
+        accepted = _keywords(_dataset_class(inner))
+        if accepted is None or key in accepted:
+            break
+        inner, path = inner['dataset'], f'{path}.dataset'
+    return path, inner
+
+
+def check_wrapped_dataset_keys(cfg: Config) -> None:
+    """A key set on a dataset wrapper (``HeldOutSplit``, ``RepeatDataset``, ...) that the
+    wrapper does not take, typically an override such as
+    ``--cfg-options train_dataloader.dataset.num_labeled=300`` meant for the wrapped
+    dataset; mmengine would fail later with a bare ``unexpected keyword argument``."""
+    wrappers = [w for key, value in cfg.items() for w in _dataset_wrappers(value, key)]
+    for path, wrapper, cls in wrappers:
+        accepted = _keywords(cls)
+        if accepted is None:
+            continue
+        for key in sorted(set(wrapper) - accepted - {'type', '_scope_'}):
+            target, inner = _inner_path(wrapper, path, key)
+            value = wrapper[key]
+            suffix = target[len(path) :]
+            twins = [
+                other + suffix
+                for other, other_cfg, other_cls in wrappers
+                if other != path
+                and other_cls is cls
+                and _at(other_cfg, suffix).get('type') == inner.get('type')
+            ]
+            also = (
+                f' The same dataset is wrapped at {", ".join(twins)} too: set {key} there as '
+                f'well, so the wrappers still wrap one dataset.'
+                if twins
+                else ''
+            )
+            option = f'{target}.{key}'.replace('[', '.').replace(']', '')
+            raise ValueError(
+                f'{path}.{key}: {path} is a {cls.__name__}, a dataset wrapper that takes only '
+                f'{", ".join(sorted(accepted))}; {key} belongs to the dataset it wraps '
+                f'({inner.get("type")}) at {target}. Set {target}.{key}={value!r} instead '
+                f'(--cfg-options {option}={value!r}).{also}'
+            )
+
+
+def _at(cfg: dict, suffix: str) -> dict:
+    for key in suffix.strip('.').split('.'):
+        cfg = cfg.get(key) if isinstance(cfg, dict) else None
+    return cfg if isinstance(cfg, dict) else {}
+
+
 #: Every check, in the order they run; each raises ValueError naming the field and the fix.
 CONFIG_CHECKS: Tuple[Callable[[Config], None], ...] = (
     check_kdcl_config,
     check_amp_in_config,
     check_param_schedulers,
+    check_wrapped_dataset_keys,
 )
 
 

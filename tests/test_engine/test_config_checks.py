@@ -1,9 +1,10 @@
 import pytest
 from mmengine.config import Config
 
-from kdcl_mm.engine.config_checks import check_kdcl_config
+from kdcl_mm.engine.config_checks import check_kdcl_config, check_wrapped_dataset_keys
 
 CONFIG = 'configs/kdcl/resnet18-w16_mbv2-w0.5_mnist.py'
+GENERAL = 'configs/kdcl/resnet18-w16_mbv2-w0.5_mnist_general.py'
 
 
 def test_the_shipped_configs_pass():
@@ -49,7 +50,12 @@ def test_config_checks_are_one_tuple_in_a_fixed_order():
     from kdcl_mm.engine.runtime.amp_check import check_amp_in_config
     from kdcl_mm.engine.runtime.schedule_check import check_param_schedulers
 
-    assert CONFIG_CHECKS == (check_kdcl_config, check_amp_in_config, check_param_schedulers)
+    assert CONFIG_CHECKS == (
+        check_kdcl_config,
+        check_amp_in_config,
+        check_param_schedulers,
+        check_wrapped_dataset_keys,
+    )
 
 
 def test_tools_train_runs_the_checks_once_per_launch(tmp_path, monkeypatch):
@@ -87,3 +93,51 @@ def test_a_failed_check_is_a_config_error_with_the_field():
     cfg.train_dataloader.dataset.pipeline[0].num_views = 3
     with pytest.raises(ConfigError, match=r'train_dataloader\.dataset\.pipeline: MultiView'):
         run_config_checks(cfg)
+
+
+def test_an_override_on_a_wrapped_dataset_names_the_wrapper_and_the_inner_key_path():
+    """--cfg-options train_dataloader.dataset.num_labeled=300 on the General recipe, whose
+    train dataset is a HeldOutSplit: stopped before anything is built, with the key that
+    reaches MNISTDigits and the held-out part's copy that must change with it."""
+    from kdcl_mm.engine.config_checks import ConfigError, run_config_checks
+
+    cfg = Config.fromfile(GENERAL)
+    cfg.merge_from_dict({'train_dataloader.dataset.num_labeled': 300})
+    with pytest.raises(ConfigError) as err:
+        run_config_checks(cfg)
+    message = str(err.value)
+    assert message.startswith(
+        'train_dataloader.dataset.num_labeled: train_dataloader.dataset is a HeldOutSplit, '
+        'a dataset wrapper that takes only dataset, part, ratio, seed; num_labeled belongs to '
+        'the dataset it wraps (MNISTDigits) at train_dataloader.dataset.dataset. Set '
+        'train_dataloader.dataset.dataset.num_labeled=300 instead '
+        '(--cfg-options train_dataloader.dataset.dataset.num_labeled=300).'
+    )
+    assert 'wrapped at custom_hooks[1].heldout_dataloader.dataset.dataset too' in message
+    # The override the message gives (both copies) passes.
+    fixed = Config.fromfile(GENERAL)
+    fixed.merge_from_dict(
+        {
+            'train_dataloader.dataset.dataset.num_labeled': 300,
+            'custom_hooks.1.heldout_dataloader.dataset.dataset.num_labeled': 300,
+        }
+    )
+    run_config_checks(fixed)
+
+
+def test_a_key_under_nested_wrappers_points_at_the_first_dataset_that_takes_it():
+    inner = dict(type='MNISTDigits', split='train', pipeline=[])
+    split = dict(type='HeldOutSplit', part='train', dataset=inner)
+    cfg = Config(dict(train_dataloader=dict(dataset=dict(type='RepeatDataset', times=2))))
+    cfg.train_dataloader.dataset.dataset = split
+    cfg.train_dataloader.dataset.ratio = 0.2  # HeldOutSplit's key, one level down
+    with pytest.raises(
+        ValueError, match=r'\(HeldOutSplit\) at train_dataloader\.dataset\.dataset\. '
+    ):
+        check_wrapped_dataset_keys(cfg)
+    del cfg.train_dataloader.dataset.ratio
+    cfg.train_dataloader.dataset.num_labeled = 30  # MNISTDigits' key, two levels down
+    with pytest.raises(ValueError, match=r'Set train_dataloader\.dataset\.dataset\.dataset\.num_'):
+        check_wrapped_dataset_keys(cfg)
+    del cfg.train_dataloader.dataset.num_labeled
+    check_wrapped_dataset_keys(cfg)
