@@ -22,6 +22,7 @@ Semantic segmentation: ``kdcl_mm.datasets.mnist_coco_seg.MNISTCocoSegDataset`` w
 """
 
 import argparse
+import inspect
 import json
 import os
 import os.path as osp
@@ -315,31 +316,39 @@ def generate_mnist_coco(
 
 
 def parse_args():
+    # The defaults are generate_mnist_coco's own.
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(generate_mnist_coco).parameters.items()
+        if p.default is not p.empty
+    }
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument('--out-dir', default='data/mnist_coco')
-    parser.add_argument('--num-train', type=int, default=600)
-    parser.add_argument('--num-val', type=int, default=150)
-    parser.add_argument('--num-test', type=int, default=150)
-    parser.add_argument('--canvas-size', type=int, default=128)
+    for name in ('num_train', 'num_val', 'num_test', 'canvas_size'):
+        parser.add_argument('--' + name.replace('_', '-'), type=int, default=defaults[name])
     parser.add_argument(
-        '--digits-per-canvas', type=int, nargs=2, default=(2, 5), metavar=('MIN', 'MAX')
+        '--digits-per-canvas',
+        type=int,
+        nargs=2,
+        default=defaults['digits_per_canvas'],
+        metavar=('MIN', 'MAX'),
     )
     parser.add_argument(
         '--scale',
         type=int,
         nargs=2,
-        default=(20, 48),
+        default=defaults['scale'],
         metavar=('MIN', 'MAX'),
         help='side of a pasted digit in pixels',
     )
-    parser.add_argument('--max-overlap', type=float, default=0.3)
-    parser.add_argument('--seed', type=int, default=0, help='seed of the canvases')
+    parser.add_argument('--max-overlap', type=float, default=defaults['max_overlap'])
+    parser.add_argument('--seed', type=int, default=defaults['seed'], help='seed of the canvases')
     parser.add_argument(
         '--split-seed',
         type=int,
-        default=0,
+        default=defaults['split_seed'],
         help='seed of the digit splits; keep it equal to the classification one',
     )
     parser.add_argument(
@@ -347,26 +356,13 @@ def parse_args():
         action='store_true',
         help='replace images/, annotations/ and seg_maps/ in a non-empty out-dir',
     )
-    parser.add_argument('--no-progress', action='store_true')
+    parser.add_argument('--no-progress', dest='progress', action='store_false')
     return parser.parse_args()
 
 
 def main():
-    args = parse_args()
-    written = generate_mnist_coco(
-        args.out_dir,
-        num_train=args.num_train,
-        num_val=args.num_val,
-        num_test=args.num_test,
-        canvas_size=args.canvas_size,
-        digits_per_canvas=tuple(args.digits_per_canvas),
-        scale=tuple(args.scale),
-        max_overlap=args.max_overlap,
-        seed=args.seed,
-        split_seed=args.split_seed,
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-    )
+    args = vars(parse_args())
+    written = generate_mnist_coco(args.pop('out_dir'), **args)
     for split, paths in written.items():
         print(f'{split}: ' + ', '.join(f'{key}={path}' for key, path in paths.items()))
 

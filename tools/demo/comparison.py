@@ -6,7 +6,7 @@ same seed): *higher* only when the whole interval lies above 0, *lower* when it 
 How many seeds KDCL was higher in, and the two-sided sign test, are reported beside it.
 """
 
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 from tools.common.stats import paired_interval, sign_test, summarize
 
@@ -72,6 +72,11 @@ def format_interval(interval: Optional[dict], digits: int = 2) -> str:
     if not interval or interval.get('low') is None:
         return '—'
     return f'[{interval["low"]:+.{digits}f}, {interval["high"]:+.{digits}f}]'
+
+
+def difference_cells(comparison: dict) -> List[str]:
+    """KDCL − solo (mean ± sd over seeds, signed) and its 95 % interval, as every table has them."""
+    return [format_stat(comparison['delta'], signed=True), format_interval(comparison['interval'])]
 
 
 def format_p(p: Optional[float]) -> str:

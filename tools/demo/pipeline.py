@@ -1,16 +1,8 @@
-"""The demo's chain of runs (docs/demo.md), each step announced, each run in its own work dir
-under ``<out-dir>/runs/`` (mmengine logs there, plus the tool's output in ``train.log`` /
-``test.log``):
-
-1. MNIST-COCO canvases, generated into ``--data-dir`` unless already there.
-2. KDCL pretraining and each student trained alone (same data and budget), per seed.
-3. The generator ablation: the other four soft targets, on ``--ablation-seeds``.
-4. Export of the KDCL students (tools/export_students.py).
-5. Faster R-CNN-FPN and Semantic FPN on MNIST-COCO from the KDCL student and from the same
-   student trained alone, for each of ``--downstream-students`` and ``--downstream-seeds``.
-6. ``report.md``, ``report.json`` and PNG plots: :mod:`tools.demo.report_build` reads the runs,
-   :mod:`tools.demo.report_render` renders them, :func:`tools.common.report.write_report`
-   writes them.
+"""The demo's chain of runs (docs/demo.md, "What it runs"): MNIST-COCO, KDCL and each student
+alone per seed, the generator ablation, export, downstream from both arms, then the report
+(:mod:`tools.demo.report_build` reads the runs, :mod:`tools.demo.report_render` renders them,
+:func:`tools.common.report.write_report` writes them). Each run has its own work dir under
+``<out-dir>/runs/``, with the tool's output in ``train.log`` / ``test.log``.
 """
 
 import json

@@ -255,9 +255,9 @@ def parse_args(argv=None):
         '--generators',
         nargs='+',
         default=None,
-        help='generators of the coarse stage (kdcl_mm.models.soft_targets.GENERATORS: Naive, '
-        'Linear, MinLogit, General, Mean), or General:<weighting> for a GeneralSoftTarget '
-        'weighting (default: all, with every weighting)',
+        help='generators of the coarse stage (the names of kdcl_mm.models.soft_targets.GENERATORS)'
+        ', or General:<weighting> for a GeneralSoftTarget weighting (default: all, with every '
+        'weighting)',
     )
     parser.add_argument('--temperatures', type=float, nargs='+', default=[1.0, 2.0, 4.0, 8.0])
     parser.add_argument('--kd-weights', type=float, nargs='+', default=[0.5, 1.0, 2.0])
@@ -283,9 +283,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.generators is None:
         args.generators = default_generators()
-    from kdcl_mm.models.soft_targets import GENERATORS, WEIGHTINGS
-
-    known = list(GENERATORS) + [f'General:{w}' for w in WEIGHTINGS]
+    known = default_generators() + [f'General:{default_weighting()}']  # its default, by name too
     for gen in args.generators:
         if gen not in known:
             parser.error(f'--generators: {gen!r} is not one of {known}')

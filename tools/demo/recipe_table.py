@@ -14,7 +14,7 @@ from tools.common.report import md_table
 from tools.common.scalars import find_scalars, general_weights, load_scalars, metric_curve
 from tools.common.stats import summarize
 
-from .comparison import compare, format_interval, format_stat
+from .comparison import compare, difference_cells, format_interval, format_stat
 from .settings import ENSEMBLE, GENERAL_WEIGHTING, SOLO_KEY, top1_key
 from .sweep import finished, run_dir
 
@@ -111,12 +111,8 @@ def render_markdown(table: dict) -> str:
         cells = [row['stage'], row['label'], str(len(row['seeds']))]
         for s in students:
             numbers = row['students'][s][STATS[1]]
-            cells += [
-                format_stat(numbers['kdcl']),
-                format_stat(numbers['vs_solo']['delta'], signed=True),
-                format_interval(numbers['vs_solo']['interval']),
-                numbers['vs_solo']['verdict'],
-            ]
+            vs_solo = numbers['vs_solo']
+            cells += [format_stat(numbers['kdcl']), *difference_cells(vs_solo), vs_solo['verdict']]
         rows.append(
             cells + ['—' if row['score'] is None else f'{row["score"]:+.2f}', row['status']]
         )

@@ -5,7 +5,7 @@ from typing import Dict, List, Tuple
 
 from tools.common.report import md_table
 
-from .comparison import format_interval, format_p, format_stat
+from .comparison import difference_cells, format_p, format_stat
 from .settings import ENSEMBLE
 
 INTERVAL_NOTE = (
@@ -25,9 +25,7 @@ def _verdict_cell(comparison: dict) -> str:
 
 def _comparison_cells(comparison: dict) -> List[str]:
     """The KDCL − solo, 95 % interval, sign test p and verdict cells of a table row."""
-    return [
-        format_stat(comparison['delta'], signed=True),
-        format_interval(comparison['interval']),
+    return difference_cells(comparison) + [
         format_p(comparison['sign_test_p']),
         _verdict_cell(comparison),
     ]
@@ -88,15 +86,10 @@ def _generators(report: dict) -> List[str]:
     else:
         lines += ['', 'Each generator minus solo, paired by seed (95 % interval; verdict):', '']
         for gen, per in cls['generator_comparison'].items():
-            lines.append(
-                f'- {gen}: '
-                + '; '.join(
-                    f'{name} {format_stat(c["delta"], signed=True)} '
-                    f'{format_interval(c["interval"])}'
-                    f' {c["verdict"]}'
-                    for name, c in per.items()
-                )
-            )
+            cells = [
+                ' '.join([name, *difference_cells(c), c['verdict']]) for name, c in per.items()
+            ]
+            lines.append(f'- {gen}: ' + '; '.join(cells))
     return lines
 
 

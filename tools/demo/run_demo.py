@@ -1,13 +1,6 @@
-"""The whole KDCL pipeline in miniature, on real MNIST digits, on CPU (docs/demo.md).
-
-    bash tools/run_demo.sh [--quick | --full] [--out-dir work_dirs/demo] [--seeds 0 1 2]
-    python -m tools.demo.run_demo ...            # the same, from the repository root
-
-Three modes (:data:`tools.demo.settings.MODES`): the default (``make demo``, within 30 minutes
-on 2 cores), ``--full`` (the evidence, about an hour) and ``--quick`` (a smoke test). The steps
-are :mod:`tools.demo.pipeline`'s. Every training command is the ordinary ``tools/train.py`` /
-``tools/test.py`` one; the only overrides are the seed, data paths, the downstream backbone
-checkpoint, and (quick mode) the budgets.
+"""The demo's command line (docs/demo.md), run as ``bash tools/run_demo.sh [--quick | --full]
+...`` or ``python -m tools.demo.run_demo ...`` from the repository root. Each mode's defaults
+are :data:`tools.demo.settings.MODES`; the steps are :mod:`tools.demo.pipeline`'s.
 """
 
 import argparse
