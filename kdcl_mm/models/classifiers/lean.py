@@ -16,6 +16,15 @@ mode's code, so the logged values, the one ``optim_wrapper.backward`` per iterat
 behave exactly as in the default mode; under DDP a later student's gradient buckets are
 all-reduced while the earlier students are still being recomputed.
 
+Why one DDP wrapper around the KDCL model and not one per student
+(``MMSeparateDistributedDataParallel``): that wrapper wraps the model's children, and KDCL's
+students sit in one ``ModuleList`` whose forward is never called, so its reducer would never
+be prepared. A DDP wrapper per student would sit *inside* the checkpoint, and the
+recomputation would re-enter DDP's forward in the middle of backward, which resets its
+reducer. One wrapper already gives what per-student wrappers are for: DDP fills its buckets
+in reverse parameter order, which is the order lean backward finishes the students in (last
+student first), so each student's all-reduce overlaps the next student's recomputation.
+
 What makes the recomputation replay the forward bit for bit:
 
 * random state: torch's checkpoint restores the CPU generator and that of the input's
