@@ -4,16 +4,18 @@ python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
 """
 
 import argparse
-import os
 import os.path as osp
+import sys
 
-from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 import kdcl_mm  # noqa: F401  (registers modules, kdcl_mm:: scope, checkpoint loading)
 from kdcl_mm.engine.runtime.dist_env import prepare_distributed, shutdown_distributed
-from kdcl_mm.utils.overwrite_guard import refuse_overwrite
+
+# Run as a script, Python puts tools/ first on sys.path; tools.train needs the repository root.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from tools.train import exit_if_refused, load_config, parse_launch_args  # noqa: E402
 
 
 def parse_args():
@@ -22,19 +24,7 @@ def parse_args():
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='where logs and metrics go')
     parser.add_argument('--out', help='dump the metrics to this json/pkl/yaml file')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, help='override config entries'
-    )
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher',
-    )
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_launch_args(parser, 'override config entries')
 
 
 def main():
@@ -42,19 +32,8 @@ def main():
     if not osp.isfile(args.checkpoint):
         raise SystemExit(f'checkpoint {args.checkpoint!r} does not exist')
     if args.out:  # before the test runs, so that no evaluation is spent on a refusal
-        try:
-            refuse_overwrite([args.out], False, fix='pass another --out, or delete it')
-        except FileExistsError as err:
-            raise SystemExit(str(err)) from None
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.work_dir = (
-        args.work_dir
-        or cfg.get('work_dir')
-        or osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    )
+        exit_if_refused([args.out], False, fix='pass another --out, or delete it')
+    cfg = load_config(args)
     cfg.load_from = args.checkpoint
     prepare_distributed(cfg)  # gloo on CPU, per-rank augmentation seeds
     runner = Runner.from_cfg(cfg)

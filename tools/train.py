@@ -42,12 +42,13 @@ def parse_args():
         action='store_true',
         help='allow training into a work_dir that already holds checkpoints',
     )
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries, e.g. model.kd_loss.temperature=4',
-    )
+    return parse_launch_args(parser, 'override config entries, e.g. model.kd_loss.temperature=4')
+
+
+def parse_launch_args(parser: argparse.ArgumentParser, cfg_options_help: str):
+    """Add the options tools/train.py and tools/test.py share (--cfg-options, --launcher,
+    --local-rank), parse, and export LOCAL_RANK as torch.distributed.launch passes it."""
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help=cfg_options_help)
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -60,7 +61,10 @@ def parse_args():
     return args
 
 
-def merge_args(cfg: Config, args) -> Config:
+def load_config(args) -> Config:
+    """``args.config`` with the launcher, --cfg-options and the work dir of the command line
+    (--work-dir, else the config's, else ./work_dirs/<config name>)."""
+    cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -69,6 +73,19 @@ def merge_args(cfg: Config, args) -> Config:
         or cfg.get('work_dir')
         or osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     )
+    return cfg
+
+
+def exit_if_refused(paths, overwrite: bool, fix: str) -> None:
+    """:func:`refuse_overwrite` for an entry script: a refusal ends it with the message."""
+    try:
+        refuse_overwrite(paths, overwrite, fix=fix)
+    except FileExistsError as err:
+        raise SystemExit(str(err)) from None
+
+
+def merge_args(cfg: Config, args) -> Config:
+    """The training options of the command line, set in ``cfg`` (from :func:`load_config`)."""
     if args.amp:
         if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'OptimWrapper':
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
@@ -89,20 +106,17 @@ def refuse_to_overwrite(cfg: Config, args) -> None:
     if cfg.get('resume') or not osp.isdir(cfg.work_dir):
         return
     checkpoints = sorted(f for f in os.listdir(cfg.work_dir) if f.endswith('.pth'))
-    try:
-        refuse_overwrite(
-            [osp.join(cfg.work_dir, f) for f in checkpoints],
-            args.overwrite,
-            fix=f'work_dir {cfg.work_dir} already holds checkpoints and training would overwrite '
-            'them. Pass --resume to continue, --work-dir to train elsewhere, or --overwrite',
-        )
-    except FileExistsError as err:
-        raise SystemExit(str(err)) from None
+    exit_if_refused(
+        [osp.join(cfg.work_dir, f) for f in checkpoints],
+        args.overwrite,
+        fix=f'work_dir {cfg.work_dir} already holds checkpoints and training would overwrite '
+        'them. Pass --resume to continue, --work-dir to train elsewhere, or --overwrite',
+    )
 
 
 def main():
     args = parse_args()
-    cfg = merge_args(Config.fromfile(args.config), args)
+    cfg = merge_args(load_config(args), args)
     refuse_to_overwrite(cfg, args)
     prepare_distributed(cfg)  # gloo on CPU, per-rank augmentation seeds
     # As mmpretrain's tools/train.py, but a config that names no runner (mmdet's, mmseg's)
