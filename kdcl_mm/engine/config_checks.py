@@ -21,9 +21,14 @@ class ConfigError(ValueError):
     the fix. Entry scripts print it without a traceback."""
 
 
+#: The transforms that give one view per student (DeferredMultiView is a MultiView whose flips
+#: and colour run on the device).
+MULTI_VIEW_TYPES = ('MultiView', 'DeferredMultiView')
+
+
 def _find_multiview(pipeline):
     for t in pipeline or []:
-        if isinstance(t, dict) and t.get('type') == 'MultiView':
+        if isinstance(t, dict) and t.get('type') in MULTI_VIEW_TYPES:
             return t
     return None
 
@@ -43,7 +48,8 @@ def check_kdcl_config(cfg: Config) -> None:
         total = sum(views) if isinstance(views, (list, tuple)) else views
         if total != num_students:
             raise ValueError(
-                f'train_dataloader.dataset.pipeline: MultiView(num_views={views}) gives {total} '
+                f'train_dataloader.dataset.pipeline: {multiview["type"]}(num_views={views}) '
+                f'gives {total} '
                 f'views but model.students has {num_students} students; input distortion needs '
                 f'one view per student: set num_views={num_students} (or drop MultiView).'
             )

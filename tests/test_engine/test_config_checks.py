@@ -141,3 +141,14 @@ def test_a_key_under_nested_wrappers_points_at_the_first_dataset_that_takes_it()
         check_wrapped_dataset_keys(cfg)
     del cfg.train_dataloader.dataset.num_labeled
     check_wrapped_dataset_keys(cfg)
+
+
+def test_deferred_multi_view_is_checked_as_multi_view():
+    from kdcl_mm.engine.config_checks import ConfigError, run_config_checks
+
+    cfg = Config.fromfile(CONFIG)
+    cfg.train_dataloader.dataset.pipeline[0].type = 'DeferredMultiView'
+    run_config_checks(cfg)  # one view per student: passes
+    cfg.train_dataloader.dataset.pipeline[0].num_views = 3
+    with pytest.raises(ConfigError, match=r'pipeline: DeferredMultiView\(num_views=3\) gives 3 '):
+        run_config_checks(cfg)
