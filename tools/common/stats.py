@@ -99,10 +99,11 @@ def paired_interval(differences: Sequence[float], confidence: float = 0.95) -> d
     """
     if not 0 < confidence < 1:
         raise ValueError(f'paired_interval: confidence must be in (0, 1), got {confidence}.')
-    x = np.asarray(list(differences), dtype=np.float64)
+    summary = summarize(differences)
+    n, sd = summary['n'], summary['std']
     result = dict(
-        n=int(x.size),
-        mean=float(x.mean()) if x.size else None,
+        n=n,
+        mean=summary['mean'],
         sd=None,
         t=None,
         half_width=None,
@@ -110,11 +111,10 @@ def paired_interval(differences: Sequence[float], confidence: float = 0.95) -> d
         high=None,
         confidence=confidence,
     )
-    if x.size < 2:
+    if n < 2:
         return result
-    sd = float(x.std(ddof=1))
-    t = t_quantile((1 + confidence) / 2, x.size - 1)
-    half = t * sd / np.sqrt(x.size)
+    t = t_quantile((1 + confidence) / 2, n - 1)
+    half = t * sd / np.sqrt(n)
     result.update(
         sd=sd,
         t=t,
