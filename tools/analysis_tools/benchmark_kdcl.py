@@ -102,6 +102,12 @@ def parse_args():
         metavar='F',
         help="report whether General's weight estimation takes <= F of an epoch (e.g. 0.02)",
     )
+    parser.add_argument('--photos', help='a folder of JPEGs for the loader per view count')
+    parser.add_argument(
+        '--skimage-wheel',
+        help="a scikit-image wheel (pip download scikit-image) whose photos the loader's "
+        "timing uses besides matplotlib's one (without --photos)",
+    )
     return parser.parse_args()
 
 
@@ -126,6 +132,8 @@ def main():
         threads=args.threads,
         seed=args.seed,
         general_fraction_target=args.general_fraction_target,
+        photos=args.photos,
+        skimage_wheel=args.skimage_wheel,
     )
     if settings.amp == 'none':
         settings.amp = None
@@ -136,7 +144,7 @@ def main():
     report = run_benchmark(settings, logger)
     paths = write_report(report, args.out_dir, args.overwrite)
     print(format_markdown(report))
-    logger.info(f'Report written to {paths["json"]} and {paths["markdown"]}')
+    logger.info(f'Report written to {", ".join(paths.values())}')
 
 
 if __name__ == '__main__':

@@ -11,7 +11,7 @@ from mmengine.optim import OptimWrapper
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from tools.analysis_tools.lean_measure import SavedTensorBytes, memory_arms
+from tools.analysis_tools.benchmark.activations import SavedTensorBytes
 
 NUM_CLASSES = 10
 # BatchNorm everywhere, drop-path in the ResNet, dropout in its head: the random state and the
@@ -186,22 +186,3 @@ def test_recomputation_only_in_training_with_grad():
     with torch.no_grad():
         for a, b in zip(lean.student_logits(views), default.student_logits(views)):
             assert torch.equal(a, b)
-
-
-def test_lean_peak_is_the_largest_student_not_the_sum():
-    # Two students of one size, so that the sum is twice the largest.
-    torch.manual_seed(0)
-    model = MODELS.build(dict(type='KDCL', students=copy.deepcopy([MBV2, MBV2])))
-    views = [torch.randn(4, 3, 32, 32) for _ in range(2)]
-    samples = [DataSample().set_gt_label(i % NUM_CLASSES) for i in range(4)]
-    arms = memory_arms(model, views, samples)
-    alone = [arms[f'{name} alone'] for name in model.student_names]
-    largest = max(a['allocated'] for a in alone)
-    assert arms['lean']['allocated'] <= 1.1 * largest
-    # What the bound guards: the default mode holds both students' activations at once.
-    assert arms['default']['allocated'] > 1.8 * largest
-    # Saved-tensor hooks see the default mode hold the students' sum, each storage once, and
-    # the lean mode hold only the students' inputs (the rest is recomputed in backward).
-    saved_sum = sum(a['saved'] for a in alone)
-    assert arms['default']['saved'] == pytest.approx(saved_sum, rel=0.01)
-    assert arms['lean']['saved'] < 0.05 * saved_sum

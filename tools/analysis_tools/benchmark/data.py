@@ -1,8 +1,13 @@
 """The batches measured: the config's datasets and dataloaders, or random images for machines
-without the config's dataset (:class:`SyntheticImages`, :func:`synthetic_batch`)."""
+without the config's dataset (:class:`SyntheticImages`, :func:`synthetic_batch`); and, for the
+loader's cost per view, real photos as JPEGs (:func:`make_photo_jpegs`) through the train
+pipeline at each view count (:func:`view_pipelines`)."""
 
 import copy
-from typing import List, Sequence, Tuple
+import os
+import os.path as osp
+import zipfile
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -13,6 +18,7 @@ from mmpretrain.registry import DATASETS
 from mmpretrain.structures import DataSample
 
 from kdcl_mm.datasets.dataset_cfg import innermost_dataset_cfg
+from kdcl_mm.datasets.transforms import VIEW_DISTORTION_KEY
 
 from .settings import BenchmarkSettings
 
@@ -136,3 +142,60 @@ class BenchmarkData:
             if len(batches) == count:
                 return batches
         return batches
+
+
+# ---------------------------------------------------------------------------- photos
+#: Colour photographs in scikit-image's wheel (besides matplotlib's grace_hopper.jpg).
+SKIMAGE_PHOTOS = (
+    'astronaut.png chelsea.png coffee.png hubble_deep_field.jpg ihc.png motorcycle_left.png '
+    'motorcycle_right.png retina.jpg rocket.jpg'
+).split()
+
+
+def make_photo_jpegs(out_dir: str, skimage_wheel: str = None, size=(500, 375)) -> List[str]:
+    """Real photos as ``size`` JPEGs (quality 90, scaled to cover and centre-cropped):
+    matplotlib's grace_hopper.jpg, plus the colour photos in a scikit-image wheel if given
+    (read as a zip, nothing installed)."""
+    import cv2
+    import matplotlib.cbook
+
+    with open(matplotlib.cbook.get_sample_data('grace_hopper.jpg', asfileobj=False), 'rb') as f:
+        sources = {'grace_hopper': f.read()}
+    if skimage_wheel:
+        with zipfile.ZipFile(skimage_wheel) as wheel:
+            for name in SKIMAGE_PHOTOS:
+                sources[osp.splitext(name)[0]] = wheel.read(f'skimage/data/{name}')
+    os.makedirs(out_dir, exist_ok=True)
+    width, height = size
+    paths = []
+    for name, data in sources.items():
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        scale = max(width / img.shape[1], height / img.shape[0])
+        shape = (round(img.shape[1] * scale), round(img.shape[0] * scale))
+        img = cv2.resize(img, shape, interpolation=cv2.INTER_AREA)
+        top, left = (img.shape[0] - height) // 2, (img.shape[1] - width) // 2
+        path = osp.join(out_dir, f'{name}.jpg')
+        img = img[top : top + height, left : left + width]
+        cv2.imwrite(path, img, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        paths.append(path)
+    return paths
+
+
+def view_pipelines(pipeline: Sequence[dict], views: Sequence[int]) -> Dict[str, List[dict]]:
+    """The loader's pipelines per view count, from a train pipeline with one ``MultiView``
+    (or ``DeferredMultiView``): ``'1 view'`` (a student alone, :func:`single_view_pipeline`),
+    then per count n ``'n views, CPU'`` (``MultiView``: every view's flip and colour in the
+    loader) and ``'n views, device'`` (``DeferredMultiView``: those left to the device)."""
+    cpu = [dict(t, type='MultiView') if 'MultiView' in str(t.get('type')) else t for t in pipeline]
+    out = {'1 view': single_view_pipeline(cpu)}
+    for n in views:
+        for where, kind in (('CPU', 'MultiView'), ('device', 'DeferredMultiView')):
+            steps = []
+            for t in copy.deepcopy(cpu):
+                if t['type'] == 'MultiView':
+                    t.update(type=kind, num_views=n)
+                elif t['type'] == 'PackInputs' and kind == 'DeferredMultiView':
+                    t['algorithm_keys'] = [*t.get('algorithm_keys', ()), VIEW_DISTORTION_KEY]
+                steps.append(t)
+            out[f'{n} views, {where}'] = steps
+    return out

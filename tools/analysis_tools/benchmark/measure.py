@@ -5,14 +5,18 @@ function that returns its units): a new measurement is one function here, called
 * training steps: :func:`build_arms` (KDCL per generator, each student alone), :func:`warm_up`,
   :func:`step_units` (timed, with a check that every loss stayed finite), :func:`step_stats`,
   :func:`overhead_ratios`, :func:`paired_ratios`;
-* memory: :func:`peak_memory` (CUDA max allocated, or the CPU's peak RSS);
-* data: :func:`pipeline_units` and :func:`pipeline_report` (multi-view against one view);
+* memory: :func:`peak_memory` (CUDA max allocated, or the CPU's peak RSS); activation bytes
+  per mode in :mod:`.activations`;
+* data: :func:`pipeline_units` and :func:`pipeline_report` (multi-view against one view),
+  :func:`photo_units` and :func:`loader_report` (ms/image per view count on real photos, the
+  device-side distortion timed apart);
 * General: :class:`GeneralEstimate` (its weight estimation as a share of an epoch).
 """
 
 import ctypes
 import gc
 import math
+import os.path as osp
 import random
 import resource
 import time
@@ -89,7 +93,8 @@ def optim_cfg(cfg: Config, amp: Optional[str], solo: bool) -> dict:
 
 
 def build_arms(cfg: Config, settings: BenchmarkSettings) -> Tuple[List[Arm], List[str]]:
-    """``kdcl/<generator>`` per ``settings.generators``, then ``solo/<student>`` per student.
+    """``kdcl/<generator>`` per ``settings.generators``, ``lean/<first generator>`` if
+    ``settings.lean``, then ``solo/<student>`` per student.
 
     Every arm starts from the same seed, so the students' initial weights match.
     """
@@ -110,16 +115,16 @@ def build_arms(cfg: Config, settings: BenchmarkSettings) -> Tuple[List[Arm], Lis
         wrapper = build_optim_wrapper(model, optim_cfg(cfg, settings.amp, solo))
         arms.append(Arm(name, model, wrapper, view))
 
-    for short in settings.generators:
-        add(
-            f'kdcl/{short}',
-            dict(
-                model_cfg,
-                soft_target=dict(type=GENERATORS[short]),
-                data_preprocessor=dict(preprocessor),
-            ),
-            solo=False,
+    def kdcl(short, **lean):
+        soft_target = dict(type=GENERATORS[short])
+        return dict(
+            model_cfg, soft_target=soft_target, data_preprocessor=dict(preprocessor), **lean
         )
+
+    for short in settings.generators:
+        add(f'kdcl/{short}', kdcl(short), solo=False)  # the config's mode
+    if settings.lean:  # the first generator again, in lean mode
+        add(f'lean/{settings.generators[0]}', kdcl(settings.generators[0], lean=True), solo=False)
     students = resolve_students(model_cfg['students'])
     for i, (name, student_cfg) in enumerate(students):
         add(
@@ -210,6 +215,18 @@ def overhead_ratios(
     return {g: step_stats[f'kdcl/{g}']['median_ms'] / solo for g in generators}
 
 
+def lean_report(times: Dict[str, Sequence[float]], generator: str, rounds: int) -> dict:
+    """``lean/<g>`` against ``kdcl/<g>``, timed side by side in the same rounds: both
+    medians, their ratio, and the per-round ratio (:func:`paired_ratios`' arithmetic, with the
+    default step in place of the students alone)."""
+    lean, default = times[f'lean/{generator}'], times[f'kdcl/{generator}']
+    pair = {'kdcl/lean': lean, 'solo/default': default}
+    stats = dict(default=ms_summary(default), lean=ms_summary(lean))
+    ratio = stats['lean']['median_ms'] / stats['default']['median_ms']
+    paired = paired_ratios(pair, ['lean'], ['default'], rounds)['lean']
+    return dict(generator=generator, **stats, ratio=ratio, paired_ratio=paired)
+
+
 def paired_ratios(
     times: Dict[str, Sequence[float]],
     generators: Sequence[str],
@@ -298,6 +315,63 @@ def pipeline_report(
         if data.num_workers == 0
         else None
     )
+    return out
+
+
+def photo_units(pipelines: Dict[str, list], paths: Sequence[str], times: dict) -> List[Unit]:
+    """One unit per pipeline (name -> transform configs): every photo through it, each under
+    its own per-sample seed as the resumable sampler fetches it; ``times[name]`` collects
+    seconds per image. A pipeline that defers its flip and colour (its samples carry
+    ``view_distortion``) gets a second unit, ``'<name>, on the device'``: the preprocessor's
+    :func:`apply_view_distortion` on its collated views, batched, on the CPU (the loader's
+    machine: on a GPU it only gets cheaper)."""
+    from mmengine.dataset import Compose, default_collate
+
+    from kdcl_mm.datasets.transforms import VIEW_DISTORTION_KEY, apply_view_distortion
+    from kdcl_mm.engine.runtime.resumable_sampler import seeded_generators
+
+    def load(pipeline):
+        out = []
+        for i, path in enumerate(paths):
+            with seeded_generators(i):
+                out.append(pipeline(dict(img_path=path, gt_label=0)))
+        return out
+
+    def timed_per_image(name, fn):
+        times.setdefault(name, [])
+        return (name, lambda: times[name].append(timed(fn, 'cpu') / len(paths)))
+
+    units = []
+    for name, cfg in pipelines.items():
+        pipeline = Compose(cfg)
+        batch = default_collate(load(pipeline))  # also the warm-up
+        units.append(timed_per_image(name, lambda pipeline=pipeline: load(pipeline)))
+        if batch['data_samples'][0].get(VIEW_DISTORTION_KEY) is None:
+            continue
+        rows = torch.stack([s.get(VIEW_DISTORTION_KEY) for s in batch['data_samples']])
+
+        def distort(views=batch['inputs'], rows=rows):
+            for v, view in enumerate(views):
+                apply_view_distortion(view, rows[:, v])
+
+        units.append(timed_per_image(f'{name}, on the device', distort))
+    return units
+
+
+def loader_report(times: Dict[str, List[float]], photos: Sequence[str]) -> dict:
+    """Per pipeline: median ms per image and its ratio to ``'1 view'`` (the student alone);
+    a deferred pipeline adds its device part and the two together."""
+    median = {name: ms_summary(t)['median_ms'] for name, t in times.items()}
+    solo = median['1 view']
+    out = dict(photos=[osp.basename(p) for p in photos], pipelines={})
+    for name, ms in median.items():
+        if name.endswith(', on the device'):
+            continue
+        row = dict(ms_per_image=ms, x_solo=ms / solo)
+        device = median.get(f'{name}, on the device')
+        if device is not None:
+            row.update(device_ms_per_image=device, with_device_x_solo=(ms + device) / solo)
+        out['pipelines'][name] = row
     return out
 
 

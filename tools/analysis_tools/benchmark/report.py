@@ -11,6 +11,7 @@ from tools.common.report import md_table
 
 REPORT_FILES = ('benchmark.json', 'benchmark.md')
 GPU_CHECK_FILES = ('gpu_check.json', 'gpu_check.md')
+ACTIVATION_FIGURE = 'activation_memory.png'
 
 
 def check_targets(
@@ -132,6 +133,7 @@ def format_markdown(report: dict) -> str:
             f'{g["epoch_ms"]:.0f} ms. Fraction: **{g["fraction"]:.2%}**.',
             '',
         ]
+    lines += lean_sections(report)
     targets = [[k, 'yes' if v else 'NO'] for k, v in report['targets'].items()]
     lines += ['## Targets', ''] + md_table(['target', 'met'], targets)
     if not s.get('ratio_targets') and s.get('general_fraction_target') is None:
@@ -140,6 +142,86 @@ def format_markdown(report: dict) -> str:
             'No ratio or General target was set (`--ratio-target`, `--general-fraction-target`).',
         ]
     return '\n'.join(lines) + '\n'
+
+
+def _mib(value: float) -> str:
+    return f'{value / 2**20:.1f}'
+
+
+def lean_sections(report: dict) -> list:
+    """The lean mode's step and activation bytes, the loader per view count, the peak RSS."""
+    lines = []
+    if 'lean' in report:
+        le, a = report['lean'], report['activation_memory']
+        pr = le['paired_ratio']
+        lines += [
+            '## Lean mode (`model.lean=True`)',
+            '',
+            f'`train_step` of kdcl/{le["generator"]} in lean mode against the default mode, '
+            f'side by side in the same rounds: {le["lean"]["median_ms"]:.1f} ms against '
+            f'{le["default"]["median_ms"]:.1f} ms, lean / default **{le["ratio"]:.3f}** '
+            f'(per round {pr["median"]:.3f}, {pr["q1"]:.3f}–{pr["q3"]:.3f}).',
+            '',
+            f'Activation bytes of one forward + backward at batch {a["batch_size"]} (saved: '
+            'tensors saved for backward, from saved-tensor hooks, which do not see lean '
+            "mode's recomputation; allocated: every tensor alive at once, recomputation and "
+            'temporaries included; deterministic):',
+            '',
+        ]
+        keys = [(k, f) for k in ('saved', 'allocated') for f in ('', '_x_largest', '_x_sum')]
+        cells = [
+            [_mib(m[k]) if not f else f'{m[k + f]:.2f}' for k, f in keys]
+            for m in a['modes'].values()
+        ]
+        rows = [[mode, *row] for mode, row in zip(a['modes'], cells)]
+        header = ['mode', 'saved MiB', '× largest', '× Σ', 'allocated MiB', '× largest', '× Σ']
+        lines += md_table(header, rows, 'lrrrrrr')
+        sizes = list(a['estimated_max_batch'])
+        rows = [[m] + [a['estimated_max_batch'][g][m] for g in sizes] for m in ('default', 'lean')]
+        lines += [
+            '',
+            'Largest batch per GPU, ESTIMATED (not run), fp32: (memory − margin − model '
+            f'state) / (allocated bytes / {a["batch_size"]}), margin {a["margin"]}, model '
+            f'state (parameters, gradients, optimiser state) {_mib(a["state_bytes"])} MiB:',
+            '',
+        ]
+        lines += md_table(['mode', *sizes], rows, 'l' + 'r' * len(sizes)) + ['']
+    if 'loader' in report:
+        lo = report['loader']
+        lines += [f'## Loader per view count ({len(lo["photos"])} photos as 500x375 JPEGs)', '']
+        keys = ('ms_per_image', 'x_solo', 'device_ms_per_image', 'with_device_x_solo')
+        cells = [[f'{p[k]:.2f}' if k in p else '' for k in keys] for p in lo['pipelines'].values()]
+        rows = [[name, *row] for name, row in zip(lo['pipelines'], cells)]
+        header = ['pipeline', 'ms / image', '× 1 view', 'device part ms / image']
+        header.append('+ device × 1 view')
+        lines += md_table(header, rows, 'lrrrr') + ['']
+    if 'peak_rss_mb' in report:
+        lines += [f'Peak RSS of the process: {report["peak_rss_mb"]:.0f} MB.', '']
+    return lines
+
+
+def activation_figure(report: dict):
+    """Bars of the saved and allocated MiB per mode (``activation_memory.png``)."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    a = report['activation_memory']
+    modes = list(a['modes'])
+    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=120)
+    for i, key in enumerate(('saved', 'allocated')):
+        values = [a['modes'][m][key] / 2**20 for m in modes]
+        ax.bar([x + 0.4 * i for x in range(len(modes))], values, 0.4, label=key)
+    ax.set_xticks([x + 0.2 for x in range(len(modes))], modes)
+    ax.set_ylabel('MiB')
+    ax.set_title(
+        f'Activation memory of one step, batch {a["batch_size"]} '
+        f'({osp.basename(report["settings"]["config"])})'
+    )
+    ax.legend()
+    fig.tight_layout()
+    return fig
 
 
 def _ok(fmt):
@@ -198,6 +280,17 @@ def format_gpu_check(report: dict) -> str:
                 for name, a in r['arms'].items()
             ]
             lines.append(f'- {r["mode"]}, channels_last={r["channels_last"]}: ' + '; '.join(cells))
+    lean = [r for r in report['runs'] if r['status'] == 'ok' and r.get('lean')]
+    if lean:
+        lines += ['', f'Lean mode (`model.lean=True`, {report["settings"]["generator"]}):', '']
+        rows = [
+            [r['mode'], r['channels_last'], f'{r["lean"]["median_ms"]:.1f}']
+            + [f'{r["lean"]["time_ratio"]:.3f}', f'{r["lean"]["peak_mb"]:.0f}']
+            + [f'{r["lean"]["memory_ratio"]:.3f}']
+            for r in lean
+        ]
+        header = ['mode', 'channels_last', 'lean ms', 'lean / default', 'lean peak MB']
+        lines += md_table(header + ['peak lean / default'], rows, 'llrrrr')
     kind = next((r['memory_kind'] for r in report['runs'] if r['status'] == 'ok'), '-')
     lines += [
         '',
@@ -214,16 +307,22 @@ def display_path(path: str) -> str:
     return path if rel.startswith('..') else rel
 
 
-def check_out_dir(out_dir: str, overwrite: bool = False, names=REPORT_FILES) -> None:
+def check_out_dir(
+    out_dir: str, overwrite: bool = False, names=REPORT_FILES + (ACTIVATION_FIGURE,)
+) -> None:
     """Refuse a file as ``out_dir``, and an earlier report unless ``overwrite`` (before
     minutes of measuring)."""
     writer.check_out_dir(out_dir, names, overwrite)
 
 
 def write_report(report: dict, out_dir: str, overwrite: bool = False) -> Dict[str, str]:
-    """Write ``benchmark.json`` and ``benchmark.md``; refuses to overwrite unless asked."""
+    """Write ``benchmark.json``, ``benchmark.md`` and (with the lean mode measured)
+    ``activation_memory.png``; refuses to overwrite unless asked."""
+    figures = (
+        {ACTIVATION_FIGURE: activation_figure(report)} if 'activation_memory' in report else {}
+    )
     return writer.write_report(
-        out_dir, REPORT_FILES, report, format_markdown(report), None, overwrite
+        out_dir, REPORT_FILES, report, format_markdown(report), figures, overwrite
     )
 
 

@@ -5,8 +5,12 @@ arms, warm them up, time them round-robin and measure their memory with :mod:`.m
 
 import dataclasses
 import gc
+import glob
 import os
+import os.path as osp
 import random
+import resource
+import tempfile
 import time
 from typing import Optional
 
@@ -16,10 +20,18 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
+from kdcl_mm.datasets.dataset_cfg import innermost_dataset_cfg
 from tools.common.machine import describe_machine, load_average
 
 from . import measure
-from .data import BenchmarkData, single_view_pipeline, synthetic_batch
+from .activations import activation_peaks, activation_report, state_bytes
+from .data import (
+    BenchmarkData,
+    make_photo_jpegs,
+    single_view_pipeline,
+    synthetic_batch,
+    view_pipelines,
+)
 from .report import check_targets
 from .settings import GPU_CHECK_FIELDS, PRECISIONS, BenchmarkSettings
 
@@ -104,18 +116,26 @@ def _overhead(settings: BenchmarkSettings, logger, cfg, started: float, load_bef
 
     # One unit of work: `steps_per_round` steps of one arm, a pipeline's batches, or one
     # General estimate. Every round visits every unit, in a shuffled order.
-    pipeline_times = {}
+    pipeline_times, loader_times = {}, {}
     units = measure.step_units(arms, batches, settings)
     units += measure.pipeline_units(pipelines, pipeline_batches, pipeline_times)
+    scratch = tempfile.TemporaryDirectory()  # the photos, unless settings name a folder
+    photos = photo_paths(settings, scratch.name)
+    loader = Config.fromfile(settings.loader_config).train_dataloader.to_dict()
+    pipeline = innermost_dataset_cfg(loader['dataset'])['pipeline']
+    units += measure.photo_units(
+        view_pipelines(pipeline, settings.loader_views), photos, loader_times
+    )
     if estimate is not None:
         units.append(estimate.unit(settings.device))
     logger.info(f'Timing {len(units)} units x {settings.rounds} rounds')
     load_per_round = measure.round_robin(units, settings.rounds, settings.seed)
+    scratch.cleanup()
 
     logger.info('Peak memory, one step per arm')
     memory = measure.peak_memory(arms, batches[0], settings.device)
-    step_stats = measure.step_stats(arms)
     times = {a.name: a.times for a in arms}
+    step_stats = measure.step_stats([a for a in arms if not a.name.startswith('lean/')])
     shown = {k: v for k, v in dataclasses.asdict(settings).items() if k not in GPU_CHECK_FIELDS}
     report = dict(
         settings=dict(shown, batch_size=data.batch_size, num_workers=data.num_workers),
@@ -138,10 +158,39 @@ def _overhead(settings: BenchmarkSettings, logger, cfg, started: float, load_bef
         report['general_estimate'] = estimate.report(
             step_stats['kdcl/General'], report['pipeline'], data
         )
+    if settings.lean:
+        g = settings.generators[0]
+        report['lean'] = measure.lean_report(times, g, settings.rounds)
+        logger.info('Activation bytes per mode, one forward + backward')
+        report['activation_memory'] = lean_activations(kdcl[g], batches[0], students)
+    report['loader'] = measure.loader_report(loader_times, photos)
+    report['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     report['targets'] = check_targets(
         report, settings.ratio_targets, settings.general_fraction_target
     )
     return report
+
+
+def photo_paths(settings: BenchmarkSettings, scratch: str) -> list:
+    """The JPEGs in ``settings.photos``, or photos written to ``scratch``."""
+    if settings.photos:
+        paths = sorted(glob.glob(osp.join(settings.photos, '*.jpg')))
+        if not paths:
+            raise FileNotFoundError(
+                f'photos={settings.photos!r} holds no *.jpg; pass a folder of JPEGs'
+            )
+        return paths
+    return make_photo_jpegs(scratch, settings.skimage_wheel)
+
+
+def lean_activations(arm: measure.Arm, batch: dict, students) -> dict:
+    """Activation bytes of the KDCL arm's model in both modes and of each student alone, on
+    one preprocessed batch, with what the model state (parameters, gradients, optimiser
+    state after the timed steps) adds."""
+    data = arm.model.data_preprocessor(batch, True)
+    peaks = activation_peaks(arm.model, data['inputs'], data['data_samples'])
+    state = state_bytes(arm.model, arm.optim_wrapper.optimizer)
+    return activation_report(peaks, students, state, len(data['data_samples']))
 
 
 def scale_lr(cfg: Config, batch_size: int) -> float:
@@ -155,10 +204,11 @@ def scale_lr(cfg: Config, batch_size: int) -> float:
     return optimizer.lr
 
 
-def run_gpu_check(settings: BenchmarkSettings) -> dict:
+def run_gpu_check(settings: BenchmarkSettings, peak_memory=measure.peak_memory) -> dict:
     """Every precision with and without channels_last: the report of ``report.format_gpu_check``.
 
-    A mode that fails is reported with its error and the others still run.
+    A mode that fails is reported with its error and the others still run. ``peak_memory``
+    (arms, batch, device) -> ``dict(kind, arms={name: dict(peak_mb, ...)})`` measures memory.
     """
     settings.check()
     started = time.time()
@@ -178,7 +228,7 @@ def run_gpu_check(settings: BenchmarkSettings) -> dict:
             seed_everything(settings.seed)
             mode = dataclasses.replace(settings, amp=amp, channels_last=channels_last)
             try:
-                run.update(_precision(cfg, mode))
+                run.update(_precision(cfg, mode, peak_memory))
             except Exception as err:  # one failing mode must not hide the others' numbers
                 run.update(status='error', reason=f'{type(err).__name__}: {err}')
             finally:
@@ -213,9 +263,9 @@ def run_gpu_check(settings: BenchmarkSettings) -> dict:
     )
 
 
-def _precision(cfg: Config, settings: BenchmarkSettings) -> dict:
-    """KDCL and each student alone on one synthetic batch on the device: warm-up, timing,
-    memory, and whether every loss stayed finite."""
+def _precision(cfg: Config, settings: BenchmarkSettings, peak_memory) -> dict:
+    """KDCL (also in lean mode) and each student alone on one synthetic batch on the device:
+    warm-up, timing, memory, and whether every loss stayed finite."""
     arms, students = measure.build_arms(cfg, settings)
     size, batch_size = settings.image_size, settings.batch_size
     classes = arms[0].model.num_classes
@@ -225,7 +275,7 @@ def _precision(cfg: Config, settings: BenchmarkSettings) -> dict:
     units = measure.step_units(arms, [batch], settings)
     measure.round_robin(units, settings.rounds, settings.seed, progress=False)
     stats = measure.step_stats(arms)
-    memory = measure.peak_memory(arms, batch, settings.device)
+    memory = peak_memory(arms, batch, settings.device)
     arm_reports = {}
     for arm in arms:
         scaler = getattr(arm.optim_wrapper, 'loss_scaler', None)
@@ -238,8 +288,17 @@ def _precision(cfg: Config, settings: BenchmarkSettings) -> dict:
             loss_scale=None if scaler is None else float(scaler.get_scale()),
         )
     generator = settings.generators[0]
+    lean = {}
+    if settings.lean:  # beside the arms, whose keys stay those of the check without it
+        lean = dict(arm_reports.pop(f'lean/{generator}'))
+        default = arm_reports[f'kdcl/{generator}']
+        lean.update(
+            time_ratio=lean['median_ms'] / default['median_ms'],
+            memory_ratio=lean['peak_mb'] / default['peak_mb'],
+        )
     return dict(
         status='ok',
+        lean=lean,
         students=students,
         arms=arm_reports,
         ratio=measure.overhead_ratios(arm_reports, [generator], students)[generator],

@@ -1,7 +1,8 @@
 """What the benchmark measures: :class:`BenchmarkSettings` and its presets, for both modes.
 
 * ``overhead`` (``benchmark_kdcl``): KDCL per generator against its students trained alone,
-  the data pipelines and General's estimate (``small`` and ``imagenet`` presets);
+  the data pipelines and General's estimate (``small`` and ``imagenet`` presets); the lean
+  mode's step time and activation bytes, and the loader's cost per view on real photos;
 * ``gpu_check`` (``gpu_check``, docs/benchmark.md "GPU check"): one generator on one synthetic
   batch on the device, for each precision with and without channels_last.
 
@@ -20,6 +21,9 @@ CONFIG_DIR = osp.join(
 #: GPU-check precision -> AmpOptimWrapper dtype (None: fp32 with the config's OptimWrapper).
 PRECISIONS = {'fp32': None, 'fp16': 'float16', 'bf16': 'bfloat16'}
 MODES = ('overhead', 'gpu_check')
+#: The loader's pipelines per view count come from this config (docs/benchmark.md, "Lean mode
+#: and distortion on the device"), whatever the config measured.
+LOADER_CONFIG = osp.join(CONFIG_DIR, 'kdcl', 'r50_mbv2_imagenet.py')
 #: Fields only the GPU check reads; the overhead report's settings leave them out.
 GPU_CHECK_FIELDS = ('mode', 'image_size', 'precisions')
 
@@ -60,6 +64,12 @@ class BenchmarkSettings:
             Nothing is targeted unless asked (``--ratio-target``).
         general_fraction_target: the largest share of an epoch General's weight
             estimation may take (``--general-fraction-target``), or None.
+        lean: also measure KDCL's lean mode (``model.lean=True``) with the first generator:
+            its step beside the default one, and the activation bytes of both modes.
+        loader_config / loader_views: the train pipeline whose loader cost per view count
+            is measured on real photos (overhead mode), and the view counts besides one.
+        photos / skimage_wheel: a folder of JPEGs for it, or a scikit-image wheel whose
+            photos to write as 500x375 JPEGs (default: matplotlib's one photo).
     """
 
     config: str
@@ -86,6 +96,11 @@ class BenchmarkSettings:
     mode: str = 'overhead'
     image_size: Optional[int] = None
     precisions: Tuple[str, ...] = tuple(PRECISIONS)
+    lean: bool = True
+    loader_config: str = LOADER_CONFIG
+    loader_views: Tuple[int, ...] = (2, 3)
+    photos: Optional[str] = None
+    skimage_wheel: Optional[str] = None
 
     def __post_init__(self):
         self.generators = tuple(self.generators) or generator_names()

@@ -11,3 +11,34 @@ def test_single_view_pipeline_unwraps_multiview():
         dict(type='PackInputs'),
     ]
     assert single_view_pipeline(pipeline) == [pipeline[0], *distortion, pipeline[2]]
+
+
+def test_view_pipelines_per_view_count_on_the_cpu_and_the_device():
+    from tools.analysis_tools.benchmark.data import view_pipelines
+
+    distortion = [dict(type='RandomResizedCrop', scale=224), dict(type='ColorJitter')]
+    pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='DeferredMultiView', num_views=2, transforms=[distortion]),
+        dict(type='PackInputs'),
+    ]
+    out = view_pipelines(pipeline, (2, 3))
+    assert list(out) == ['1 view', '2 views, CPU', '2 views, device', '3 views, CPU'] + [
+        '3 views, device'
+    ]
+    assert out['1 view'] == [pipeline[0], *distortion, pipeline[2]]
+    assert out['3 views, CPU'][1] == dict(type='MultiView', num_views=3, transforms=[distortion])
+    assert out['3 views, device'][1]['type'] == 'DeferredMultiView'
+    assert out['3 views, device'][2] == dict(type='PackInputs', algorithm_keys=['view_distortion'])
+    assert out['3 views, CPU'][2] == dict(type='PackInputs')
+    assert pipeline[1]['type'] == 'DeferredMultiView'  # the config is left alone
+
+
+def test_photos_are_500x375_jpegs(tmp_path):
+    import cv2
+
+    from tools.analysis_tools.benchmark.data import make_photo_jpegs
+
+    (path,) = make_photo_jpegs(str(tmp_path))  # matplotlib's photo only, without a wheel
+    assert path.endswith('grace_hopper.jpg')
+    assert cv2.imread(path).shape == (375, 500, 3)

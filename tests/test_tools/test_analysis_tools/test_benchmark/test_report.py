@@ -80,3 +80,80 @@ def test_targets_only_where_asked_and_the_pipeline_always():
         'multi-view pipeline not the bottleneck': True,
     }
     assert check_targets(report, {}) == {'multi-view pipeline not the bottleneck': True}
+
+
+LEAN_RUN = dict(
+    GPU_REPORT['runs'][0],
+    lean=dict(ARM, median_ms=25.0, peak_mb=600.0, time_ratio=1.25, memory_ratio=600 / 900),
+)
+
+
+def test_gpu_check_lean_table_beside_the_unchanged_rows():
+    markdown = format_gpu_check(dict(GPU_REPORT, runs=[LEAN_RUN, GPU_REPORT['runs'][1]]))
+    assert markdown.startswith(format_gpu_check(GPU_REPORT).split('\n\nPeak memory')[0])
+    assert '| fp16 | True | 25.0 | 1.250 | 600 | 0.667 |' in markdown
+    assert 'Lean mode (`model.lean=True`, MinLogit):' in markdown
+
+
+MODES = {
+    mode: dict(
+        saved=s * 2**20,
+        allocated=a * 2**20,
+        saved_x_largest=s / 20,
+        saved_x_sum=s / 30,
+        allocated_x_largest=a / 20,
+        allocated_x_sum=a / 40,
+    )
+    for mode, s, a in (('default', 30, 40), ('lean', 1, 22), ('a alone', 20, 20))
+}
+LEAN_REPORT = dict(
+    settings=dict(batch_size=4, config='configs/kdcl/r50_mbv2_imagenet.py'),
+    lean=dict(
+        generator='MinLogit',
+        default=dict(median_ms=100.0),
+        lean=dict(median_ms=130.0),
+        ratio=1.3,
+        paired_ratio=dict(median=1.31, q1=1.29, q3=1.33),
+    ),
+    activation_memory=dict(
+        batch_size=4,
+        state_bytes=3 * 2**20,
+        modes=MODES,
+        estimated_max_batch={'24 GiB': dict(default=500, lean=900)},
+        margin='10% of the memory + 1 GiB',
+    ),
+    loader=dict(
+        photos=['a.jpg', 'b.jpg'],
+        pipelines={
+            '1 view': dict(ms_per_image=3.0, x_solo=1.0),
+            '2 views, device': dict(
+                ms_per_image=3.3, x_solo=1.1, device_ms_per_image=0.3, with_device_x_solo=1.2
+            ),
+        },
+    ),
+    peak_rss_mb=1234.4,
+)
+
+
+def test_lean_loader_and_rss_sections():
+    from tools.analysis_tools.benchmark.report import lean_sections
+
+    text = '\n'.join(lean_sections(LEAN_REPORT))
+    assert 'lean / default **1.300** (per round 1.310, 1.290–1.330)' in text
+    assert '| default | 30.0 | 1.50 | 1.00 | 40.0 | 2.00 | 1.00 |' in text
+    assert '| lean | 1.0 | 0.05 | 0.03 | 22.0 | 1.10 | 0.55 |' in text
+    assert '| default | 500 |' in text and '| lean | 900 |' in text
+    assert 'ESTIMATED (not run)' in text and 'model state (parameters' in text
+    assert '## Loader per view count (2 photos as 500x375 JPEGs)' in text
+    assert '| 1 view | 3.00 | 1.00 |  |  |' in text
+    assert '| 2 views, device | 3.30 | 1.10 | 0.30 | 1.20 |' in text
+    assert 'Peak RSS of the process: 1234 MB.' in text
+
+
+def test_activation_figure_is_a_png_per_mode(tmp_path):
+    from tools.analysis_tools.benchmark.report import activation_figure
+
+    figure = activation_figure(LEAN_REPORT)
+    assert [t.get_text() for t in figure.axes[0].get_xticklabels()] == list(MODES)
+    figure.savefig(tmp_path / 'a.png')
+    assert (tmp_path / 'a.png').read_bytes()[:4] == b'\x89PNG'

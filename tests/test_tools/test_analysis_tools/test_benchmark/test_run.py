@@ -123,3 +123,44 @@ def test_report_refuses_to_overwrite(quick_report):
     with pytest.raises(FileExistsError, match='--overwrite'):
         write_report(report, str(out_dir))
     assert write_report(report, str(out_dir), overwrite=True) == paths
+
+
+@pytest.mark.slow
+def test_quick_report_has_the_lean_mode_loader_and_rss(quick_report):
+    report, _, paths, settings = quick_report
+    lean = report['lean']
+    assert lean['generator'] == settings.generators[0]
+    assert lean['ratio'] == pytest.approx(lean['lean']['median_ms'] / lean['default']['median_ms'])
+    assert lean['lean']['n'] == settings.rounds * settings.steps_per_round
+    modes = report['activation_memory']['modes']
+    assert list(modes) == ['default', 'lean'] + [f'{s} alone' for s in STUDENTS]
+    assert modes['lean']['allocated_x_largest'] <= 1.1
+    assert modes['default']['saved_x_sum'] == pytest.approx(1.0, abs=0.01)
+    loader = report['loader']['pipelines']
+    assert list(loader) == ['1 view'] + [
+        f'{n} views, {w}' for n in (2, 3) for w in ('CPU', 'device')
+    ]
+    assert 'device_ms_per_image' in loader['3 views, device']
+    assert report['peak_rss_mb'] > 0
+    assert open(paths['activation_memory.png'], 'rb').read(4) == b'\x89PNG'
+
+
+@pytest.mark.slow
+def test_gpu_check_lean_mode_with_an_injected_memory_measure():
+    from tools.analysis_tools.benchmark.run import run_gpu_check
+
+    def fake_peak_memory(arms, batch, device):  # what max_memory_allocated would report
+        peaks = {'kdcl/MinLogit': 900.0, 'lean/MinLogit': 600.0}
+        return dict(
+            kind='fake', arms={a.name: dict(peak_mb=peaks.get(a.name, 500.0)) for a in arms}
+        )
+
+    settings = preset_settings('gpu_check', True, precisions=('fp32',))
+    report = run_gpu_check(settings, peak_memory=fake_peak_memory)
+    for run in report['runs']:
+        assert run['status'] == 'ok', run.get('reason')
+        assert list(run['arms']) == ['kdcl/MinLogit', 'solo/resnet50', 'solo/mobilenet_v2']
+        lean, default = run['lean'], run['arms']['kdcl/MinLogit']
+        assert (lean['peak_mb'], lean['memory_ratio']) == (600.0, pytest.approx(2 / 3))
+        assert lean['time_ratio'] == pytest.approx(lean['median_ms'] / default['median_ms'])
+        assert lean['n'] == settings.rounds * settings.steps_per_round
