@@ -12,7 +12,7 @@ optim_wrapper = dict(
 )
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='MultiView', num_views=3, transforms=[{{_base_.distortion}}]),
-    dict(type='PackInputs'),
+    dict(type='DeferredMultiView', num_views=3, transforms=[{{_base_.distortion}}]),
+    dict(type='PackInputs', algorithm_keys=['view_distortion']),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

@@ -12,6 +12,7 @@ from typing import Callable, Iterator, Optional, Tuple
 from mmengine.config import Config
 
 from kdcl_mm.datasets.dataset_cfg import innermost_dataset_cfg
+from kdcl_mm.datasets.transforms import MULTI_VIEW_TYPES
 from kdcl_mm.engine.runtime.amp_check import check_amp_in_config
 from kdcl_mm.engine.runtime.schedule_check import check_param_schedulers
 
@@ -19,11 +20,6 @@ from kdcl_mm.engine.runtime.schedule_check import check_param_schedulers
 class ConfigError(ValueError):
     """A config mistake found before anything was built; the message names the field and
     the fix. Entry scripts print it without a traceback."""
-
-
-#: The transforms that give one view per student (DeferredMultiView is a MultiView whose flips
-#: and colour run on the device).
-MULTI_VIEW_TYPES = ('MultiView', 'DeferredMultiView')
 
 
 def _find_multiview(pipeline):

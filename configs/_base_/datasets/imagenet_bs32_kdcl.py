@@ -1,5 +1,9 @@
 # ImageNet for KDCL: mmpretrain's imagenet_bs32 with one independently distorted view per
 # student (random crop, flip and colour each), and per-student + ensemble accuracy.
+# DeferredMultiView decodes once and crops per view in the loader; each view's flip and colour
+# are drawn there and applied batched on the device by the data preprocessor (the loader's
+# cost per view: docs/benchmark.md, "Lean mode and distortion on the device"). MultiView with
+# the same transforms does it all on the CPU, with the same parameters under the same seeds.
 _base_ = ['mmpretrain::_base_/datasets/imagenet_bs32.py']
 
 # One student's distortion. No hue jitter: mmcv 2.1's adjust_hue overflows on numpy 2.
@@ -11,8 +15,8 @@ distortion = [
 num_students = 2
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='MultiView', num_views=num_students, transforms=[distortion]),
-    dict(type='PackInputs'),
+    dict(type='DeferredMultiView', num_views=num_students, transforms=[distortion]),
+    dict(type='PackInputs', algorithm_keys=['view_distortion']),
 ]
 # ResumableSampler: DefaultSampler + per-sample augmentation seeds and mid-epoch resume.
 train_dataloader = dict(

@@ -28,6 +28,9 @@ DEFERRED_TYPES = ('RandomFlip', 'ColorJitter')
 #: Where the drawn parameters travel: pack them with
 #: ``dict(type='PackInputs', algorithm_keys=[VIEW_DISTORTION_KEY])``.
 VIEW_DISTORTION_KEY = 'view_distortion'
+#: The transforms that give one view per student: MultiView, and DeferredMultiView (a MultiView
+#: whose flips and colour run on the device).
+MULTI_VIEW_TYPES = ('MultiView', 'DeferredMultiView')
 
 
 def _type_name(transform) -> str:

@@ -18,7 +18,7 @@ from mmpretrain.registry import DATASETS
 from mmpretrain.structures import DataSample
 
 from kdcl_mm.datasets.dataset_cfg import innermost_dataset_cfg
-from kdcl_mm.datasets.transforms import VIEW_DISTORTION_KEY
+from kdcl_mm.datasets.transforms import MULTI_VIEW_TYPES, VIEW_DISTORTION_KEY
 
 from .settings import BenchmarkSettings
 
@@ -68,10 +68,25 @@ def synthetic_batch(
     return dict(inputs=views, data_samples=samples)
 
 
-def single_view_pipeline(pipeline: Sequence[dict]) -> List[dict]:
-    """The pipeline with ``MultiView`` replaced by the transforms of one of its views."""
+def on_the_cpu(pipeline: Sequence[dict]) -> List[dict]:
+    """The pipeline with its (Deferred)MultiView as a ``MultiView``: every view's distortion in
+    the loader, and nothing for ``PackInputs`` to carry to the device."""
     out = []
-    for t in pipeline:
+    for t in copy.deepcopy(list(pipeline)):
+        if isinstance(t, dict) and t.get('type') in MULTI_VIEW_TYPES:
+            t['type'] = 'MultiView'
+        elif isinstance(t, dict) and t.get('type') == 'PackInputs':
+            keys = [k for k in t.get('algorithm_keys', ()) if k != VIEW_DISTORTION_KEY]
+            t.pop('algorithm_keys', None)
+            t.update({'algorithm_keys': keys} if keys else {})
+        out.append(t)
+    return out
+
+
+def single_view_pipeline(pipeline: Sequence[dict]) -> List[dict]:
+    """The pipeline with its (Deferred)MultiView replaced by the transforms of one view."""
+    out = []
+    for t in on_the_cpu(pipeline):
         if isinstance(t, dict) and t.get('type') == 'MultiView':
             transforms = t['transforms']
             out.extend(
@@ -186,7 +201,7 @@ def view_pipelines(pipeline: Sequence[dict], views: Sequence[int]) -> Dict[str, 
     (or ``DeferredMultiView``): ``'1 view'`` (a student alone, :func:`single_view_pipeline`),
     then per count n ``'n views, CPU'`` (``MultiView``: every view's flip and colour in the
     loader) and ``'n views, device'`` (``DeferredMultiView``: those left to the device)."""
-    cpu = [dict(t, type='MultiView') if 'MultiView' in str(t.get('type')) else t for t in pipeline]
+    cpu = on_the_cpu(pipeline)
     out = {'1 view': single_view_pipeline(cpu)}
     for n in views:
         for where, kind in (('CPU', 'MultiView'), ('device', 'DeferredMultiView')):

@@ -34,6 +34,30 @@ def test_view_pipelines_per_view_count_on_the_cpu_and_the_device():
     assert pipeline[1]['type'] == 'DeferredMultiView'  # the config is left alone
 
 
+def test_the_imagenet_recipes_pipeline_is_measured_on_the_cpu_and_the_device():
+    """The recipe's own DeferredMultiView + PackInputs(view_distortion): the CPU and 1-view
+    arms carry no view_distortion, the device arm carries it once."""
+    from mmengine.config import Config
+
+    from tools.analysis_tools.benchmark.data import view_pipelines
+
+    cfg = Config.fromfile('configs/kdcl/r50_r18_mbv2_imagenet.py')
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    assert pipeline[1]['type'] == 'DeferredMultiView'
+    out = view_pipelines(pipeline, (3,))
+    assert out['1 view'][0]['type'] == 'LoadImageFromFile'
+    assert [t['type'] for t in out['1 view'][1:4]] == [
+        'RandomResizedCrop',
+        'RandomFlip',
+        'ColorJitter',
+    ]
+    assert out['1 view'][-1] == dict(type='PackInputs')
+    assert out['3 views, CPU'][1]['type'] == 'MultiView'
+    assert out['3 views, CPU'][-1] == dict(type='PackInputs')
+    assert out['3 views, device'][-1] == dict(type='PackInputs', algorithm_keys=['view_distortion'])
+    assert single_view_pipeline(pipeline) == out['1 view']
+
+
 def test_photos_are_500x375_jpegs(tmp_path):
     import cv2
 
