@@ -27,25 +27,22 @@ def test_faulty_iterations_are_drawn_from_the_seed_and_at_least_one():
     assert fi.faulty_iterations(5, 1.0, seed=0) == [0, 1, 2, 3, 4]
 
 
-@pytest.mark.parametrize('isolate', [True, False])
-def test_the_hook_makes_student_0_nan_on_the_drawn_batches_only(
-    build_tiny_kdcl, multi_view_batch, isolate
-):
+def test_the_hook_makes_student_0_nan_on_the_drawn_batches_only(build_tiny_kdcl, multi_view_batch):
     model = build_tiny_kdcl()
     views, samples = multi_view_batch(n=2, size=16)
     logged = []
     runner = SimpleNamespace(
-        model=model, max_iters=40, iter=0, logger=SimpleNamespace(info=logged.append)
+        model=model, max_iters=6, iter=0, logger=SimpleNamespace(info=logged.append)
     )
-    hook = fi.NaNLogitsHook(fraction=0.05, seed=1, isolate=isolate)
+    hook = fi.NaNLogitsHook(fraction=0.3, seed=1, isolate=False)
     hook.before_train(runner)
-    assert model.soft_target.isolate_nonfinite is isolate
-    drawn = fi.faulty_iterations(40, 0.05, seed=1)
+    assert model.soft_target.isolate_nonfinite is False
+    drawn = fi.faulty_iterations(6, 0.3, seed=1)
     assert sorted(hook.iterations) == drawn and len(drawn) == 2
     assert logged == [f'{fi.HIT} {drawn} (student 0)']  # what run_outcome reads back
     spoiled = []
     with torch.no_grad():
-        for i in range(40):
+        for i in range(6):
             runner.iter = i
             hook.before_train_iter(runner, i)
             first, second = model.student_logits(views)
@@ -67,6 +64,7 @@ def test_the_faulty_student_gets_nan_gradients(build_tiny_kdcl, multi_view_batch
     hook = fi.NaNLogitsHook(fraction=1.0)
     hook.before_train(runner)
     hook.before_train_iter(runner, 0)
+    assert model.soft_target.isolate_nonfinite is True
     losses = model.loss(views, samples)
     sum(v for k, v in losses.items() if 'mobilenet_v2' not in k and 'loss' in k).backward()
     grads = [p.grad for p in model.students[0].parameters() if p.grad is not None]
