@@ -1,10 +1,12 @@
 """Fault injection: does the healthy student survive a student that emits NaN?
 
 For every generator of ``kdcl_mm.models.soft_targets.GENERATORS`` the MNIST recipe is trained
-in three arms: ``clean``; ``isolated``, where student 0 emits NaN logits on a fraction ``p`` of
-the training batches and fault isolation is on (the default); ``not_isolated``, the same fault
-with isolation off. The report gives student 1's test top-1 per arm, the steps that
-DivergenceGuardHook skipped and whether the run stopped (its error is an outcome, not a crash).
+in three arms: ``clean``; ``isolated``, where one student (``--faulty-student``, default 0)
+emits NaN logits on a fraction ``p`` of the training batches and fault isolation is on (the
+default); ``not_isolated``, the same fault with isolation off. The report gives the other
+student's test top-1 per arm, the steps that DivergenceGuardHook skipped and whether the run
+stopped (its error is an outcome, not a crash). ``--no-guard`` removes the guard from every run,
+so that a faulty step is taken and only isolation protects the healthy student.
 
 The faulty batches are ``max(1, round(p * iterations))`` of the run's iterations, drawn with
 ``--fault-seed``: a short run has few iterations, and p = 0.01 of them would often be none.
@@ -77,15 +79,18 @@ class NaNLogitsHook(Hook):
         return output + float('nan') if self.active else None
 
 
-def fault_config(out_dir: str, config: str, arm: str, fraction: float, seed: int) -> str:
+def fault_config(out_dir: str, config: str, arm: str, fraction: float, seed: int, student=0):
     """The config of ``arm``: ``config`` itself (clean), or one written into ``out_dir`` that
     inherits it and adds the fault (custom_imports is read when a config file is loaded, so
     ``--cfg-options`` cannot add it)."""
     if ARMS[arm] is None:
         return config
-    path = osp.join(out_dir, 'configs', f'{osp.splitext(osp.basename(config))[0]}_{arm}.py')
+    name = f'{osp.splitext(osp.basename(config))[0]}_{arm}_student{student}.py'
+    path = osp.join(out_dir, 'configs', name)
     os.makedirs(osp.dirname(path), exist_ok=True)
-    hook = dict(type='NaNLogitsHook', fraction=fraction, seed=seed, isolate=ARMS[arm])
+    hook = dict(
+        type='NaNLogitsHook', student=student, fraction=fraction, seed=seed, isolate=ARMS[arm]
+    )
     with open(path, 'w') as f:
         f.write(
             f'_base_ = {osp.abspath(config)!r}\n'
@@ -109,7 +114,8 @@ def run_outcome(work_dir: str) -> dict:
 
 
 def build_rows(sweep, jobs) -> list:
-    """One row per job from its run dir: student 1's test top-1 (None if the run stopped)."""
+    """One row per job from its run dir: the first healthy student's test top-1 (None if
+    the run stopped)."""
     import json
 
     from mmengine.config import Config
@@ -117,7 +123,8 @@ def build_rows(sweep, jobs) -> list:
     rows = []
     for job in jobs:
         row = dict(job.record, **run_outcome(sweep.work_dir(job)))
-        healthy = Config.fromfile(job.config, import_custom_modules=False).model.students[1]['name']
+        students = Config.fromfile(job.config, import_custom_modules=False).model.students
+        healthy = [s['name'] for i, s in enumerate(students) if i != job.record.get('faulty', 0)][0]
         row.update(healthy=healthy, top1=None)
         if row['stopped'] is None:
             with open(sweep.test_metrics(job)) as f:
@@ -179,6 +186,10 @@ def main(argv=None) -> None:
     parser.add_argument('--fraction', type=float, default=0.01, help='p: batches with NaN')
     parser.add_argument('--fault-seed', type=int, default=0, help='draws the faulty batches')
     parser.add_argument('--seed', type=int, default=0, help='the training seed')
+    parser.add_argument('--faulty-student', type=int, default=0, help='index in model.students')
+    parser.add_argument(
+        '--no-guard', action='store_true', help='every run without DivergenceGuardHook'
+    )
     parser.add_argument('--cfg-options', nargs='*', default=[], help='added to every run')
     parser.add_argument('--overwrite', action='store_true', help='replace an earlier report')
     args = parser.parse_args(argv)
@@ -186,6 +197,8 @@ def main(argv=None) -> None:
     # The runs import NaNLogitsHook from this module (custom_imports).
     os.environ['PYTHONPATH'] = os.pathsep.join(filter(None, [REPO, os.environ.get('PYTHONPATH')]))
     budget = [f'train_cfg.max_epochs={args.epochs}', *args.cfg_options]
+    if args.no_guard:
+        budget.append('default_hooks.divergence_guard=None')
     jobs = [
         Job(
             f'{gen}, {arm}',
@@ -196,10 +209,11 @@ def main(argv=None) -> None:
                 arm,
                 args.fraction,
                 args.fault_seed,
+                args.faulty_student,
             ),
             args.seed,
             budget,
-            dict(generator=gen, arm=arm),
+            dict(generator=gen, arm=arm, faulty=args.faulty_student, guard=not args.no_guard),
         )
         for gen in args.generators
         for arm in ARMS

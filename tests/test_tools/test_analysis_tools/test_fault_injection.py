@@ -84,6 +84,9 @@ def test_a_fault_config_inherits_the_recipe_and_adds_the_hook(tmp_path):
     hook = cfg.default_hooks.nan_logits
     assert (hook.type, hook.fraction, hook.seed, hook.isolate) == ('NaNLogitsHook', 0.02, 5, False)
     assert cfg.default_hooks.divergence_guard.type == 'DivergenceGuardHook'  # kept
+    other = fi.fault_config(str(tmp_path), recipe, 'isolated', 0.02, 5, student=1)
+    assert other != path  # one config per arm and faulty student
+    assert Config.fromfile(other, import_custom_modules=False).default_hooks.nan_logits.student == 1
 
 
 class FakeTools:
