@@ -1,5 +1,7 @@
 """A Runner that validates the config before building anything from it."""
 
+from typing import Optional
+
 from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -22,3 +24,28 @@ class CheckedRunner(Runner):
     def from_cfg(cls, cfg: Config) -> 'CheckedRunner':
         run_config_checks(cfg)
         return super().from_cfg(cfg)
+
+    def register_default_hooks(self, hooks: Optional[dict] = None) -> None:
+        """mmengine's, where ``None`` also turns off a default hook that mmengine does not
+        define itself: ``default_hooks = dict(divergence_guard=None)`` removes the guard of
+        kdcl_mm's runtime the way ``dict(checkpoint=None)`` removes mmengine's checkpointing
+        (mmengine asserts on ``None`` under any other name)."""
+        if hooks is not None:
+            hooks = {
+                name: hook
+                for name, hook in hooks.items()
+                if hook is not None or name in MMENGINE_DEFAULT_HOOKS
+            }
+        super().register_default_hooks(hooks)
+
+
+#: The default hooks that mmengine's ``Runner.register_default_hooks`` itself defines, and that
+#: ``None`` removes there.
+MMENGINE_DEFAULT_HOOKS = (
+    'runtime_info',
+    'timer',
+    'sampler_seed',
+    'logger',
+    'param_scheduler',
+    'checkpoint',
+)
