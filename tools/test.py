@@ -8,6 +8,7 @@ import os.path as osp
 import sys
 
 from mmengine.dist import is_main_process
+from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import kdcl_mm  # noqa: F401  (registers modules, kdcl_mm:: scope, checkpoint loading)
@@ -36,7 +37,8 @@ def main():
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
     prepare_distributed(cfg)  # gloo on CPU, per-rank augmentation seeds
-    runner = Runner.from_cfg(cfg)
+    # The config's runner_type (kdcl_mm's recipes: CheckedRunner), as mmpretrain's test.py does.
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     metrics = runner.test()
     if args.out and is_main_process():  # every rank holds the same metrics
         import mmengine
