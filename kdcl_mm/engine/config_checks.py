@@ -81,8 +81,9 @@ def _keywords(cls: Optional[type]) -> Optional[set]:
 def _dataset_wrappers(node, path: str) -> Iterator[Tuple[str, dict, type]]:
     """``(path, cfg, class)`` of every dataset wrapper config (a ``dataset`` dict inside)."""
     if isinstance(node, dict):
-        if isinstance(node.get('dataset'), dict) and _dataset_class(node) is not None:
-            yield path, node, _dataset_class(node)
+        cls = _dataset_class(node) if isinstance(node.get('dataset'), dict) else None
+        if cls is not None:
+            yield path, node, cls
         for key, value in node.items():
             yield from _dataset_wrappers(value, f'{path}.{key}' if path else key)
     elif isinstance(node, (list, tuple)):
