@@ -76,9 +76,9 @@ def on_the_cpu(pipeline: Sequence[dict]) -> List[dict]:
         if isinstance(t, dict) and t.get('type') in MULTI_VIEW_TYPES:
             t['type'] = 'MultiView'
         elif isinstance(t, dict) and t.get('type') == 'PackInputs':
-            keys = [k for k in t.get('algorithm_keys', ()) if k != VIEW_DISTORTION_KEY]
-            t.pop('algorithm_keys', None)
-            t.update({'algorithm_keys': keys} if keys else {})
+            keys = [k for k in t.pop('algorithm_keys', ()) if k != VIEW_DISTORTION_KEY]
+            if keys:
+                t['algorithm_keys'] = keys
         out.append(t)
     return out
 
