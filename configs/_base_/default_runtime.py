@@ -5,3 +5,9 @@
 _base_ = './exact_resume.py'
 runner_type = 'CheckedRunner'
 custom_imports = dict(imports=['kdcl_mm'], allow_failed_imports=False)
+# mmengine logs a key's value at the logged iteration only, unless the key matches mean_pattern
+# (then the mean over window_size iterations): `{student}.nonfinite` is averaged too, over the
+# whole logging interval (mmpretrain's LoggerHook logs every 100), so that a NaN batch anywhere
+# between two logged iterations shows as a count above 0. A recipe that logs more often sets
+# window_size with its LoggerHook interval.
+log_processor = dict(window_size=100, mean_pattern=r'.*(loss|time|data_time|grad_norm|nonfinite).*')

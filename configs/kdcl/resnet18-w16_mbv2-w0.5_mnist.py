@@ -32,6 +32,7 @@ default_hooks = dict(
         rule='greater',
     ),
 )
+log_processor = dict(window_size=10)  # the LoggerHook interval: every iteration logged
 custom_hooks = [dict(type='ExportStudentsHook')]
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0, deterministic=False)
