@@ -13,6 +13,7 @@ The code lives in tools/analysis_tools/benchmark/ (its ``overhead`` mode; the GP
 """
 
 import argparse
+import dataclasses
 
 from mmengine.logging import MMLogger
 
@@ -20,7 +21,7 @@ import kdcl_mm  # noqa: F401  (registers modules)
 from kdcl_mm.models.soft_targets import GENERATORS
 from tools.analysis_tools.benchmark.report import check_out_dir, format_markdown, write_report
 from tools.analysis_tools.benchmark.run import run_benchmark
-from tools.analysis_tools.benchmark.settings import preset_settings
+from tools.analysis_tools.benchmark.settings import BenchmarkSettings, preset_settings
 
 
 def parse_ratio_targets(values):
@@ -115,26 +116,10 @@ def main():
     args = parse_args()
     check_out_dir(args.out_dir, args.overwrite)  # fail before minutes of measuring
     default_target, ratio_targets = parse_ratio_targets(args.ratio_target)
-    settings = preset_settings(
-        args.preset,
-        args.quick,
-        config=args.config,
-        device=args.device,
-        amp=args.amp,
-        channels_last=args.channels_last or None,
-        generators=tuple(args.generators) if args.generators else None,
-        batch_size=args.batch_size,
-        num_workers=args.num_workers,
-        rounds=args.rounds,
-        steps_per_round=args.steps_per_round,
-        warmup_steps=args.warmup_steps,
-        heldout_ratio=args.heldout_ratio,
-        threads=args.threads,
-        seed=args.seed,
-        general_fraction_target=args.general_fraction_target,
-        photos=args.photos,
-        skimage_wheel=args.skimage_wheel,
-    )
+    # Every option named after a BenchmarkSettings field overrides the preset (None keeps it).
+    fields = {f.name for f in dataclasses.fields(BenchmarkSettings)} - {'preset', 'quick'}
+    overrides = {k: v for k, v in vars(args).items() if k in fields}
+    settings = preset_settings(args.preset, args.quick, **overrides)
     if settings.amp == 'none':
         settings.amp = None
     if default_target is not None:
