@@ -33,63 +33,6 @@ def summarize(values: Union[Sequence[float], Mapping[int, float]]) -> dict:
     )
 
 
-# t_{0.975, df} for df = 1..30 (scipy.stats.t.ppf), for when scipy is missing: the 95 % interval
-# of up to 31 seeds.
-_T975 = (
-    12.706204736174694,
-    4.302652729749462,
-    3.1824463052837078,
-    2.7764451051977934,
-    2.5705818356363146,
-    2.4469118511449786,
-    2.364624251592784,
-    2.306004135204166,
-    2.262157162798205,
-    2.228138851986274,
-    2.200985160091639,
-    2.1788128296672284,
-    2.1603686564627913,
-    2.144786687917804,
-    2.131449545559776,
-    2.1199052992212546,
-    2.1098155778333156,
-    2.1009220402410382,
-    2.0930240544083087,
-    2.085963447265864,
-    2.0796138447276795,
-    2.0738730679040254,
-    2.0686576104190486,
-    2.0638985616280245,
-    2.0595385527532972,
-    2.0555294386428735,
-    2.0518305164802846,
-    2.0484071417952454,
-    2.045229642132703,
-    2.0422724563012378,
-)
-
-
-def t_quantile(q: float, df: int) -> float:
-    """The ``q`` quantile of Student's t with ``df`` degrees of freedom.
-
-    scipy when installed (mmdet depends on it); otherwise a table that covers q = 0.975 and
-    df <= 30, the 95 % interval of up to 31 seeds.
-    """
-    if df < 1:
-        raise ValueError(f't_quantile: df must be >= 1, got {df}.')
-    try:
-        from scipy.stats import t
-    except ImportError:
-        if abs(q - 0.975) < 1e-12 and df <= len(_T975):
-            return _T975[df - 1]
-        raise ImportError(
-            f't_quantile({q}, {df}) needs scipy: without it only the 95 % '
-            f'interval (q=0.975) up to df={len(_T975)} is tabulated. Fix: '
-            'pip install scipy.'
-        )
-    return float(t.ppf(q, df))
-
-
 def paired_interval(differences: Sequence[float], confidence: float = 0.95) -> dict:
     """The t-interval of the mean of paired differences (one per seed).
 
@@ -113,7 +56,10 @@ def paired_interval(differences: Sequence[float], confidence: float = 0.95) -> d
     )
     if n < 2:
         return result
-    t = t_quantile((1 + confidence) / 2, n - 1)
+    # scipy comes with mmdet and mmsegmentation, which either OpenMMLab extra installs.
+    from scipy.stats import t as student_t
+
+    t = float(student_t.ppf((1 + confidence) / 2, n - 1))
     half = t * sd / np.sqrt(n)
     result.update(
         sd=sd,
