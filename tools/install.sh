@@ -76,13 +76,9 @@ if [ "$LINE" = onedl ] && [ "$WITH_OPS" = 0 ]; then
   die "--no-ops has no onedl counterpart: there is no onedl-mmcv-lite, and onedl-mmcv compiles
   its ops even with MMCV_WITH_OPS=0. Fix: bash tools/install.sh --line onedl (builds them)."
 fi
-# pin DIST FILE: the version requirements/FILE pins DIST to.
-pin() {
-  local version
-  version="$(sed -n "s/^$1==\([^[:space:];#]*\).*/\1/p" "requirements/$2")"
-  [ -n "$version" ] || die "requirements/$2 pins no $1 (expected a line $1==VERSION)"
-  echo "$version"
-}
+# pin DIST FILE: the version requirements/FILE pins DIST to. Called as $(pin ...): die ends
+# only that subshell, and the failed assignment then stops the script under set -e.
+pin() { "$PY" "$STACK_CHECK" pin "$1" "requirements/$2" 2>"$ERR" || die "$(cat "$ERR")"; }
 # absent FILE: the pins of requirements/FILE whose distribution this environment lacks (kept
 # ones may differ from the pin; check_env reports any outside the supported range).
 absent() { "$PY" "$STACK_CHECK" absent "requirements/$1"; }

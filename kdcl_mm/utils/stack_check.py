@@ -11,12 +11,15 @@
   docs/openmmlab_lines.md), so ``import kdcl_mm`` names what is missing.
 
 Standard library only, because tools/install.sh runs this file as a script
-(``python kdcl_mm/utils/stack_check.py torch VERSION LINE | line | python LINE | absent FILE``)
-before anything else is installed: the torch range is written here and nowhere else.
+(``python kdcl_mm/utils/stack_check.py torch VERSION LINE | line | python LINE | absent FILE |
+pin DIST FILE``) before anything else is installed: the torch range is written here and nowhere
+else, and :func:`requirement_pins` is the one reader of requirements/'s ``name==version`` pins
+(the GPU check's wheel kit loads this file by path for it, before OpenMMLab is installed).
 """
 
 import importlib.metadata
 import importlib.util
+import os
 import re
 import sys
 
@@ -104,6 +107,28 @@ def torch_problem(version: str, line: str = 'upstream'):
         'range (requirements/torch.txt has the default), or run bash tools/install.sh in a '
         'fresh environment.'
     )
+
+
+def normalise(name: str) -> str:
+    """A distribution name as PEP 503 compares them."""
+    return re.sub(r'[-_.]+', '-', name).lower()
+
+
+#: A ``name==version`` line; ranges, bare names and what follows ``;`` or ``#`` are not pins.
+PIN = re.compile(r'\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;#,]+)')
+
+
+def requirement_pins(paths) -> dict:
+    """Normalised name -> version of every ``name==version`` line in ``paths`` (one
+    requirements file or several; a later file's pin wins)."""
+    pins = {}
+    for path in [paths] if isinstance(paths, (str, os.PathLike)) else paths:
+        with open(path) as f:
+            for line in f:
+                pin = PIN.match(line)
+                if pin:
+                    pins[normalise(pin.group(1))] = pin.group(2)
+    return pins
 
 
 def installed(distribution: str):
@@ -238,11 +263,23 @@ def main(argv) -> int:
         print(line or '')
         return 2 if problems else 0
     if argv[:1] == ['absent'] and len(argv) == 2:  # the pins of a requirements file not installed
-        with open(argv[1]) as f:
-            pins = [line.split('#')[0].strip() for line in f]
-        for pin in pins:
-            if '==' in pin and installed(pin.split('==')[0].strip()) is None:
-                print(pin)
+        for name, version in requirement_pins(argv[1]).items():
+            if installed(name) is None:
+                print(f'{name}=={version}')
+        return 0
+    if argv[:1] == ['pin'] and len(argv) == 3:  # the version a requirements file pins DIST to
+        distribution, path = argv[1:]
+        try:
+            version = requirement_pins(path).get(normalise(distribution))
+        except OSError as error:
+            version, path = None, f'{path} ({error.strerror})'
+        if version is None:
+            print(
+                f'{path} pins no {distribution} (expected a line {distribution}==VERSION)',
+                file=sys.stderr,
+            )
+            return 1
+        print(version)
         return 0
     if argv[:1] == ['python'] and len(argv) == 2 and argv[1] in LINES:
         oldest = LINE_PYTHON[argv[1]]
@@ -256,7 +293,8 @@ def main(argv) -> int:
         return 0
     lines = '|'.join(LINES)
     print(
-        f'usage: stack_check.py torch VERSION {lines} | line | python {lines} | absent FILE',
+        f'usage: stack_check.py torch VERSION {lines} | line | python {lines} | absent FILE'
+        ' | pin DIST FILE',
         file=sys.stderr,
     )
     return 64

@@ -122,6 +122,35 @@ def test_absent_lists_the_pins_whose_distribution_is_missing(tmp_path):
     ]
 
 
+def test_requirement_pins_reads_name_equals_version_lines_only(tmp_path):
+    core = tmp_path / 'core.txt'
+    core.write_text(
+        '# comment\nmmengine == 0.10.9  # pinned\nMMPretrain==1.3.0 ; python_version >= "3.8"\n'
+    )
+    (tmp_path / 'mmcv.txt').write_text('mmcv_lite==2.2.0\nmmdet>=3.3\nftfy\nmmengine==0.10.7\n')
+    assert stack_check.requirement_pins(core) == {'mmengine': '0.10.9', 'mmpretrain': '1.3.0'}
+    assert stack_check.requirement_pins([core, tmp_path / 'mmcv.txt']) == {
+        'mmengine': '0.10.7',  # the later file wins
+        'mmpretrain': '1.3.0',
+        'mmcv-lite': '2.2.0',
+    }
+
+
+def test_pin_prints_the_version_or_names_the_file_and_the_expected_line(tmp_path):
+    mmcv = str(Path(REPO, 'requirements', 'upstream-mmcv.txt'))
+    out = run_script(tmp_path, 'pin', 'mmcv', mmcv)
+    assert (out.returncode, out.stdout.strip()) == (0, stack_check.requirement_pins(mmcv)['mmcv'])
+    assert run_script(tmp_path, 'pin', 'MMCV', mmcv).stdout == out.stdout  # PEP 503 names
+    torch = str(Path(REPO, 'requirements', 'torch.txt'))
+    out = run_script(tmp_path, 'pin', 'mmcv', torch)
+    assert out.returncode == 1 and not out.stdout
+    assert out.stderr.strip() == f'{torch} pins no mmcv (expected a line mmcv==VERSION)'
+    out = run_script(tmp_path, 'pin', 'mmcv', str(tmp_path / 'missing.txt'))
+    assert out.returncode == 1 and 'missing.txt (No such file or directory) pins no mmcv' in (
+        out.stderr
+    )
+
+
 def _import_kdcl_mm_with(versions: dict):
     """``import kdcl_mm`` in a subprocess whose distributions look like ``versions`` on top of the
     real ones (None: not installed)."""
