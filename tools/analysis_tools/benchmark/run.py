@@ -8,17 +8,16 @@ import gc
 import glob
 import os
 import os.path as osp
-import random
 import resource
 import tempfile
 import time
 from typing import Optional
 
-import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
+from mmengine.runner import set_random_seed
 
 from kdcl_mm.datasets.dataset_cfg import innermost_dataset_cfg
 from tools.common.machine import describe_machine, load_average
@@ -46,12 +45,6 @@ def load_kdcl_config(path: str) -> Config:
         )
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     return cfg
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def _warn_if_busy(settings: BenchmarkSettings, busy: float, logger: MMLogger) -> None:
@@ -82,7 +75,7 @@ def run_benchmark(settings: BenchmarkSettings, logger: Optional[MMLogger] = None
 
 def _overhead(settings: BenchmarkSettings, logger, cfg, started: float, load_before) -> dict:
     _warn_if_busy(settings, load_before[0], logger)
-    seed_everything(settings.seed)
+    set_random_seed(settings.seed)
     if settings.device.startswith('cuda'):
         torch.backends.cudnn.benchmark = True  # fixed input size
 
@@ -225,7 +218,7 @@ def run_gpu_check(settings: BenchmarkSettings, peak_memory=measure.peak_memory) 
             if amp and settings.device == 'cpu':
                 runs.append(dict(run, status='skipped', reason='AmpOptimWrapper needs CUDA'))
                 continue
-            seed_everything(settings.seed)
+            set_random_seed(settings.seed)
             mode = dataclasses.replace(settings, amp=amp, channels_last=channels_last)
             try:
                 run.update(_precision(cfg, mode, peak_memory))
