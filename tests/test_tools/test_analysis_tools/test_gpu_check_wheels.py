@@ -1,15 +1,18 @@
 """tools/analysis_tools/gpu_check_wheels/: the offline kit's wheel selection, its download list
 (the OpenMMLab pins read from requirements/) and its closure check."""
 
+import subprocess
+import sys
 import zipfile
 
 import pytest
 
+from tests.paths import REPO
 from tools.analysis_tools.gpu_check_wheels import (
     check_closure,
     downloads,
-    requirement_pins,
     select_wheels,
+    stack_check,
     wheel_name,
 )
 
@@ -45,28 +48,38 @@ def test_a_missing_openmmlab_wheel_names_the_fetch_script():
 def test_pins_are_read_from_any_requirements_file(tmp_path):
     (tmp_path / 'requirements' / 'openmmlab').mkdir(parents=True)
     (tmp_path / 'requirements' / 'openmmlab' / 'core.txt').write_text(
-        '# comment\nmmengine == 0.10.9  # pinned\nMMPretrain==1.3.0 ; python_version >= "3.8"\n'
+        'mmengine == 0.10.9  # pinned\nMMPretrain==1.3.0 ; python_version >= "3.8"\n'
     )
     (tmp_path / 'requirements' / 'mmcv.txt').write_text('mmcv==2.2.0\nmmdet>=3.3\nftfy\n')
-    assert requirement_pins(str(tmp_path)) == {
-        'mmengine': '0.10.9',
-        'mmpretrain': '1.3.0',
-        'mmcv': '2.2.0',
-    }
     wanted = downloads(binary=False, repo=str(tmp_path))
     assert wanted[:3] == ['mmengine==0.10.9', 'mmcv-lite==2.2.0', 'mmpretrain==1.3.0']
     assert 'setuptools==80.10.2' in wanted and not any(w.startswith('numpy') for w in wanted)
     assert any(w.startswith('numpy==') for w in downloads(repo=str(tmp_path)))
 
 
-def test_the_repository_pins_are_the_kit_pins():
-    pins = requirement_pins()
+def test_the_kit_pins_are_the_upstream_line_pins():
+    pins = stack_check.requirement_pins(
+        [f'{REPO}/requirements/upstream.txt', f'{REPO}/requirements/upstream-mmcv.txt']
+    )
     assert downloads()[:3] == [
         f'mmengine=={pins["mmengine"]}',
         f'mmcv-lite=={pins["mmcv"]}',
         f'mmpretrain=={pins["mmpretrain"]}',
     ]
     assert len(downloads()) == len(set(downloads())) == 35
+
+
+def test_the_kit_runs_without_openmmlab():
+    # -S: no site-packages, as on the GPU node before the kit has run (import kdcl_mm fails there).
+    out = subprocess.run(
+        [sys.executable, '-S', '-m', 'tools.analysis_tools.gpu_check_wheels', '--downloads'],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == downloads()
 
 
 def test_a_missing_pin_names_requirements(tmp_path):

@@ -18,7 +18,6 @@ import glob
 import importlib.metadata
 import importlib.util
 import os.path as osp
-import re
 import subprocess
 import sys
 import zipfile
@@ -40,33 +39,29 @@ PRESENT_AS_MODULE = {
 }
 
 
-def normalise(name: str) -> str:
-    """A distribution name as PEP 503 compares them."""
-    return re.sub(r'[-_.]+', '-', name).lower()
+def _load_stack_check():
+    """kdcl_mm/utils/stack_check.py by path: ``import kdcl_mm`` needs the OpenMMLab packages
+    that this kit installs; that file is standard library only."""
+    path = osp.join(REPO, 'kdcl_mm', 'utils', 'stack_check.py')
+    spec = importlib.util.spec_from_file_location('_kdcl_stack_check', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+stack_check = _load_stack_check()
 
 
 def wheel_name(path: str) -> str:
     """The normalised distribution name of a wheel file (PEP 427 / PEP 503)."""
-    return normalise(osp.basename(path).split('-')[0])
-
-
-def requirement_pins(repo: str = REPO) -> Dict[str, str]:
-    """Normalised name -> version of every ``name==version`` line in requirements/ (any
-    ``.txt`` below it; other lines, ranges and markers are not pins and are skipped)."""
-    pins = {}
-    for path in sorted(glob.glob(osp.join(repo, 'requirements', '**', '*.txt'), recursive=True)):
-        with open(path) as f:
-            for line in f:
-                pin = re.match(r'\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;#,]+)', line)
-                if pin:
-                    pins[normalise(pin.group(1))] = pin.group(2)
-    return pins
+    return stack_check.normalise(osp.basename(path).split('-')[0])
 
 
 def downloads(binary: bool = True, repo: str = REPO) -> List[str]:
     """``name==version`` of every wheel the kit fetches: the OpenMMLab three pinned as in
     requirements/, then the pure-Python closure and (``binary``) the compiled one."""
-    pins = requirement_pins(repo)
+    files = glob.glob(osp.join(repo, 'requirements', '**', '*.txt'), recursive=True)
+    pins = stack_check.requirement_pins(sorted(files))
     missing = [pinned for pinned in PINNED_AS.values() if pinned not in pins]
     if missing:
         raise SystemExit(
@@ -107,10 +102,9 @@ def check_closure(dest: str, python_version: str, binary: bool = True) -> List[s
             for line in z.read(meta).decode().splitlines():
                 if line.startswith('Requires-Dist:'):
                     req = Requirement(line.split(':', 1)[1].strip())
-                    if (req.marker is None or req.marker.evaluate(env)) and normalise(
-                        req.name
-                    ) not in have:
-                        missing.add(normalise(req.name))
+                    name = stack_check.normalise(req.name)
+                    if (req.marker is None or req.marker.evaluate(env)) and name not in have:
+                        missing.add(name)
     if missing and binary:
         raise SystemExit(
             f'gpu_check_wheels: no wheel for {sorted(missing)}: add them to '
