@@ -29,7 +29,6 @@ from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.utils import ProgressBar
 from mmpretrain.registry import MODELS
-from torch.utils.data import ConcatDataset
 
 from kdcl_mm.datasets import HeldOutSplit
 from kdcl_mm.engine.general_weights import estimate_general_weights
@@ -279,11 +278,6 @@ def pipeline_batch_seconds(loader, num_batches: int) -> float:
 def repeat_to(dataset_len: int, batch_size: int, num_batches: int) -> int:
     """How often to repeat a dataset so that it yields ``num_batches`` + 1 batches."""
     return max(1, math.ceil(batch_size * (num_batches + 1) / dataset_len))
-
-
-def repeated(dataset, times: int):
-    """Enough samples for the timed batches of small datasets (MNIST's 300 digits)."""
-    return dataset if times == 1 else ConcatDataset([dataset] * times)
 
 
 def pipeline_report(

@@ -15,6 +15,7 @@ from typing import Optional
 
 import torch
 from mmengine.config import Config
+from mmengine.dataset import RepeatDataset
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from mmengine.runner import set_random_seed
@@ -95,8 +96,8 @@ def _overhead(settings: BenchmarkSettings, logger, cfg, started: float, load_bef
     repeats = measure.repeat_to(len(multi_view), data.batch_size, pipeline_batches)
     single_view = data.dataset(single_view_pipeline(data.train_pipeline))
     pipelines = {
-        'multi_view': data.loader(measure.repeated(multi_view, repeats)),
-        'single_view': data.loader(measure.repeated(single_view, repeats)),
+        'multi_view': data.loader(RepeatDataset(multi_view, repeats)),
+        'single_view': data.loader(RepeatDataset(single_view, repeats)),
     }
     estimate = None
     if 'General' in kdcl:
