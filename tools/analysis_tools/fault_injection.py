@@ -83,21 +83,20 @@ def fault_config(out_dir: str, config: str, arm: str, fraction: float, seed: int
     """The config of ``arm``: ``config`` itself (clean), or one written into ``out_dir`` that
     inherits it and adds the fault (custom_imports is read when a config file is loaded, so
     ``--cfg-options`` cannot add it)."""
+    from tools.demo.sweep import write_config
+
     if ARMS[arm] is None:
         return config
-    name = f'{osp.splitext(osp.basename(config))[0]}_{arm}_student{student}.py'
-    path = osp.join(out_dir, 'configs', name)
-    os.makedirs(osp.dirname(path), exist_ok=True)
+    name = f'{osp.splitext(osp.basename(config))[0]}_{arm}_student{student}'
     hook = dict(
         type='NaNLogitsHook', student=student, fraction=fraction, seed=seed, isolate=ARMS[arm]
     )
-    with open(path, 'w') as f:
-        f.write(
-            f'_base_ = {osp.abspath(config)!r}\n'
-            f'custom_imports = dict(imports={IMPORTS!r}, allow_failed_imports=False)\n'
-            f'default_hooks = dict(nan_logits={hook!r})\n'
-        )
-    return path
+    about = f'Fault-injection arm {arm} (tools/analysis_tools/fault_injection.py).'
+    keys = dict(
+        custom_imports=dict(imports=IMPORTS, allow_failed_imports=False),
+        default_hooks=dict(nan_logits=hook),
+    )
+    return write_config(out_dir, name, config, about, keys)
 
 
 def run_outcome(work_dir: str) -> dict:

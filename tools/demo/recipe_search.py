@@ -38,14 +38,8 @@ from tools.common.report import write_report
 from tools.common.stats import summarize
 
 from .recipe_table import candidate_row, figure_data, rank, render_markdown, solo_numbers
-from .settings import (
-    REPO,
-    SOLO_CONFIGS,
-    VAL_TABLE_FILES,
-    default_weighting,
-    generator_configs,
-)
-from .sweep import Job, Launcher, Progress, Sweep, run_dir, solo_job
+from .settings import SOLO_CONFIGS, VAL_TABLE_FILES, default_weighting, generator_configs
+from .sweep import Job, Launcher, Progress, Sweep, run_dir, solo_job, write_config
 
 STAGES = ('coarse', 'refine', 'final')
 WARMUP_EPOCHS = 5
@@ -82,28 +76,24 @@ class Candidate:
         return dict(asdict(self), name=self.name, label=self.label)
 
 
-def candidate_config(candidate: Candidate) -> str:
-    """The text of the candidate's config: the generator's recipe config, T, λ, warm-up."""
+def candidate_config(out_dir: str, candidate: Candidate) -> str:
+    """Write the candidate's config into ``out_dir`` (its path): the generator's recipe config
+    with only T, λ and the warm-up changed."""
     generator, _, weighting = candidate.generator.partition(':')
-    model = (
-        f'kd_loss=dict(temperature={candidate.temperature!r}, loss_weight={candidate.kd_weight!r})'
-    )
+    model = dict(kd_loss=dict(temperature=candidate.temperature, loss_weight=candidate.kd_weight))
     if weighting:  # GeneralSoftTarget's weighting variant
-        model += f', soft_target=dict(weighting={weighting!r})'
-    warmup = f" + [dict(type='KDWarmupHook', length={WARMUP_EPOCHS})]" if candidate.warmup else ''
-    return '\n'.join(
-        [
-            f'# Recipe-search candidate {candidate.label} (tools/demo/recipe_search.py): the',
-            "# recipe's config of this generator with only T, the KD weight and the warm-up",
-            '# changed.',
-            f'_base_ = {osp.join(REPO, generator_configs()[generator])!r}',
-            f'model = dict({model})',
-            '# The last epoch is what counts; no val-selected checkpoint, no exported students.',
-            'default_hooks = dict(checkpoint=dict(save_best=None, rule=None))',
-            "custom_hooks = [h for h in _base_.custom_hooks if h['type'] != 'ExportStudentsHook']"
-            + warmup,
-            '',
-        ]
+        model['soft_target'] = dict(weighting=weighting)
+    keys = dict(model=model, default_hooks=dict(checkpoint=dict(save_best=None, rule=None)))
+    hooks = "custom_hooks = [h for h in _base_.custom_hooks if h['type'] != 'ExportStudentsHook']"
+    if candidate.warmup:
+        hooks += f" + [dict(type='KDWarmupHook', length={WARMUP_EPOCHS})]"
+    about = (
+        f"Recipe-search candidate {candidate.label} (tools/demo/recipe_search.py): the recipe's "
+        'config of this generator with only T, the KD weight and the warm-up changed; the last '
+        'epoch is what counts (no val-selected checkpoint, no exported students).'
+    )
+    return write_config(
+        out_dir, candidate.name, generator_configs()[generator], about, keys, [hooks]
     )
 
 
@@ -119,19 +109,12 @@ class Search:
     def dirs(self, name: str, seeds: Sequence[int]) -> Dict[int, str]:
         return {seed: run_dir(self.out, name, seed) for seed in seeds}
 
-    def config_path(self, candidate: Candidate) -> str:
-        path = osp.join(self.out, 'configs', f'{candidate.name}.py')
-        os.makedirs(osp.dirname(path), exist_ok=True)
-        with open(path, 'w') as f:
-            f.write(candidate_config(candidate))
-        return path
-
     def ensure(self, candidates: Sequence[Candidate], seeds: Sequence[int]) -> None:
         """Train (no test: val only) every missing run of ``candidates`` and the solo students
         on ``seeds``."""
         jobs = [solo_job(s, seed, test=False) for seed in seeds for s in STUDENTS]
         jobs += [
-            Job(f'{c.label}, seed {seed}', c.name, self.config_path(c), seed, test=False)
+            Job(f'{c.label}, seed {seed}', c.name, candidate_config(self.out, c), seed, test=False)
             for c in candidates
             for seed in seeds
         ]

@@ -10,6 +10,7 @@ import os
 import os.path as osp
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -187,6 +188,23 @@ def solo_job(student: str, seed: int, options: Sequence[str] = (), test: bool = 
     title, record = f'{student} alone, seed {seed}', dict(kind='solo', student=student)
     config = SOLO_CONFIGS[student]
     return Job(title, f'solo_{student}', config, seed, list(options), record, test=test)
+
+
+def write_config(
+    out_dir: str, name: str, base: str, about: str, keys: dict, lines: Sequence[str] = ()
+) -> str:
+    """Write ``<out_dir>/configs/<name>.py`` and return its path: a config that inherits
+    ``base`` (mmengine's ``_base_``; a path relative to the repository root or absolute), sets
+    ``keys`` (merged into the base's values as mmengine merges a child config), then runs
+    ``lines``, Python that may read ``_base_``. ``about`` heads it as a comment."""
+    text = [f'# {line}' for line in textwrap.wrap(about, 94)]
+    text.append(f'_base_ = {osp.join(REPO, base)!r}')
+    text += [f'{key} = {value!r}' for key, value in keys.items()]
+    path = osp.join(out_dir, 'configs', f'{name}.py')
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        f.write('\n'.join([*text, *lines, '']))
+    return path
 
 
 def run_dir(out_dir: str, name: str, seed: int) -> str:

@@ -151,9 +151,9 @@ def test_coarse_stage_alone_has_no_winner(tmp_path, fake):
 
 
 def test_candidate_config_changes_only_t_weight_and_warmup(tmp_path):
-    path = tmp_path / 'c.py'
-    path.write_text(candidate_config(Candidate('General', 8.0, 0.5, True)))
-    cfg = Config.fromfile(str(path))
+    path = candidate_config(str(tmp_path), Candidate('General', 8.0, 0.5, True))
+    assert path == str(tmp_path / 'configs' / 'General_T8_w0.5_warmup.py')
+    cfg = Config.fromfile(path)
     assert cfg.model.soft_target.type == 'GeneralSoftTarget'
     assert cfg.model.kd_loss.temperature == 8.0 and cfg.model.kd_loss.loss_weight == 0.5
     hooks = [h['type'] for h in cfg.custom_hooks]
@@ -184,9 +184,9 @@ def test_default_grid_has_every_generator_and_general_weighting():
 
 
 def test_general_weighting_candidate_sets_the_weighting(tmp_path):
-    path = tmp_path / 'c.py'
-    path.write_text(candidate_config(Candidate('General:shrinkage', 2.0, 1.0, False)))
-    cfg = Config.fromfile(str(path))
+    cfg = Config.fromfile(
+        candidate_config(str(tmp_path), Candidate('General:shrinkage', 2.0, 1.0, False))
+    )
     assert cfg.model.soft_target.type == 'GeneralSoftTarget'
     assert cfg.model.soft_target.weighting == 'shrinkage'
     assert [h['type'] for h in cfg.custom_hooks] == ['GeneralWeightsHook']

@@ -4,7 +4,7 @@ and the progress count, with the launcher replaced by a fake that writes what th
 import os
 import os.path as osp
 
-from tools.demo.sweep import Job, Launcher, Progress, Sweep
+from tools.demo.sweep import Job, Launcher, Progress, Sweep, write_config
 
 
 class FakeTools:
@@ -80,3 +80,21 @@ def test_a_fixed_total_is_kept(tmp_path, monkeypatch):
     sweep, _, progress = sweep_with_fake(tmp_path, monkeypatch, Progress('demo', 7))
     sweep.run([Job('a', 'kdcl', 'c.py', 0)])
     assert (progress.total, progress.done) == (7, 1)
+
+
+def test_a_written_config_inherits_its_base_from_the_repository_root(tmp_path, monkeypatch):
+    from mmengine.config import Config
+
+    from tools.demo.settings import REPO, SOLO_CONFIGS
+
+    lines = ['optim_wrapper = dict(optimizer=dict(lr=_base_.optim_wrapper.optimizer.lr * 2))']
+    keys = dict(train_cfg=dict(max_epochs=3), custom_imports=dict(imports=['kdcl_mm']))
+    monkeypatch.chdir(tmp_path)  # the base is found from anywhere
+    path = write_config(str(tmp_path), 'r', SOLO_CONFIGS['resnet18'], 'why', keys, lines)
+    assert path == str(tmp_path / 'configs' / 'r.py')
+    assert open(path).readline() == '# why\n'
+    cfg = Config.fromfile(path, import_custom_modules=False)
+    base = Config.fromfile(osp.join(REPO, SOLO_CONFIGS['resnet18']))
+    assert cfg.train_cfg == dict(base.train_cfg, max_epochs=3)  # merged, not replaced
+    assert cfg.optim_wrapper.optimizer.lr == 2 * base.optim_wrapper.optimizer.lr
+    assert cfg.custom_imports.imports == ['kdcl_mm']
