@@ -99,9 +99,9 @@ def fault_config(out_dir: str, config: str, arm: str, fraction: float, seed: int
     return write_config(out_dir, name, config, about, keys)
 
 
-def run_outcome(work_dir: str) -> dict:
+def run_outcome(train_log: str) -> dict:
     """What a run's train.log says: faulty iterations, skipped steps, the error that stopped it."""
-    with open(osp.join(work_dir, 'train.log')) as f:
+    with open(train_log) as f:
         log = f.read()
     hit = re.search(re.escape(HIT) + r' \[([\d, ]*)\]', log)
     error = re.search(r'DivergenceError: (.*)', log)
@@ -110,6 +110,11 @@ def run_outcome(work_dir: str) -> dict:
         skipped_steps=log.count(SKIPPED),
         stopped=error.group(1) if error else None,
     )
+
+
+def stopped_by_guard(train_log: str) -> bool:
+    """Whether DivergenceGuardHook stopped the run: an outcome of the fault, not a crash."""
+    return run_outcome(train_log)['stopped'] is not None
 
 
 def build_rows(sweep, jobs) -> list:
@@ -121,7 +126,7 @@ def build_rows(sweep, jobs) -> list:
 
     rows = []
     for job in jobs:
-        row = dict(job.record, **run_outcome(sweep.work_dir(job)))
+        row = dict(job.record, **run_outcome(sweep.train_log(job)))
         students = Config.fromfile(job.config, import_custom_modules=False).model.students
         healthy = [s['name'] for i, s in enumerate(students) if i != job.record.get('faulty', 0)][0]
         row.update(healthy=healthy, top1=None)
@@ -174,7 +179,7 @@ def main(argv=None) -> None:
     from kdcl_mm.models.soft_targets import GENERATORS
     from tools.common.report import check_out_dir, write_report
     from tools.demo.settings import GENERATOR_CONFIG, REPO
-    from tools.demo.sweep import Job, Launcher, Progress, RunFailed, Sweep
+    from tools.demo.sweep import Job, Launcher, Progress, Sweep
 
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--out-dir', default='work_dirs/fault_injection')
@@ -217,20 +222,9 @@ def main(argv=None) -> None:
         for gen in args.generators
         for arm in ARMS
     ]
-    launcher = Launcher(name='fault injection')
-    sweep = Sweep(args.out_dir, launcher, Progress('fault injection', len(jobs)))
-    for job in jobs:
-        if sweep.finished(job) or (
-            osp.isfile(osp.join(sweep.work_dir(job), 'train.log'))
-            and run_outcome(sweep.work_dir(job))['stopped']
-        ):
-            continue
-        try:
-            sweep.run_job(job)
-        except RunFailed:
-            if not run_outcome(sweep.work_dir(job))['stopped']:
-                raise  # not the divergence guard: a real failure
-            launcher.failed.clear()  # the guard stopping a run is an outcome: go on
+    progress = Progress('fault injection')
+    sweep = Sweep(args.out_dir, Launcher(name='fault injection'), progress, stopped_by_guard)
+    sweep.run(jobs)
     rows = build_rows(sweep, jobs)
     command = 'python tools/analysis_tools/fault_injection.py ' + ' '.join(sys.argv[1:])
     report = dict(command=command.strip(), epochs=args.epochs, fraction=args.fraction, rows=rows)

@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, List, Optional, Sequence
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 from .settings import REPO, SOLO_CONFIGS
 
@@ -40,9 +40,24 @@ class Launcher:
         self.procs = set()
         self.failed = threading.Event()
 
-    def run(self, cmd: Sequence[str], log: str) -> float:
+    def run(
+        self, cmd: Sequence[str], log: str, is_outcome: Optional[Callable[[str], bool]] = None
+    ) -> float:
         """Run ``python <cmd>`` from the repository root, output into ``log``; return its CPU
-        seconds (user + system, of the child alone)."""
+        seconds. A failure stops every other run and raises :class:`RunFailed`, unless
+        ``is_outcome(log)`` says that it is the run's result."""
+        returncode, cpu = self.spawn(cmd, log)
+        if returncode != 0 and not (is_outcome and is_outcome(log)):
+            self.stop_all()
+            with open(log) as f:
+                sys.stderr.write(''.join(f.readlines()[-30:]))
+            raise RunFailed(
+                f'{self.name}: `{" ".join(cmd)}` failed (exit {returncode}); full log: {log}'
+            )
+        return cpu
+
+    def spawn(self, cmd: Sequence[str], log: str) -> Tuple[int, float]:
+        """The child ``python <cmd>``: its exit code and CPU seconds (user + system, its own)."""
         os.makedirs(osp.dirname(log), exist_ok=True)
         env = dict(os.environ)
         if self.threads:
@@ -56,17 +71,9 @@ class Launcher:
             with self.lock:
                 self.procs.add(proc)
             _, status, usage = os.wait4(proc.pid, 0)  # wait4: this child's own CPU time
-            proc.returncode = os.waitstatus_to_exitcode(status)
             with self.lock:
                 self.procs.discard(proc)
-        if proc.returncode != 0:
-            self.stop_all()
-            with open(log) as f:
-                sys.stderr.write(''.join(f.readlines()[-30:]))
-            raise RunFailed(
-                f'{self.name}: `{" ".join(cmd)}` failed (exit {proc.returncode}); full log: {log}'
-            )
-        return usage.ru_utime + usage.ru_stime
+        return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
 
     def stop_all(self) -> None:
         self.failed.set()
@@ -140,19 +147,34 @@ class Job:
 
 
 class Sweep:
-    """Runs :class:`Job` s into ``out_dir``, skipping those that finished."""
+    """Runs :class:`Job` s into ``out_dir``, skipping those that finished.
 
-    def __init__(self, out_dir: str, launcher: Launcher, progress: Progress):
+    ``is_outcome(train_log)`` says whether a training run that failed has its result all the
+    same (the fault injection's divergence guard stopping it): such a run stops no other, is
+    not tested, and counts as finished.
+    """
+
+    def __init__(self, out_dir: str, launcher: Launcher, progress: Progress, is_outcome=None):
         self.out, self.launcher, self.progress = out_dir, launcher, progress
+        self.is_outcome = is_outcome
 
     def work_dir(self, job: Job) -> str:
         return run_dir(self.out, job.name, job.seed)
 
+    def train_log(self, job: Job) -> str:
+        return osp.join(self.work_dir(job), 'train.log')
+
     def test_metrics(self, job: Job) -> str:
         return osp.join(self.work_dir(job), TEST_METRICS)
 
+    def stopped(self, job: Job) -> bool:
+        """Whether the job's training failed with a result (``is_outcome``)."""
+        log = self.train_log(job)
+        return self.is_outcome is not None and osp.isfile(log) and self.is_outcome(log)
+
     def finished(self, job: Job) -> bool:
-        return finished(self.work_dir(job)) and (not job.test or osp.isfile(self.test_metrics(job)))
+        tested = not job.test or osp.isfile(self.test_metrics(job))
+        return (finished(self.work_dir(job)) and tested) or self.stopped(job)
 
     def run(self, jobs: Sequence[Job], launch: bool = True) -> None:
         """Run every job that has not finished (``launch=False``: only count them)."""
@@ -175,9 +197,9 @@ class Sweep:
         ) as cpu:
             # --overwrite: an interrupted run (checkpoints, no last one) starts over, same budget.
             train = ['tools/train.py', job.config, '--work-dir', work_dir, '--overwrite']
-            log = osp.join(work_dir, 'train.log')
-            cpu.append(self.launcher.run([*train, *job.train_flags, *options], log))
-            if job.test:
+            train += [*job.train_flags, *options]
+            cpu.append(self.launcher.run(train, self.train_log(job), self.is_outcome))
+            if job.test and not self.stopped(job):
                 test = ['tools/test.py', job.config, last_checkpoint(work_dir)]
                 test += ['--work-dir', osp.join(work_dir, 'test'), '--out', self.test_metrics(job)]
                 cpu.append(self.launcher.run([*test, *options], osp.join(work_dir, 'test.log')))

@@ -1,6 +1,6 @@
-"""tools/demo/recipe_search.py on a tiny grid, with the training launcher replaced by a fake that
-writes what tools/train.py would (a last checkpoint and val scalars): which runs each stage
-launches, that nothing reads test, resuming, and the val table's structure."""
+"""tools/demo/recipe_search.py on a tiny grid, with the launcher's child process replaced by a
+fake that writes what tools/train.py would (a last checkpoint and val scalars): which runs each
+stage launches, that nothing reads test, resuming, and the val table's structure."""
 
 import json
 import os
@@ -37,7 +37,7 @@ class FakeTraining:
     def __init__(self):
         self.calls = []
 
-    def __call__(self, launcher, cmd, log):
+    def __call__(self, cmd, log):
         self.calls.append(list(cmd))
         assert cmd[0] == 'tools/train.py'  # never tools/test.py: the test split is not read
         config, work_dir = cmd[1], cmd[cmd.index('--work-dir') + 1]
@@ -58,7 +58,7 @@ class FakeTraining:
                 f.write(json.dumps(dict(final, step=epoch)) + '\n')
         with open(osp.join(work_dir, 'last_checkpoint'), 'w') as f:
             f.write(osp.join(work_dir, 'epoch_5.pth'))
-        return 1.0
+        return 0, 1.0
 
 
 GRID = [
@@ -90,7 +90,7 @@ GRID = [
 @pytest.fixture
 def fake(monkeypatch):
     fake = FakeTraining()
-    monkeypatch.setattr(Launcher, 'run', lambda self, cmd, log: fake(self, cmd, log))
+    monkeypatch.setattr(Launcher, 'spawn', lambda self, cmd, log: fake(cmd, log))
     return fake
 
 

@@ -1,14 +1,17 @@
 """tools/demo/sweep.py: what a job runs (train, then test its last checkpoint), skip-if-finished,
-and the progress count, with the launcher replaced by a fake that writes what the tools would."""
+a failure that is an outcome, and the progress count, with the launcher's child process
+replaced by a fake that writes what the tools would."""
 
 import os
 import os.path as osp
 
-from tools.demo.sweep import Job, Launcher, Progress, Sweep, write_config
+import pytest
+
+from tools.demo.sweep import Job, Launcher, Progress, RunFailed, Sweep, write_config
 
 
 class FakeTools:
-    """Launcher.run: records each command and leaves what tools/train.py / test.py leave."""
+    """Launcher.spawn: records each command and leaves what tools/train.py / test.py leave."""
 
     def __init__(self):
         self.calls = []
@@ -23,12 +26,12 @@ class FakeTools:
         else:
             with open(cmd[cmd.index('--out') + 1], 'w') as f:
                 f.write('{}')
-        return 2.0
+        return 0, 2.0
 
 
 def sweep_with_fake(tmp_path, monkeypatch, progress=None):
     fake = FakeTools()
-    monkeypatch.setattr(Launcher, 'run', lambda self, cmd, log: fake(cmd, log))
+    monkeypatch.setattr(Launcher, 'spawn', lambda self, cmd, log: fake(cmd, log))
     progress = progress or Progress('test')
     return Sweep(str(tmp_path), Launcher(jobs=2, name='test'), progress), fake, progress
 
@@ -80,6 +83,45 @@ def test_a_fixed_total_is_kept(tmp_path, monkeypatch):
     sweep, _, progress = sweep_with_fake(tmp_path, monkeypatch, Progress('demo', 7))
     sweep.run([Job('a', 'kdcl', 'c.py', 0)])
     assert (progress.total, progress.done) == (7, 1)
+
+
+def has_stopped(log):
+    with open(log) as f:
+        return 'DivergenceError' in f.read()
+
+
+def test_a_failure_stops_the_others_and_raises_unless_it_is_an_outcome(tmp_path, monkeypatch):
+    log = tmp_path / 'train.log'
+    log.write_text('DivergenceError: diverged\n')
+    monkeypatch.setattr(Launcher, 'spawn', lambda self, cmd, log: (1, 0.5))
+    launcher = Launcher(name='test')
+    assert launcher.run(['x.py'], str(log), has_stopped) == 0.5
+    assert not launcher.failed.is_set()
+    with pytest.raises(RunFailed, match=r'test: `x.py` failed \(exit 1\)'):
+        launcher.run(['x.py'], str(log))
+    assert launcher.failed.is_set()
+
+
+def test_a_job_that_stopped_as_an_outcome_is_not_tested_and_is_finished(tmp_path, monkeypatch):
+    trained = []
+
+    def spawn(self, cmd, log):
+        assert cmd[0] == 'tools/train.py'  # never tested
+        trained.append(cmd[cmd.index('--cfg-options') + 1])
+        os.makedirs(osp.dirname(log), exist_ok=True)
+        with open(log, 'w') as f:
+            f.write('DivergenceError: diverged\n')
+        return 1, 0.5
+
+    monkeypatch.setattr(Launcher, 'spawn', spawn)
+    sweep = Sweep(str(tmp_path), Launcher(name='test'), Progress('test'), has_stopped)
+    jobs = [Job('a', 'kdcl', 'c.py', seed) for seed in (0, 1)]
+    sweep.run(jobs)
+    assert trained == ['randomness.seed=0', 'randomness.seed=1']  # the first stopped nothing
+    assert sweep.stopped(jobs[0]) and sweep.finished(jobs[0])
+    trained.clear()
+    sweep.run(jobs)
+    assert trained == []
 
 
 def test_a_written_config_inherits_its_base_from_the_repository_root(tmp_path, monkeypatch):
