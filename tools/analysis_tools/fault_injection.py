@@ -22,20 +22,26 @@ those written into ``<out-dir>/configs`` (repository root on PYTHONPATH)::
 """
 
 import argparse
+import json
 import os
 import os.path as osp
 import re
 import sys
 
 import numpy as np
+from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
+from kdcl_mm.models.soft_targets import GENERATORS
 from kdcl_mm.utils.wrappers import unwrap
 
 HERE = osp.dirname(osp.abspath(__file__))
-if __name__ == '__main__':  # run as a script: make `tools.` importable, here and in the runs
+if __name__ == '__main__':  # run as a script: make `tools.` importable (the runs: PYTHONPATH)
     sys.path.insert(0, osp.dirname(osp.dirname(HERE)))
+from tools.common.report import check_out_dir, md_table, write_report  # noqa: E402
+from tools.demo.settings import REPO, generator_configs  # noqa: E402
+from tools.demo.sweep import Job, Launcher, Progress, Sweep, write_config  # noqa: E402
 
 ARMS = {'clean': None, 'isolated': True, 'not_isolated': False}  # arm -> isolation (None: no fault)
 REPORT_FILES = ('report.json', 'report.md')
@@ -79,24 +85,22 @@ class NaNLogitsHook(Hook):
         return output + float('nan') if self.active else None
 
 
-def fault_config(out_dir: str, config: str, arm: str, fraction: float, seed: int, student=0):
-    """The config of ``arm``: ``config`` itself (clean), or one written into ``out_dir`` that
-    inherits it and adds the fault (custom_imports is read when a config file is loaded, so
-    ``--cfg-options`` cannot add it)."""
-    from tools.demo.sweep import write_config
-
+def fault_config(args, generator: str, arm: str) -> str:
+    """The config of ``arm``: the generator's recipe (clean), or one written into
+    ``--out-dir`` that inherits it and adds the fault (custom_imports is read when a config file
+    is loaded, so ``--cfg-options`` cannot add it)."""
+    recipe, student = generator_configs()[generator], args.faulty_student
     if ARMS[arm] is None:
-        return config
-    name = f'{osp.splitext(osp.basename(config))[0]}_{arm}_student{student}'
-    hook = dict(
-        type='NaNLogitsHook', student=student, fraction=fraction, seed=seed, isolate=ARMS[arm]
-    )
-    about = f'Fault-injection arm {arm} (tools/analysis_tools/fault_injection.py).'
+        return recipe
+    fault = dict(student=student, fraction=args.fraction, seed=args.fault_seed)
+    hook = dict(type='NaNLogitsHook', **fault, isolate=ARMS[arm])
     keys = dict(
         custom_imports=dict(imports=IMPORTS, allow_failed_imports=False),
         default_hooks=dict(nan_logits=hook),
     )
-    return write_config(out_dir, name, config, about, keys)
+    name = f'{osp.splitext(osp.basename(recipe))[0]}_{arm}_student{student}'
+    about = f'Fault-injection arm {arm} (tools/analysis_tools/fault_injection.py).'
+    return write_config(args.out_dir, name, recipe, about, keys)
 
 
 def run_outcome(train_log: str) -> dict:
@@ -112,18 +116,9 @@ def run_outcome(train_log: str) -> dict:
     )
 
 
-def stopped_by_guard(train_log: str) -> bool:
-    """Whether DivergenceGuardHook stopped the run: an outcome of the fault, not a crash."""
-    return run_outcome(train_log)['stopped'] is not None
-
-
 def build_rows(sweep, jobs) -> list:
     """One row per job from its run dir: the first healthy student's test top-1 (None if
     the run stopped)."""
-    import json
-
-    from mmengine.config import Config
-
     rows = []
     for job in jobs:
         row = dict(job.record, **run_outcome(sweep.train_log(job)))
@@ -138,8 +133,6 @@ def build_rows(sweep, jobs) -> list:
 
 
 def render(report: dict) -> str:
-    from tools.common.report import md_table
-
     head = ['generator', *(f'{arm} top-1' for arm in ARMS), 'skipped steps', 'outcome']
     lines = [f'# Fault injection\n\n`{report["command"]}`\n', *md_table(head, report['table'])]
     return '\n'.join(lines) + f'\n\n![healthy student top-1]({PLOT})\n'
@@ -176,11 +169,6 @@ def plot(rows: list):
 
 
 def main(argv=None) -> None:
-    from kdcl_mm.models.soft_targets import GENERATORS
-    from tools.common.report import check_out_dir, write_report
-    from tools.demo.settings import GENERATOR_CONFIG, REPO
-    from tools.demo.sweep import Job, Launcher, Progress, Sweep
-
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--out-dir', default='work_dirs/fault_injection')
     parser.add_argument('--generators', nargs='+', default=list(GENERATORS), choices=GENERATORS)
@@ -207,14 +195,7 @@ def main(argv=None) -> None:
         Job(
             f'{gen}, {arm}',
             f'{gen}_{arm}',
-            fault_config(
-                args.out_dir,
-                GENERATOR_CONFIG.format(gen.lower()),
-                arm,
-                args.fraction,
-                args.fault_seed,
-                args.faulty_student,
-            ),
+            fault_config(args, gen, arm),
             args.seed,
             budget,
             dict(generator=gen, arm=arm, faulty=args.faulty_student, guard=not args.no_guard),
@@ -222,8 +203,11 @@ def main(argv=None) -> None:
         for gen in args.generators
         for arm in ARMS
     ]
-    progress = Progress('fault injection')
-    sweep = Sweep(args.out_dir, Launcher(name='fault injection'), progress, stopped_by_guard)
+    # DivergenceGuardHook stopping a run is an outcome of the fault, not a crash.
+    launcher = Launcher(
+        name='fault injection', is_outcome=lambda log: bool(run_outcome(log)['stopped'])
+    )
+    sweep = Sweep(args.out_dir, launcher, Progress('fault injection'))
     sweep.run(jobs)
     rows = build_rows(sweep, jobs)
     command = 'python tools/analysis_tools/fault_injection.py ' + ' '.join(sys.argv[1:])

@@ -78,7 +78,8 @@ class Candidate:
 
 def candidate_config(out_dir: str, candidate: Candidate) -> str:
     """Write the candidate's config into ``out_dir`` (its path): the generator's recipe config
-    with only T, λ and the warm-up changed."""
+    with only T, λ and the warm-up changed. The last epoch is what counts: no val-selected
+    checkpoint, no exported students."""
     generator, _, weighting = candidate.generator.partition(':')
     model = dict(kd_loss=dict(temperature=candidate.temperature, loss_weight=candidate.kd_weight))
     if weighting:  # GeneralSoftTarget's weighting variant
@@ -87,14 +88,9 @@ def candidate_config(out_dir: str, candidate: Candidate) -> str:
     hooks = "custom_hooks = [h for h in _base_.custom_hooks if h['type'] != 'ExportStudentsHook']"
     if candidate.warmup:
         hooks += f" + [dict(type='KDWarmupHook', length={WARMUP_EPOCHS})]"
-    about = (
-        f"Recipe-search candidate {candidate.label} (tools/demo/recipe_search.py): the recipe's "
-        'config of this generator with only T, the KD weight and the warm-up changed; the last '
-        'epoch is what counts (no val-selected checkpoint, no exported students).'
-    )
-    return write_config(
-        out_dir, candidate.name, generator_configs()[generator], about, keys, [hooks]
-    )
+    about = f'Recipe-search candidate {candidate.label} (tools/demo/recipe_search.py).'
+    recipe = generator_configs()[generator]
+    return write_config(out_dir, candidate.name, recipe, about, keys, [hooks])
 
 
 class Search:

@@ -10,7 +10,6 @@ import os
 import os.path as osp
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,24 +29,29 @@ class RunFailed(SystemExit):
 class Launcher:
     """Runs tools with ``threads`` torch threads each and ``jobs`` at a time.
 
-    A failure stops every run still going and raises :class:`RunFailed` naming the log.
-    ``name`` prefixes its messages (``'demo'``, ``'recipe search'``).
+    A failure stops every run still going and raises :class:`RunFailed` naming the log, unless
+    ``is_outcome(log)`` says that it is the run's result (the fault injection's divergence
+    guard stopping a run). ``name`` prefixes its messages (``'demo'``, ``'recipe search'``).
     """
 
-    def __init__(self, jobs: int = 1, threads: Optional[int] = None, name: str = 'demo'):
+    def __init__(
+        self,
+        jobs: int = 1,
+        threads: Optional[int] = None,
+        name: str = 'demo',
+        is_outcome: Optional[Callable[[str], bool]] = None,
+    ):
         self.jobs, self.threads, self.name = max(1, jobs), threads, name
+        self.is_outcome = is_outcome
         self.lock = threading.Lock()
         self.procs = set()
         self.failed = threading.Event()
 
-    def run(
-        self, cmd: Sequence[str], log: str, is_outcome: Optional[Callable[[str], bool]] = None
-    ) -> float:
+    def run(self, cmd: Sequence[str], log: str) -> float:
         """Run ``python <cmd>`` from the repository root, output into ``log``; return its CPU
-        seconds. A failure stops every other run and raises :class:`RunFailed`, unless
-        ``is_outcome(log)`` says that it is the run's result."""
+        seconds."""
         returncode, cpu = self.spawn(cmd, log)
-        if returncode != 0 and not (is_outcome and is_outcome(log)):
+        if returncode != 0 and not (self.is_outcome and self.is_outcome(log)):
             self.stop_all()
             with open(log) as f:
                 sys.stderr.write(''.join(f.readlines()[-30:]))
@@ -147,16 +151,12 @@ class Job:
 
 
 class Sweep:
-    """Runs :class:`Job` s into ``out_dir``, skipping those that finished.
-
-    ``is_outcome(train_log)`` says whether a training run that failed has its result all the
-    same (the fault injection's divergence guard stopping it): such a run stops no other, is
-    not tested, and counts as finished.
+    """Runs :class:`Job` s into ``out_dir``, skipping those that finished. A job whose training
+    failed with a result (the launcher's ``is_outcome``) is not tested and counts as finished.
     """
 
-    def __init__(self, out_dir: str, launcher: Launcher, progress: Progress, is_outcome=None):
+    def __init__(self, out_dir: str, launcher: Launcher, progress: Progress):
         self.out, self.launcher, self.progress = out_dir, launcher, progress
-        self.is_outcome = is_outcome
 
     def work_dir(self, job: Job) -> str:
         return run_dir(self.out, job.name, job.seed)
@@ -168,9 +168,9 @@ class Sweep:
         return osp.join(self.work_dir(job), TEST_METRICS)
 
     def stopped(self, job: Job) -> bool:
-        """Whether the job's training failed with a result (``is_outcome``)."""
-        log = self.train_log(job)
-        return self.is_outcome is not None and osp.isfile(log) and self.is_outcome(log)
+        """Whether the job's training failed with a result (the launcher's ``is_outcome``)."""
+        log, is_outcome = self.train_log(job), self.launcher.is_outcome
+        return bool(is_outcome and osp.isfile(log) and is_outcome(log))
 
     def finished(self, job: Job) -> bool:
         tested = not job.test or osp.isfile(self.test_metrics(job))
@@ -198,7 +198,7 @@ class Sweep:
             # --overwrite: an interrupted run (checkpoints, no last one) starts over, same budget.
             train = ['tools/train.py', job.config, '--work-dir', work_dir, '--overwrite']
             train += [*job.train_flags, *options]
-            cpu.append(self.launcher.run(train, self.train_log(job), self.is_outcome))
+            cpu.append(self.launcher.run(train, self.train_log(job)))
             if job.test and not self.stopped(job):
                 test = ['tools/test.py', job.config, last_checkpoint(work_dir)]
                 test += ['--work-dir', osp.join(work_dir, 'test'), '--out', self.test_metrics(job)]
@@ -219,8 +219,7 @@ def write_config(
     ``base`` (mmengine's ``_base_``; a path relative to the repository root or absolute), sets
     ``keys`` (merged into the base's values as mmengine merges a child config), then runs
     ``lines``, Python that may read ``_base_``. ``about`` heads it as a comment."""
-    text = [f'# {line}' for line in textwrap.wrap(about, 94)]
-    text.append(f'_base_ = {osp.join(REPO, base)!r}')
+    text = [f'# {about}', f'_base_ = {osp.join(REPO, base)!r}']
     text += [f'{key} = {value!r}' for key, value in keys.items()]
     path = osp.join(out_dir, 'configs', f'{name}.py')
     os.makedirs(osp.dirname(path), exist_ok=True)

@@ -76,16 +76,18 @@ def test_the_faulty_student_gets_nan_gradients(build_tiny_kdcl, multi_view_batch
 def test_a_fault_config_inherits_the_recipe_and_adds_the_hook(tmp_path):
     from mmengine.config import Config
 
-    recipe = GENERATOR_CONFIG.format('mean')
-    assert fi.fault_config(str(tmp_path), recipe, 'clean', 0.01, 0) == recipe
-    path = fi.fault_config(str(tmp_path), recipe, 'not_isolated', 0.02, 5)
+    args = SimpleNamespace(out_dir=str(tmp_path), fraction=0.02, fault_seed=5, faulty_student=0)
+    assert fi.fault_config(args, 'Mean', 'clean') == GENERATOR_CONFIG.format('mean')
+    path = fi.fault_config(args, 'Mean', 'not_isolated')
     cfg = Config.fromfile(path, import_custom_modules=False)
     assert cfg.model.soft_target.type == 'MeanSoftTarget'
     assert cfg.custom_imports.imports == fi.IMPORTS
     hook = cfg.default_hooks.nan_logits
     assert (hook.type, hook.fraction, hook.seed, hook.isolate) == ('NaNLogitsHook', 0.02, 5, False)
     assert cfg.default_hooks.divergence_guard.type == 'DivergenceGuardHook'  # kept
-    other = fi.fault_config(str(tmp_path), recipe, 'isolated', 0.02, 5, student=1)
+    other = fi.fault_config(
+        SimpleNamespace(**dict(vars(args), faulty_student=1)), 'Mean', 'isolated'
+    )
     assert other != path  # one config per arm and faulty student
     assert Config.fromfile(other, import_custom_modules=False).default_hooks.nan_logits.student == 1
 

@@ -94,9 +94,10 @@ def test_a_failure_stops_the_others_and_raises_unless_it_is_an_outcome(tmp_path,
     log = tmp_path / 'train.log'
     log.write_text('DivergenceError: diverged\n')
     monkeypatch.setattr(Launcher, 'spawn', lambda self, cmd, log: (1, 0.5))
-    launcher = Launcher(name='test')
-    assert launcher.run(['x.py'], str(log), has_stopped) == 0.5
+    launcher = Launcher(name='test', is_outcome=has_stopped)
+    assert launcher.run(['x.py'], str(log)) == 0.5
     assert not launcher.failed.is_set()
+    log.write_text('Traceback: KeyError\n')
     with pytest.raises(RunFailed, match=r'test: `x.py` failed \(exit 1\)'):
         launcher.run(['x.py'], str(log))
     assert launcher.failed.is_set()
@@ -114,7 +115,7 @@ def test_a_job_that_stopped_as_an_outcome_is_not_tested_and_is_finished(tmp_path
         return 1, 0.5
 
     monkeypatch.setattr(Launcher, 'spawn', spawn)
-    sweep = Sweep(str(tmp_path), Launcher(name='test'), Progress('test'), has_stopped)
+    sweep = Sweep(str(tmp_path), Launcher(name='test', is_outcome=has_stopped), Progress('test'))
     jobs = [Job('a', 'kdcl', 'c.py', seed) for seed in (0, 1)]
     sweep.run(jobs)
     assert trained == ['randomness.seed=0', 'randomness.seed=1']  # the first stopped nothing
