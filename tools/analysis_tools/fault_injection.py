@@ -122,7 +122,9 @@ def build_rows(sweep, jobs) -> list:
     rows = []
     for job in jobs:
         row = dict(job.record, **run_outcome(sweep.train_log(job)))
-        students = Config.fromfile(job.config, import_custom_modules=False).model.students
+        # The clean arm's config is the recipe's path from the repository root (Launcher's cwd).
+        config = osp.join(REPO, job.config)
+        students = Config.fromfile(config, import_custom_modules=False).model.students
         healthy = [s['name'] for i, s in enumerate(students) if i != job.record.get('faulty', 0)][0]
         row.update(healthy=healthy, top1=None)
         if row['stopped'] is None:

@@ -160,3 +160,9 @@ def test_a_failure_that_is_not_the_guard_stops_the_tool(tmp_path, monkeypatch):
     with pytest.raises(RunFailed):
         run_tool(tmp_path, monkeypatch, FakeTools(stop=None, crash='Mean'))
     assert not osp.exists(tmp_path / 'report.json')
+
+
+def test_the_tool_runs_from_outside_the_repository(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the recipes' relative paths are the repository's, not the cwd's
+    report = run_tool(tmp_path / 'out', monkeypatch, FakeTools(stop=None))
+    assert len(report['rows']) == 6 and all(r['top1'] for r in report['rows'])
