@@ -39,7 +39,7 @@ from kdcl_mm.utils.wrappers import unwrap
 HERE = osp.dirname(osp.abspath(__file__))
 if __name__ == '__main__':  # run as a script: make `tools.` importable (the runs: PYTHONPATH)
     sys.path.insert(0, osp.dirname(osp.dirname(HERE)))
-from tools.common.report import check_out_dir, md_table, write_report  # noqa: E402
+from tools.common.report import check_out_dir, md_table, pyplot, write_report  # noqa: E402
 from tools.demo.settings import REPO, generator_configs  # noqa: E402
 from tools.demo.sweep import Job, Launcher, Progress, Sweep, write_config  # noqa: E402
 
@@ -152,11 +152,7 @@ def table(rows: list) -> list:
 
 
 def plot(rows: list):
-    import matplotlib
-
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     gens = list(dict.fromkeys(r['generator'] for r in rows))
     fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
     for k, arm in enumerate(ARMS):

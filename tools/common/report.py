@@ -52,12 +52,21 @@ def write_report(
         f.write(markdown)
     for name, figure in figures.items():
         figure.savefig(paths[name])  # at the figure's own dpi
-        import matplotlib.pyplot as plt  # only a report with figures needs matplotlib
-
-        plt.close(figure)
+        pyplot().close(figure)
     written = dict(json=paths[json_name], markdown=paths[markdown_name])
     written.update({name: paths[name] for name in figures})
     return written
+
+
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend (no display needed), imported only by the tools
+    that draw a figure."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def md_table(

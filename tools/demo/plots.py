@@ -4,14 +4,14 @@ needed). :func:`draw` makes them from a report's figure data;
 
 from typing import Dict, List, Sequence, Tuple
 
-import matplotlib
+import numpy as np
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from tools.common.report import pyplot
 
-from .settings import GENERAL_WEIGHTING, GENERAL_WEIGHTS, figure_file  # noqa: E402
+from .settings import GENERAL_WEIGHTING, GENERAL_WEIGHTS, figure_file
+
+plt = pyplot()
 
 Curve = Tuple[Sequence[int], Sequence[float]]
 # One colour per arm, the same in every figure.

@@ -7,7 +7,7 @@ import os.path as osp
 from typing import Dict
 
 from tools.common import report as writer
-from tools.common.report import md_table
+from tools.common.report import md_table, pyplot
 
 REPORT_FILES = ('benchmark.json', 'benchmark.md')
 GPU_CHECK_FILES = ('gpu_check.json', 'gpu_check.md')
@@ -202,11 +202,7 @@ def lean_sections(report: dict) -> list:
 
 def activation_figure(report: dict):
     """Bars of the saved and allocated MiB per mode (``activation_memory.png``)."""
-    import matplotlib
-
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     a = report['activation_memory']
     modes = list(a['modes'])
     fig, ax = plt.subplots(figsize=(7, 3.5), dpi=120)
