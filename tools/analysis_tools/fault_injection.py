@@ -91,7 +91,7 @@ def fault_config(args, generator: str, arm: str) -> str:
     is loaded, so ``--cfg-options`` cannot add it)."""
     recipe, student = generator_configs()[generator], args.faulty_student
     if ARMS[arm] is None:
-        return recipe
+        return osp.join(REPO, recipe)  # absolute: read from any directory
     fault = dict(student=student, fraction=args.fraction, seed=args.fault_seed)
     hook = dict(type='NaNLogitsHook', **fault, isolate=ARMS[arm])
     keys = dict(
@@ -122,9 +122,7 @@ def build_rows(sweep, jobs) -> list:
     rows = []
     for job in jobs:
         row = dict(job.record, **run_outcome(sweep.train_log(job)))
-        # The clean arm's config is the recipe's path from the repository root (Launcher's cwd).
-        config = osp.join(REPO, job.config)
-        students = Config.fromfile(config, import_custom_modules=False).model.students
+        students = Config.fromfile(job.config, import_custom_modules=False).model.students
         healthy = [s['name'] for i, s in enumerate(students) if i != job.record.get('faulty', 0)][0]
         row.update(healthy=healthy, top1=None)
         if row['stopped'] is None:

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from tools.analysis_tools import fault_injection as fi
-from tools.demo.settings import GENERATOR_CONFIG
+from tools.demo.settings import GENERATOR_CONFIG, REPO
 from tools.demo.sweep import Launcher, RunFailed
 
 from ..test_demo.demo_files import assert_png, assert_tables_well_formed
@@ -77,7 +77,8 @@ def test_a_fault_config_inherits_the_recipe_and_adds_the_hook(tmp_path):
     from mmengine.config import Config
 
     args = SimpleNamespace(out_dir=str(tmp_path), fraction=0.02, fault_seed=5, faulty_student=0)
-    assert fi.fault_config(args, 'Mean', 'clean') == GENERATOR_CONFIG.format('mean')
+    # The clean arm is the recipe itself, as an absolute path (the tool may run from anywhere).
+    assert fi.fault_config(args, 'Mean', 'clean') == osp.join(REPO, GENERATOR_CONFIG.format('mean'))
     path = fi.fault_config(args, 'Mean', 'not_isolated')
     cfg = Config.fromfile(path, import_custom_modules=False)
     assert cfg.model.soft_target.type == 'MeanSoftTarget'
