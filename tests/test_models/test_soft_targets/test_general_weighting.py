@@ -25,7 +25,7 @@ def t64(rows):
 
 
 def test_simplex_equals_closed_form_when_that_is_non_negative():
-    c = t64([[0.20, 0.12], [0.12, 0.17]])  # w = [5/13, 8/13] (tests/test_soft_targets.py)
+    c = t64([[0.20, 0.12], [0.12, 0.17]])  # w = [5/13, 8/13] (test_general.py)
     expected = t64([5 / 13, 8 / 13])
     torch.testing.assert_close(closed_form_weights(c), expected)
     torch.testing.assert_close(simplex_weights(c), expected)
