@@ -16,7 +16,9 @@ class KDCLAccuracy(BaseMetric):
     or ``'mobilenet_v2/top1'``. Expects the data samples of ``KDCL.predict``.
     """
 
-    default_prefix = None
+    # The keys already name their model (``resnet50/top1``); '' rather than mmengine's None,
+    # which warns "The prefix is not set" in every run. A ``prefix`` argument still applies.
+    default_prefix = ''
 
     def __init__(
         self, topk: Sequence[int] = (1, 5), collect_device: str = 'cpu', prefix: str = None

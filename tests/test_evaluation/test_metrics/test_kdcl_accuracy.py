@@ -46,6 +46,20 @@ def test_topk_larger_than_num_classes_is_skipped():
     assert set(metric.evaluate(1)) == {'a/top1', 'b/top1', 'ensemble/top1'}
 
 
+def test_keys_carry_no_prefix_and_mmengine_does_not_warn_of_a_missing_one(monkeypatch):
+    import mmengine.evaluator.metric as mmengine_metric
+
+    logged = []
+    monkeypatch.setattr(mmengine_metric, 'print_log', lambda msg, **kw: logged.append(msg))
+    metric = METRICS.build(dict(type='KDCLAccuracy', topk=(1,)))
+    assert not [m for m in logged if 'prefix is not set' in m]
+    metric.process(None, [sample([[0.6, 0.4], [0.3, 0.7]], 1)])
+    assert set(metric.evaluate(1)) == {'a/top1', 'b/top1', 'ensemble/top1'}
+    prefixed = METRICS.build(dict(type='KDCLAccuracy', topk=(1,), prefix='val'))
+    prefixed.process(None, [sample([[0.6, 0.4], [0.3, 0.7]], 1)])
+    assert set(prefixed.evaluate(1)) == {'val/a/top1', 'val/b/top1', 'val/ensemble/top1'}
+
+
 def test_predictions_of_a_single_classifier_get_a_clear_error():
     metric = METRICS.build(dict(type='KDCLAccuracy'))
     with pytest.raises(KeyError, match="mmpretrain's Accuracy"):
