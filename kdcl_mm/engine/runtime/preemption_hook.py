@@ -1,5 +1,6 @@
 """Stop cleanly when the cluster asks: finish the iteration, save a checkpoint, exit 0."""
 
+import functools
 import os
 import os.path as osp
 import signal
@@ -31,7 +32,9 @@ class PreemptionHook(Hook):
     N + 1 of the same epoch (ResumableEpochBasedTrainLoop, ResumableSampler).
 
     Slurm sends SIGUSR1 ahead of the time limit with ``#SBATCH --signal=USR1@120``, and SIGTERM
-    on preemption or ``scancel``: docs/distributed.md.
+    on preemption or ``scancel``: docs/distributed.md. It signals every process of the job
+    step, DataLoader workers included, so the workers of the train and val loaders ignore these
+    signals (:func:`ignore_signals_in_worker`) and end when the main process stops them.
 
     Args:
         signals: signal names to handle.
@@ -65,6 +68,12 @@ class PreemptionHook(Hook):
             return
         for signum in self.signals:
             self._previous[signum] = signal.signal(signum, self._on_signal)
+        val_loop = runner.val_loop  # built before before_train, or None
+        for loader in (runner.train_dataloader, getattr(val_loop, 'dataloader', None)):
+            if getattr(loader, 'num_workers', 0) > 0:
+                loader.worker_init_fn = functools.partial(
+                    ignore_signals_in_worker, tuple(self.signals), loader.worker_init_fn
+                )
 
     def _on_signal(self, signum, frame) -> None:
         # Only record it: the process is in the middle of an iteration, a validation or a save.
@@ -109,3 +118,18 @@ class PreemptionHook(Hook):
         for signum, previous in self._previous.items():
             signal.signal(signum, previous)
         self._previous = {}
+
+
+def ignore_signals_in_worker(signals, worker_init_fn, worker_id: int) -> None:
+    """A DataLoader ``worker_init_fn``: ignore ``signals``, then run the loader's own.
+
+    torch gives every worker a SIGTERM handler that kills it, and a signal that reaches a
+    worker as well as the main process (Slurm signals the whole job step) then fails the main
+    process mid-iteration with "DataLoader worker ... is killed by signal: Terminated" instead
+    of letting the hook finish the iteration and save. The main process decides; it shuts its
+    workers down when it stops. torch installs its handlers before calling this function.
+    """
+    for signum in signals:
+        signal.signal(signum, signal.SIG_IGN)
+    if worker_init_fn is not None:
+        worker_init_fn(worker_id)

@@ -14,7 +14,7 @@ import torch
 from mmengine.runner import Runner
 
 from kdcl_mm.engine.runtime.atomic_file_backend import atomic_write
-from kdcl_mm.engine.runtime.preemption_hook import PreemptionHook
+from kdcl_mm.engine.runtime.preemption_hook import PreemptionHook, ignore_signals_in_worker
 from tests.paths import REPO
 from tests.resume_utils import max_abs_difference, tiny_mnist
 
@@ -78,6 +78,7 @@ def test_sigterm_is_recorded_not_fatal_until_the_run_ends(tmp_path):
 
     class FakeRunner:
         train_loop, work_dir = Loop(), str(tmp_path)
+        train_dataloader = val_loop = None
 
     hook = PreemptionHook()
     previous = signal.getsignal(signal.SIGTERM)
@@ -91,6 +92,62 @@ def test_sigterm_is_recorded_not_fatal_until_the_run_ends(tmp_path):
     finally:
         hook.after_run(FakeRunner())
     assert signal.getsignal(signal.SIGTERM) is previous
+
+
+class Numbers(torch.utils.data.Dataset):
+    def __len__(self):
+        return 40
+
+    def __getitem__(self, index):
+        time.sleep(0.01)  # the workers are still loading when the signal arrives
+        return index
+
+
+def test_dataloader_workers_ignore_the_signals_and_keep_loading(tmp_path):
+    """Slurm signals every process of the job step: a worker that gets SIGTERM too must keep
+    loading (torch's own handler would kill it and fail the main process mid-iteration), and
+    the loader's own worker_init_fn still runs."""
+
+    def mark(worker_id):
+        (tmp_path / f'worker{worker_id}').touch()
+
+    def loader():
+        return torch.utils.data.DataLoader(
+            Numbers(), batch_size=2, num_workers=2, worker_init_fn=mark
+        )
+
+    class Loop:
+        dataloader = loader()
+
+        def stop_mid_epoch(self):
+            pass
+
+    class FakeRunner:
+        train_loop, work_dir, train_dataloader = Loop(), str(tmp_path), loader()
+        val_loop = Loop()
+
+    hook = PreemptionHook()
+    hook.before_train(FakeRunner())
+    try:
+        assert FakeRunner.val_loop.dataloader.worker_init_fn.func is ignore_signals_in_worker
+        batches = iter(FakeRunner.train_dataloader)
+        seen = next(batches).tolist()
+        for worker in batches._workers:
+            os.kill(worker.pid, signal.SIGTERM)
+        seen += [i for batch in batches for i in batch.tolist()]
+    finally:
+        hook.after_run(FakeRunner())
+    assert sorted(seen) == list(range(40))
+    assert sorted(os.listdir(tmp_path)) == ['worker0', 'worker1']
+
+
+def worker_pids(pid: int) -> list:
+    """The child processes of ``pid`` (its DataLoader workers), from /proc."""
+    children = []
+    for task in glob.glob(f'/proc/{pid}/task/*/children'):
+        with open(task) as f:
+            children += [int(child) for child in f.read().split()]
+    return children
 
 
 def tiny_config(tmp_path, **options):
@@ -127,8 +184,10 @@ def mmpretrain_train_py(*args, env=None):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('signum', [signal.SIGUSR1], ids=['SIGUSR1'])
+@pytest.mark.parametrize('signum', [signal.SIGTERM], ids=['SIGTERM'])
 def test_signal_mid_epoch_saves_exits_0_and_resume_is_bit_identical(tmp_path, signum):
+    """The signal reaches the main process and its DataLoader workers, as Slurm signals every
+    process of a job step on preemption or scancel."""
     # Uninterrupted: 2 epochs of 3 iterations.
     cfg = tiny_config(tmp_path, work_dir=str(tmp_path / 'straight'))
     Runner.from_cfg(cfg).train()
@@ -162,6 +221,11 @@ def test_signal_mid_epoch_saves_exits_0_and_resume_is_bit_identical(tmp_path, si
         while not marker.exists() and proc.poll() is None:
             time.sleep(0.1)
         assert marker.exists(), proc.communicate()[0][-3000:]
+        workers = worker_pids(proc.pid)
+        assert len(workers) == 2, workers
+        for pid in workers:
+            os.kill(pid, signum)
+        time.sleep(0.5)  # a worker that the signal killed would be noticed by now
         proc.send_signal(signum)
         out = proc.communicate(timeout=600)[0]
     finally:
