@@ -1,8 +1,10 @@
 """The commands of the README's "Train on your data", in miniature on real photos in the
 formats users have: configs/kdcl/r50_mbv2_imagenet.py by tools/train.py on an ImageNet-format
 folder of JPEGs (train both students, validate them and their ensemble, keep the best, export
-each student), then configs/mmdet/faster-rcnn_r50-kdcl_fpn_1x_coco.py by tools/dist_train.sh
-on a COCO-format folder, its backbone loaded from the exported ResNet-50."""
+each student), then configs/mmdet/faster-rcnn_r50-kdcl_fpn_1x_coco.py and
+configs/mmseg/fpn_r50-kdcl_4xb4-80k_coco-stuff164k-512x512.py by tools/dist_train.sh (on CPU:
+its gloo fallback) on COCO- and COCO-Stuff-format folders, the backbone loaded from the
+exported ResNet-50."""
 
 import json
 import math
@@ -10,6 +12,8 @@ import os
 import subprocess
 import sys
 
+import cv2
+import numpy as np
 import pytest
 import torch
 from mmdet.datasets import CocoDataset
@@ -98,6 +102,22 @@ def coco_folder(root, size=160) -> str:
         os.makedirs(root / 'annotations', exist_ok=True)
         (root / 'annotations' / f'instances_{split}.json').write_text(json.dumps(coco))
     return str(root) + '/'
+
+
+def coco_stuff_folder(root, size=160) -> str:
+    """The layout of mmseg's COCO-Stuff164k: images/{train,val}2017/*.jpg and
+    annotations/{train,val}2017/*_labelTrainIds.png (class 0 'person' on the portrait, 255
+    ignored elsewhere)."""
+    label = np.full((size, size), 255, np.uint8)
+    label[size // 20 :, size // 10 : size * 9 // 10] = 0
+    for split, count in (('train2017', 2), ('val2017', 2)):
+        names = [f'{i:012d}' for i in range(count)]
+        os.makedirs(root / 'images' / split)
+        os.makedirs(root / 'annotations' / split)
+        write_crops([root / 'images' / split / f'{n}.jpg' for n in names], size=size)
+        for n in names:
+            assert cv2.imwrite(str(root / 'annotations' / split / f'{n}_labelTrainIds.png'), label)
+    return str(root)
 
 
 @pytest.fixture(scope='module')
@@ -190,3 +210,42 @@ def test_the_coco_detector_trains_from_the_exported_resnet50_on_a_coco_folder(
     assert frozen and all(torch.equal(detector[k], exported[k]) for k in frozen)
     trained = 'backbone.layer4.2.conv3.weight'
     assert not torch.equal(detector[trained], exported[trained])
+
+
+def test_the_segmentor_trains_from_the_exported_resnet50_on_a_coco_stuff_folder(
+    imagenet_run, tmp_path
+):
+    student = imagenet_run[0] / 'students' / 'resnet50.pth'
+    data_root, work_dir = coco_stuff_folder(tmp_path / 'coco_stuff164k'), tmp_path / 'work'
+    records = run(
+        [
+            'bash',
+            'tools/dist_train.sh',
+            'configs/mmseg/fpn_r50-kdcl_4xb4-80k_coco-stuff164k-512x512.py',
+            '1',
+        ],
+        work_dir,
+        {
+            'model.backbone.init_cfg.checkpoint': student,
+            'train_dataloader.dataset.data_root': data_root,
+            'val_dataloader.dataset.data_root': data_root,
+            'train_dataloader.batch_size': 2,
+            'train_dataloader.num_workers': 1,
+            'val_dataloader.num_workers': 1,
+            'train_cfg.max_iters': 2,
+            'train_cfg.val_interval': 2,
+            'default_hooks.checkpoint.interval': 2,
+            'default_hooks.logger.interval': 1,
+        },
+        env={'PYTHON': sys.executable},
+    )
+    train = [r for r in records if 'loss' in r]
+    assert [r['iter'] for r in train] == [1, 2]
+    assert all(math.isfinite(r['decode.loss_ce']) for r in train)
+    [val] = [r for r in records if 'mIoU' in r]
+    assert 0 <= val['mIoU'] <= 100
+    # The recipe's SyncBN ran as BN on CPU; the names, and so the student's keys, are kept.
+    exported = torch.load(student, weights_only=False)['state_dict']
+    segmentor = torch.load(work_dir / 'iter_2.pth', weights_only=False)['state_dict']
+    backbone = {k for k in exported if k.startswith('backbone.')}  # the rest: the ImageNet head
+    assert {k for k in segmentor if k.startswith('backbone.')} == backbone

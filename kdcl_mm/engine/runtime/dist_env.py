@@ -4,11 +4,11 @@
 adapted to the machine:
 
 * without CUDA it switches ``env_cfg.dist_cfg.backend`` to ``'gloo'`` (NCCL needs GPUs),
-  wraps the model in DDP without ``device_ids``, drops ``sync_bn`` (torch's SyncBatchNorm
-  only synchronises GPU tensors) and starts the process group itself with
-  ``torch.distributed.init_process_group``, because mmengine's launchers call
-  ``torch.cuda.set_device``, which raises without a driver. mmengine's Runner then finds the
-  group initialised and uses it, as it does for any pre-initialised group;
+  wraps the model in DDP without ``device_ids``, drops ``sync_bn`` and builds the model's
+  SyncBN layers as BN (torch's SyncBatchNorm only synchronises GPU tensors), and starts the
+  process group itself with ``torch.distributed.init_process_group``, because mmengine's
+  launchers call ``torch.cuda.set_device``, which raises without a driver. mmengine's Runner
+  then finds the group initialised and uses it, as it does for any pre-initialised group;
 * it defaults ``randomness.diff_rank_seed`` to True, so that every rank draws its own
   augmentations (KDCL's per-student views, batch mixes, dropout).
 
@@ -20,6 +20,7 @@ import logging
 import os
 import subprocess
 from datetime import timedelta
+from typing import List
 
 import torch
 import torch.distributed as torch_dist
@@ -67,6 +68,15 @@ def use_gloo_on_cpu(cfg: Config) -> None:
             level=logging.WARNING,
         )
         cfg.sync_bn = None
+    synced = plain_bn_for_sync_bn(cfg.get('model'))
+    if synced:
+        print_log(
+            f'SyncBN replaced by BN at {", ".join(synced)}: torch SyncBatchNorm synchronises '
+            'CUDA tensors only (DDP refuses it on CPU); on CPU every rank keeps its own BN '
+            'batch statistics. Parameter and buffer names are the same.',
+            logger='current',
+            level=logging.WARNING,
+        )
     cfg.model_wrapper_cfg = _ddp_without_device_ids(cfg)
     if cfg.launcher == 'slurm':
         export_slurm_rendezvous()
@@ -85,6 +95,32 @@ def use_gloo_on_cpu(cfg: Config) -> None:
             f'gloo backend (env_cfg.dist_cfg.backend was {requested!r}).',
             logger='current',
         )
+
+
+# The NORM_LAYERS names of mmcv's synchronised BNs (torch's, mmcv's own): CUDA only.
+SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN')
+
+
+def plain_bn_for_sync_bn(node, path: str = 'model') -> List[str]:
+    """Set every ``type='SyncBN'``/``'MMSyncBN'`` below ``node`` to ``'BN'``, in place;
+    return the config paths that were changed.
+
+    mmseg's recipes (and kdcl_mm's on top of them) build their BN layers as SyncBN, and a
+    CPU process group cannot run them: DDP raises "SyncBatchNorm layers only work with GPU
+    modules". mmengine's Runner reverts them for non-distributed runs; this does the same for
+    the CPU fallback, before the model is built.
+    """
+    changed = []
+    if isinstance(node, dict):
+        if node.get('type') in SYNC_BN_TYPES:
+            node['type'] = 'BN'
+            changed.append(path)
+        for key, value in node.items():
+            changed += plain_bn_for_sync_bn(value, f'{path}.{key}')
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            changed += plain_bn_for_sync_bn(value, f'{path}.{i}')
+    return changed
 
 
 def _ddp_without_device_ids(cfg: Config) -> dict:

@@ -3,6 +3,7 @@ rewrites the config, the process group is shut down cleanly, ranks draw their ow
 augmentations; and SyncBN converts every student's BN (what the Runner does under DDP)."""
 
 import gc
+import logging
 import os
 import os.path as osp
 from unittest import mock
@@ -131,3 +132,24 @@ def test_sync_bn_torch_converts_every_student_bn():
     assert {name.split('.')[0] for name, _ in norms} == {'students'}
     assert {cls for _, cls in norms} == {torch.nn.SyncBatchNorm}
     assert model.state_dict().keys() == keys  # checkpoints and exported students still load
+
+
+def test_cpu_fallback_builds_a_segmentor_s_sync_bn_as_bn_so_ddp_can_wrap_it(one_process_group):
+    """mmseg's recipes build their BN layers as SyncBN; DDP refuses them on CPU ("SyncBatchNorm
+    layers only work with GPU modules"), so ``tools/dist_train.sh`` failed on a CPU node."""
+    from mmengine.model import MMDistributedDataParallel
+    from mmseg.registry import MODELS
+
+    config = osp.join(REPO, 'configs', 'mmseg', 'fpn_r50-kdcl_4xb4-80k_coco-stuff164k-512x512.py')
+    cfg = Config.fromfile(config)
+    cfg.launcher = 'pytorch'
+    cfg.model.backbone.init_cfg = None
+    with mock.patch('kdcl_mm.engine.runtime.dist_env.print_log') as print_log:
+        use_gloo_on_cpu(cfg)
+    changed = ['model.backbone.norm_cfg', 'model.decode_head.norm_cfg']
+    assert [cfg.model.backbone.norm_cfg.type, cfg.model.decode_head.norm_cfg.type] == ['BN'] * 2
+    [warning] = [c for c in print_log.call_args_list if c.kwargs.get('level') == logging.WARNING]
+    assert warning.args[0].startswith(f'SyncBN replaced by BN at {", ".join(changed)}:')
+    model = MODELS.build(cfg.model)
+    assert not any(isinstance(m, torch.nn.SyncBatchNorm) for m in model.modules())
+    MMDistributedDataParallel(module=model, device_ids=None)
