@@ -16,6 +16,12 @@
 # iteration when training raises), train_dataloader.sampler.type='ResumableSampler' (per-sample
 # augmentation seeds, skipping on a mid-epoch resume) in configs/_base_/datasets/.
 _base_ = 'mmpretrain::_base_/default_runtime.py'
+# mmengine adds _scope_='mmpretrain' to every dict of a mmpretrain:: base, and mmpretrain's
+# tools/visualization/browse_dataset.py passes the visualizer's keys to UniversalVisualizer as
+# arguments ("unexpected keyword argument '_scope_'"): the same visualizer, defined here.
+visualizer = dict(
+    _delete_=True, type='UniversalVisualizer', vis_backends=[dict(type='LocalVisBackend')]
+)
 default_hooks = dict(
     checkpoint=dict(backend_args=dict(backend='atomic_local')),
     rng_state=dict(type='RNGStateHook'),

@@ -39,3 +39,21 @@ def test_mmengines_default_would_log_only_the_logged_iterations_count():
     # Why the recipes set mean_pattern: without it, the NaN batch above is logged as 0.
     logged = _logged(Config(), {'resnet18.nonfinite': [0.0, 12.0, 0.0]}, 'mmengine default')
     assert logged['resnet18.nonfinite'] == 0.0
+
+
+def _without_scope(node):
+    if isinstance(node, dict):
+        return {k: _without_scope(v) for k, v in node.items() if k != '_scope_'}
+    if isinstance(node, list):
+        return [_without_scope(v) for v in node]
+    return node
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+def test_the_visualizer_is_mmpretrains_without_the_scope_key_browse_dataset_refuses(path):
+    from mmengine.hub import get_config
+
+    visualizer = Config.fromfile(path).visualizer.to_dict()
+    assert '_scope_' not in visualizer
+    upstream = get_config('mmpretrain::_base_/default_runtime.py').visualizer.to_dict()
+    assert visualizer == _without_scope(upstream)
