@@ -61,6 +61,20 @@ def check_kdcl_config(cfg: Config) -> None:
             )
 
 
+def check_export_students_hook(cfg: Config) -> None:
+    """ExportStudentsHook exports what the CheckpointHook saved: without one, a whole training
+    run would end with no student exported."""
+    hooks = [h for h in cfg.get('custom_hooks') or [] if isinstance(h, dict)]
+    if not any(h.get('type') == 'ExportStudentsHook' for h in hooks):
+        return
+    if not (cfg.get('default_hooks') or {}).get('checkpoint'):
+        raise ValueError(
+            'default_hooks.checkpoint is not set, but custom_hooks has ExportStudentsHook, '
+            'which exports the checkpoint it saves: set default_hooks.checkpoint='
+            "dict(type='CheckpointHook', interval=1) or remove ExportStudentsHook."
+        )
+
+
 def _dataset_class(cfg) -> Optional[type]:
     from mmpretrain.registry import DATASETS
 
@@ -147,6 +161,7 @@ def _at(cfg: dict, suffix: str) -> dict:
 #: Every check, in the order they run; each raises ValueError naming the field and the fix.
 CONFIG_CHECKS: Tuple[Callable[[Config], None], ...] = (
     check_kdcl_config,
+    check_export_students_hook,
     check_amp_in_config,
     check_param_schedulers,
     check_wrapped_dataset_keys,

@@ -1,7 +1,7 @@
 """OpenMMLab's own entry scripts, as shipped in their wheels, run kdcl_mm's configs unchanged:
 mmpretrain's tools/train.py and tools/test.py (KDCL and a baseline), mmdet's and mmseg's
 tools/train.py (the MNIST-COCO detector and segmentor from an exported KDCL student),
-mmpretrain's tools/visualization/browse_dataset.py.
+mmpretrain's tools/visualization/browse_dataset.py and vis_scheduler.py.
 
 They force ``persistent_workers=True``, ``pin_memory=True`` and ``default_collate`` on every
 dataloader the config leaves unset, and build ``RUNNERS.build(cfg)`` when ``runner_type`` is set.
@@ -116,6 +116,20 @@ def test_mmpretrain_browse_dataset_shows_a_kdcl_recipe_s_images(tmp_path):
         cwd=tmp_path,
     )
     assert sorted(os.listdir(out)) == ['0.jpg', '1.jpg']
+
+
+def test_mmpretrain_vis_scheduler_plots_a_kdcl_recipe_s_schedule(tmp_path):
+    # It builds a Runner of its own default hooks (no CheckpointHook) and the recipe's custom
+    # hooks, ExportStudentsHook among them.
+    plot = tmp_path / 'lr.png'
+    run_tool(
+        'mmpretrain',
+        'visualization/vis_scheduler.py',
+        KDCL,
+        *('--dataset-size', '64', '--ngpus', '1', '--save-path', plot, '--not-show'),
+        cwd=tmp_path,
+    )
+    assert plot.stat().st_size > 0
 
 
 @pytest.fixture(scope='module')

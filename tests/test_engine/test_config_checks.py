@@ -1,7 +1,11 @@
 import pytest
 from mmengine.config import Config
 
-from kdcl_mm.engine.config_checks import check_kdcl_config, check_wrapped_dataset_keys
+from kdcl_mm.engine.config_checks import (
+    check_export_students_hook,
+    check_kdcl_config,
+    check_wrapped_dataset_keys,
+)
 
 CONFIG = 'configs/kdcl/resnet18-w16_mbv2-w0.5_mnist.py'
 GENERAL = 'configs/kdcl/resnet18-w16_mbv2-w0.5_mnist_general.py'
@@ -52,6 +56,7 @@ def test_config_checks_are_one_tuple_in_a_fixed_order():
 
     assert CONFIG_CHECKS == (
         check_kdcl_config,
+        check_export_students_hook,
         check_amp_in_config,
         check_param_schedulers,
         check_wrapped_dataset_keys,
@@ -152,3 +157,13 @@ def test_deferred_multi_view_is_checked_as_multi_view():
     cfg.train_dataloader.dataset.pipeline[0].num_views = 3
     with pytest.raises(ConfigError, match=r'pipeline: DeferredMultiView\(num_views=3\) gives 3 '):
         run_config_checks(cfg)
+
+
+def test_exporting_students_needs_the_checkpoint_hook_whose_checkpoint_it_exports():
+    cfg = Config.fromfile('configs/kdcl/r50_mbv2_imagenet.py')
+    check_export_students_hook(cfg)
+    cfg.default_hooks.checkpoint = None
+    with pytest.raises(ValueError, match=r'^default_hooks.checkpoint is not set.*ExportStudents'):
+        check_export_students_hook(cfg)
+    cfg.custom_hooks = []
+    check_export_students_hook(cfg)

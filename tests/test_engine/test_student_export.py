@@ -4,6 +4,7 @@ import os
 import os.path as osp
 import subprocess
 import sys
+from unittest import mock
 
 import pytest
 import torch
@@ -168,6 +169,20 @@ def test_hook_from_best_needs_save_best(tmp_path):
     with pytest.raises(ValueError, match='default_hooks.checkpoint.save_best'):
         Runner.from_cfg(cfg).train()
     assert not osp.exists(tmp_path / 'iter_1.pth')  # refused before training
+
+
+def test_hook_without_a_checkpoint_hook_warns_and_training_runs(tmp_path):
+    # What mmpretrain's vis_scheduler.py builds from a recipe: its own default hooks (no
+    # CheckpointHook) and the recipe's custom hooks.
+    cfg = kdcl_config(str(tmp_path))
+    cfg.default_hooks = dict(checkpoint=None)
+    cfg.custom_hooks = [dict(type='ExportStudentsHook')]
+    runner = Runner.from_cfg(cfg)
+    with mock.patch.object(runner.logger, 'warning') as warning:
+        runner.train()
+    messages = [c.args[0] for c in warning.call_args_list]
+    assert any('no CheckpointHook is configured, so no student' in m for m in messages)
+    assert not osp.exists(tmp_path / 'students')
 
 
 @pytest.mark.parametrize('wanted', [[1], ['1'], ['mobilenet_v2'], [1, 'mobilenet_v2']])
