@@ -1,6 +1,8 @@
 """Stop cleanly when the cluster asks: finish the iteration, save a checkpoint, exit 0."""
 
+import atexit
 import functools
+import multiprocessing
 import os
 import os.path as osp
 import signal
@@ -34,7 +36,8 @@ class PreemptionHook(Hook):
     Slurm sends SIGUSR1 ahead of the time limit with ``#SBATCH --signal=USR1@120``, and SIGTERM
     on preemption or ``scancel``: docs/distributed.md. It signals every process of the job
     step, DataLoader workers included, so the workers of the train and val loaders ignore these
-    signals (:func:`ignore_signals_in_worker`) and end when the main process stops them.
+    signals (:func:`ignore_signals_in_worker`) and end when the main process stops them, or
+    when it exits (:meth:`release_workers`).
 
     Args:
         signals: signal names to handle.
@@ -53,6 +56,7 @@ class PreemptionHook(Hook):
         self.signals = [getattr(signal, s) for s in names]
         self.received = None
         self._previous = {}
+        self._workers_released = None  # shared with the loader workers, set at exit
 
     def before_train(self, runner) -> None:
         if not hasattr(runner.train_loop, 'stop_mid_epoch'):
@@ -68,11 +72,19 @@ class PreemptionHook(Hook):
             return
         for signum in self.signals:
             self._previous[signum] = signal.signal(signum, self._on_signal)
+        if self._workers_released is None:
+            self._workers_released = multiprocessing.RawValue('b', 0)
+            # atexit runs last-registered first: before multiprocessing's own exit function,
+            # which sends SIGTERM to the workers still alive (persistent ones) and joins them.
+            atexit.register(self.release_workers)
         val_loop = runner.val_loop  # built before before_train, or None
         for loader in (runner.train_dataloader, getattr(val_loop, 'dataloader', None)):
             if getattr(loader, 'num_workers', 0) > 0:
                 loader.worker_init_fn = functools.partial(
-                    ignore_signals_in_worker, tuple(self.signals), loader.worker_init_fn
+                    ignore_signals_in_worker,
+                    tuple(self.signals),
+                    self._workers_released,
+                    loader.worker_init_fn,
                 )
 
     def _on_signal(self, signum, frame) -> None:
@@ -119,17 +131,39 @@ class PreemptionHook(Hook):
             signal.signal(signum, previous)
         self._previous = {}
 
+    def release_workers(self) -> None:
+        """From now on the loader workers die on the signals again.
 
-def ignore_signals_in_worker(signals, worker_init_fn, worker_id: int) -> None:
-    """A DataLoader ``worker_init_fn``: ignore ``signals``, then run the loader's own.
+        Registered with ``atexit``: at exit, multiprocessing terminates the DataLoader workers
+        still alive (a persistent loader's, or an iterator not yet collected) with SIGTERM and
+        waits for them; a worker that ignored it would hang the exit for ever.
+        """
+        if self._workers_released is not None:
+            self._workers_released.value = 1
+
+
+def ignore_signals_in_worker(signals, released, worker_init_fn, worker_id: int) -> None:
+    """A DataLoader ``worker_init_fn``: ignore ``signals`` until ``released``, then run the
+    loader's own.
 
     torch gives every worker a SIGTERM handler that kills it, and a signal that reaches a
     worker as well as the main process (Slurm signals the whole job step) then fails the main
     process mid-iteration with "DataLoader worker ... is killed by signal: Terminated" instead
     of letting the hook finish the iteration and save. The main process decides; it shuts its
-    workers down when it stops. torch installs its handlers before calling this function.
+    workers down when it stops, and sets ``released`` (a shared byte) when it exits, after
+    which a signal ends the worker. torch installs its handlers before calling this.
     """
+    handler = functools.partial(_signal_in_worker, released)
     for signum in signals:
-        signal.signal(signum, signal.SIG_IGN)
+        signal.signal(signum, handler)
+        # A Python handler would otherwise interrupt the worker's blocking reads (EINTR).
+        signal.siginterrupt(signum, False)
     if worker_init_fn is not None:
         worker_init_fn(worker_id)
+
+
+def _signal_in_worker(released, signum, frame) -> None:
+    if released.value:
+        # As torch's own handler does for its parent's SIGTERM: end quietly, no error in the
+        # main process (whose SIGCHLD handler reports a worker killed by a signal).
+        os._exit(0)

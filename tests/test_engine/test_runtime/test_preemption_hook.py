@@ -141,6 +141,50 @@ def test_dataloader_workers_ignore_the_signals_and_keep_loading(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ['worker0', 'worker1']
 
 
+# A run whose persistent loader workers are still alive when the process exits (an in-process
+# runner kept referenced, a notebook): multiprocessing terminates them at exit and waits.
+EXIT_WITH_LIVE_WORKERS = """
+import torch
+from kdcl_mm.engine.runtime.preemption_hook import PreemptionHook
+
+
+class Loop:
+    dataloader = None
+
+    def stop_mid_epoch(self):
+        pass
+
+
+class Runner:
+    train_loop, work_dir, val_loop = Loop(), {work_dir!r}, Loop()
+    train_dataloader = torch.utils.data.DataLoader(
+        list(range(40)), batch_size=2, num_workers=2, persistent_workers=True
+    )
+
+
+PreemptionHook().before_train(Runner())
+KEPT = iter(Runner.train_dataloader)
+print(next(KEPT).tolist(), flush=True)
+"""
+
+
+def test_exit_with_live_workers_does_not_hang(tmp_path):
+    """Workers that ignore SIGTERM would make multiprocessing's exit-time join wait for ever
+    (the whole test suite once hung after its last test). The hook releases them at exit, and
+    they end quietly, as torch's workers do on their parent's SIGTERM."""
+    script = tmp_path / 'exit_with_live_workers.py'
+    script.write_text(EXIT_WITH_LIVE_WORKERS.format(work_dir=str(tmp_path)))
+    try:
+        result = subprocess.run(
+            [sys.executable, str(script)], cwd=REPO, capture_output=True, text=True, timeout=240
+        )
+    except subprocess.TimeoutExpired as hung:
+        pytest.fail(f'the process did not exit with its loader workers alive: {hung}')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == '[0, 1]'
+    assert 'killed by signal' not in result.stderr, result.stderr
+
+
 def worker_pids(pid: int) -> list:
     """The child processes of ``pid`` (its DataLoader workers), from /proc."""
     children = []
