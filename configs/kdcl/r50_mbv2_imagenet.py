@@ -20,8 +20,13 @@ model = dict(
 )
 
 # One SGD over all students. Per-student settings go through custom_keys on `students.{i}.`:
-# MobileNetV2's own recipe uses weight decay 4e-5 (0.4 x ResNet-50's 1e-4).
-optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'students.1.': dict(decay_mult=0.4)}))
+# MobileNetV2's own recipe uses weight decay 4e-5 (0.4 x ResNet-50's 1e-4). mmengine's
+# constructor would make that one parameter group per tensor, which slowed a step by 20-40%
+# on a GPU; this one merges the groups that share their options (here: two).
+optim_wrapper = dict(
+    constructor='MergedGroupsOptimWrapperConstructor',
+    paramwise_cfg=dict(custom_keys={'students.1.': dict(decay_mult=0.4)}),
+)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=100),

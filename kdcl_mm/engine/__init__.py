@@ -1,5 +1,6 @@
 from . import hooks  # noqa: F401 (registers the KDCL hooks)
 from .config_checks import CONFIG_CHECKS, run_config_checks
+from .optimizers import MergedGroupsOptimWrapperConstructor
 from .runner import CheckedRunner
 from .runtime import (
     ATOMIC_BACKEND_ARGS,
@@ -17,6 +18,7 @@ __all__ = [
     'AtomicLocalBackend',
     'CONFIG_CHECKS',
     'CheckedRunner',
+    'MergedGroupsOptimWrapperConstructor',
     'ResumableEpochBasedTrainLoop',
     'allow_globals',
     'atomic_write',
