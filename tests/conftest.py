@@ -2,7 +2,10 @@
 multi-view batch. Layout and naming rules: tests/README.md."""
 
 import copy
+import faulthandler
 import os
+import sys
+import threading
 
 import pytest
 import torch
@@ -12,6 +15,35 @@ from tests.tiny import MNIST_COCO_SMALL, tiny_mobilenet_v2, tiny_resnet
 
 # Two BLAS threads per test process (the machine has 2 cores; subprocess tests inherit it).
 os.environ.setdefault('OMP_NUM_THREADS', '2')
+
+#: Seconds pytest may take to exit after its summary before the watchdog ends it.
+EXIT_GRACE_S = float(os.environ.get('KDCL_TEST_EXIT_GRACE_S', 300))
+
+
+def pytest_unconfigure(config):
+    """Once the session has ended, a process that does not exit (a child it waits for at
+    exit: the suite once hung after '752 passed' until CI's time ran out) fails with the
+    stacks of its threads and its child processes, instead of running on silently."""
+
+    def report_and_exit():
+        import multiprocessing
+
+        children = multiprocessing.active_children()
+        names = [f'{p.name} (pid {p.pid})' for p in children]
+        print(
+            f'\npytest did not exit {EXIT_GRACE_S} s after the session ended; live child '
+            f'processes (now killed): {names or "none"}. Stacks of its threads:',
+            file=sys.stderr,
+            flush=True,
+        )
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        for child in children:  # an orphan would hold CI's output pipe open
+            child.kill()
+        os._exit(3)
+
+    watchdog = threading.Timer(EXIT_GRACE_S, report_and_exit)
+    watchdog.daemon = True  # daemon threads keep running through the atexit functions
+    watchdog.start()
 
 
 @pytest.fixture(autouse=True)
