@@ -181,7 +181,8 @@ def test_exit_with_live_workers_does_not_hang(tmp_path):
     except subprocess.TimeoutExpired as hung:
         pytest.fail(f'the process did not exit with its loader workers alive: {hung}')
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == '[0, 1]'
+    # The last line: the forks' dataset modules print 'Could not import OneDL' on import.
+    assert result.stdout.strip().splitlines()[-1] == '[0, 1]'
     assert 'killed by signal' not in result.stderr, result.stderr
 
 
