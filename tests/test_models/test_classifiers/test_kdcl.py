@@ -226,3 +226,7 @@ def test_general_without_estimated_weights_warns_once(monkeypatch):
     model._warned_heldout = False
     model.loss(views, samples)
     assert len(warnings) == 1
+    # Read once: a GPU buffer read every step would be a host sync per training step.
+    model.soft_target.estimated.fill_(False)
+    model.loss(views, samples)
+    assert len(warnings) == 1
