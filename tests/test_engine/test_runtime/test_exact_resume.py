@@ -109,6 +109,14 @@ def test_resume_without_usable_random_state_warns_once(checkpoint, expected):
 
 
 MIXUP = dict(data_preprocessor=dict(batch_augments=dict(augments=[dict(type='Mixup', alpha=0.4)])))
+# The ImageNet recipes' optimiser: per-student options merged into one group per option set, so
+# the checkpoint's momentum buffers are indexed by merged groups.
+MERGED_GROUPS = dict(
+    optim_wrapper=dict(
+        constructor='MergedGroupsOptimWrapperConstructor',
+        paramwise_cfg=dict(custom_keys={'students.1.': dict(decay_mult=0.4)}),
+    )
+)
 
 
 def train(config, work_dir, num_workers, resume_from=None, drop_hooks=(), **options):
@@ -159,8 +167,15 @@ def resumed_difference(tmp_path, config, num_workers, **options):
         (MNIST, 2, dict(MIXUP, train_dataloader=dict(persistent_workers=True))),
         (MNIST_GENERAL, 0, {}),
         (MNIST_GENERAL, 2, {}),
+        (MNIST, 0, MERGED_GROUPS),
     ],
-    ids=['mean-0-workers', 'mean-2-persistent-workers', 'general-0-workers', 'general-2-workers'],
+    ids=[
+        'mean-0-workers',
+        'mean-2-persistent-workers',
+        'general-0-workers',
+        'general-2-workers',
+        'merged-optimiser-groups',
+    ],
 )
 def test_resumed_run_is_bit_identical(tmp_path, config, num_workers, options):
     difference, ramps = resumed_difference(tmp_path, config, num_workers, **options)
