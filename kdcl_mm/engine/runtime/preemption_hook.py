@@ -1,8 +1,10 @@
 """Stop cleanly when the cluster asks: finish the iteration, save a checkpoint, exit 0."""
 
 import atexit
+import copy
 import functools
 import multiprocessing
+import multiprocessing.context
 import os
 import os.path as osp
 import signal
@@ -80,6 +82,9 @@ class PreemptionHook(Hook):
         val_loop = runner.val_loop  # built before before_train, or None
         for loader in (runner.train_dataloader, getattr(val_loop, 'dataloader', None)):
             if getattr(loader, 'num_workers', 0) > 0:
+                loader.multiprocessing_context = signal_blocking_context(
+                    loader.multiprocessing_context, self.signals
+                )
                 loader.worker_init_fn = functools.partial(
                     ignore_signals_in_worker,
                     tuple(self.signals),
@@ -151,15 +156,82 @@ def ignore_signals_in_worker(signals, released, worker_init_fn, worker_id: int) 
     process mid-iteration with "DataLoader worker ... is killed by signal: Terminated" instead
     of letting the hook finish the iteration and save. The main process decides; it shuts its
     workers down when it stops, and sets ``released`` (a shared byte) when it exits, after
-    which a signal ends the worker. torch installs its handlers before calling this.
+    which a signal ends the worker.
+
+    torch installs its handlers before calling this, so a signal that arrived earlier would
+    find torch's: the worker was started with the signals blocked
+    (:func:`signal_blocking_context`), and they are unblocked only here, once the handler is
+    in place; one that arrived in between was held pending and now reaches this handler.
     """
     handler = functools.partial(_signal_in_worker, released)
     for signum in signals:
         signal.signal(signum, handler)
         # A Python handler would otherwise interrupt the worker's blocking reads (EINTR).
         signal.siginterrupt(signum, False)
+    if _CAN_BLOCK:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
     if worker_init_fn is not None:
         worker_init_fn(worker_id)
+
+
+_CAN_BLOCK = hasattr(signal, 'pthread_sigmask')
+
+
+class _StartsWithSignalsBlocked:
+    """A worker process started with ``blocked_signals`` blocked: the child inherits the mask
+    at the fork (or across the exec of spawn), so a signal sent before its ``worker_init_fn``
+    has installed the handler waits instead of meeting torch's, which kills the worker."""
+
+    blocked_signals = ()
+
+    def start(self):
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, self.blocked_signals)
+        try:
+            super().start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+# Module-level classes, one per start method: spawn and forkserver pickle the process object.
+_BLOCKING_PROCESSES = {}
+if _CAN_BLOCK:
+    for _base in (
+        multiprocessing.context.ForkProcess,
+        multiprocessing.context.SpawnProcess,
+        multiprocessing.context.ForkServerProcess,
+    ):
+        _cls = type(f'SignalBlocking{_base.__name__}', (_StartsWithSignalsBlocked, _base), {})
+        _cls.__module__ = __name__
+        globals()[_cls.__name__] = _cls
+        _BLOCKING_PROCESSES[_base] = _cls
+
+
+def _blocking_process(process_cls, signals, *args, **kwargs):
+    process = process_cls(*args, **kwargs)
+    process.blocked_signals = tuple(signals)
+    return process
+
+
+def signal_blocking_context(context, signals):
+    """``context`` (a DataLoader's ``multiprocessing_context``; None: the default start
+    method) whose worker processes start with ``signals`` blocked.
+
+    A copy of the concrete context whose ``Process`` makes the matching
+    ``SignalBlocking*Process``: a DataLoader accepts any ``BaseContext``, and queues, events
+    and the start method stay the original's.
+    """
+    if isinstance(context, str):
+        context = multiprocessing.get_context(context)
+    context = context if context is not None else multiprocessing.get_context()
+    if not _CAN_BLOCK:  # no signal masks (Windows): the worker_init_fn alone
+        return context
+    context = context.get_context()  # the concrete context behind the default one
+    process_cls = _BLOCKING_PROCESSES.get(getattr(context, 'Process', None))
+    if process_cls is None:  # already ours, or an unknown kind of context
+        return context
+    blocking = copy.copy(context)
+    blocking.Process = functools.partial(_blocking_process, process_cls, signals)
+    return blocking
 
 
 def _signal_in_worker(released, signum, frame) -> None:

@@ -2,6 +2,7 @@
 mid-epoch, bit-identical to an uninterrupted run. Checkpoints are never half-written."""
 
 import glob
+import multiprocessing
 import os
 import os.path as osp
 import signal
@@ -14,7 +15,11 @@ import torch
 from mmengine.runner import Runner
 
 from kdcl_mm.engine.runtime.atomic_file_backend import atomic_write
-from kdcl_mm.engine.runtime.preemption_hook import PreemptionHook, ignore_signals_in_worker
+from kdcl_mm.engine.runtime.preemption_hook import (
+    PreemptionHook,
+    ignore_signals_in_worker,
+    signal_blocking_context,
+)
 from tests.paths import REPO
 from tests.resume_utils import max_abs_difference, tiny_mnist
 
@@ -139,6 +144,80 @@ def test_dataloader_workers_ignore_the_signals_and_keep_loading(tmp_path):
         hook.after_run(FakeRunner())
     assert sorted(seen) == list(range(40))
     assert sorted(os.listdir(tmp_path)) == ['worker0', 'worker1']
+
+
+@pytest.mark.parametrize('start_method', ['fork', 'spawn'])
+def test_a_signal_while_the_workers_start_does_not_kill_them(tmp_path, monkeypatch, start_method):
+    """Slurm signals at any moment, also while a loader starts its workers (each epoch, for a
+    non-persistent loader). Deterministic: every worker sends itself SIGTERM at the first
+    point after torch has installed its own handler (the worker calls torch.set_num_threads
+    next) and before its worker_init_fn runs. Without the signals blocked from the fork on,
+    torch's handler kills it there."""
+    if start_method == 'spawn':
+        # A spawned worker imports its code afresh: the self-signal rides on the dataset.
+        dataset = SignalsItselfOnUnpickling()
+    else:
+        parent, set_num_threads = os.getpid(), torch.set_num_threads
+
+        def signal_self_in_worker(n):
+            if os.getpid() != parent:
+                os.kill(os.getpid(), signal.SIGTERM)
+            set_num_threads(n)
+
+        monkeypatch.setattr(torch, 'set_num_threads', signal_self_in_worker)
+        dataset = Numbers()
+
+    def loader():
+        return torch.utils.data.DataLoader(
+            dataset, batch_size=2, num_workers=2, multiprocessing_context=start_method
+        )
+
+    class Loop:
+        dataloader = loader()
+
+        def stop_mid_epoch(self):
+            pass
+
+    class FakeRunner:
+        train_loop, work_dir, train_dataloader = Loop(), str(tmp_path), loader()
+        val_loop = Loop()
+
+    hook = PreemptionHook()
+    hook.before_train(FakeRunner())
+    try:
+        for epoch in range(2 if start_method == 'fork' else 1):  # new workers each epoch
+            seen = [i for batch in FakeRunner.train_dataloader for i in batch.tolist()]
+            assert sorted(seen) == list(range(40)), epoch
+    finally:
+        hook.after_run(FakeRunner())
+    assert FakeRunner.train_dataloader.multiprocessing_context.get_start_method() == start_method
+
+
+class SignalsItselfOnUnpickling(Numbers):
+    """A dataset that, unpickled in a spawned worker (before torch's worker loop even starts),
+    sends its process SIGTERM: the signal must wait, blocked, for the worker_init_fn."""
+
+    def __init__(self):
+        self.pickled_state = True  # an object with no state is unpickled without __setstate__
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_the_blocking_context_keeps_the_start_method_and_is_idempotent():
+    fork = signal_blocking_context('fork', [signal.SIGTERM])
+    assert fork.get_start_method() == 'fork'
+    assert signal_blocking_context(fork, [signal.SIGTERM]) is fork
+    default = signal_blocking_context(None, [signal.SIGTERM])
+    assert default.get_start_method() == multiprocessing.get_start_method()
+    # The parent's own mask is left as it was after a worker has started.
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    process = fork.Process(target=os._exit, args=(0,))
+    process.start()
+    process.join()
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
+    assert process.exitcode == 0
 
 
 # A run whose persistent loader workers are still alive when the process exits (an in-process
