@@ -21,14 +21,20 @@ install:
 install-lite:                  ## KDCL pretraining only: mmcv-lite instead of the mmcv build (minutes)
 	$(INSTALL) --no-ops
 
+# Each demo mode writes its own folder (work_dirs/demo, work_dirs/demo_quick, work_dirs/demo_full)
+# and refuses to replace an earlier run's results there; OVERWRITE=1 replaces them.
+DEMO = PYTHON=$(PY) KDCL_OVERWRITE_FIX="run \`make $@ OVERWRITE=1\` to replace them, or keep \
+	them and choose another folder with \`bash tools/run_demo.sh --out-dir DIR\`" \
+	bash tools/run_demo.sh $(if $(OVERWRITE),--overwrite)
+
 demo: install                  ## the main job: the KDCL pipeline in miniature on shipped MNIST digits
-	PYTHON=$(PY) bash tools/run_demo.sh
+	$(DEMO)
 
 demo-quick: install            ## smoke test of the whole chain (what CI runs; numbers meaningless)
-	PYTHON=$(PY) bash tools/run_demo.sh --quick
+	$(DEMO) --quick
 
 demo-full: install             ## the evidence (~1 h): 5 seeds, both students downstream
-	PYTHON=$(PY) bash tools/run_demo.sh --full --out-dir work_dirs/demo_full
+	$(DEMO) --full
 
 test: install                  ## the whole test suite, slow end-to-end tests included (what CI runs)
 	$(PY) -m pytest

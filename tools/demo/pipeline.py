@@ -56,7 +56,11 @@ class Demo:
     def prepare_out_dir(self) -> None:
         paths = [osp.join(self.out, p) for p in OUTPUTS + tuple(report_files(list(SOLO_CONFIGS)))]
         try:
-            remove_paths(refuse_overwrite(paths, self.args.overwrite))
+            remove_paths(
+                refuse_overwrite(
+                    paths, self.args.overwrite, fix=getattr(self.args, 'overwrite_fix', None)
+                )
+            )
         except FileExistsError as err:
             raise SystemExit(f'demo: {self.out} already holds the results of a demo: {err}')
         os.makedirs(self.out, exist_ok=True)

@@ -19,8 +19,9 @@ def parse_args(argv=None):
     modes.add_argument('--full', action='store_true', help=MODES['full'].summary)
     parser.add_argument(
         '--out-dir',
-        default='work_dirs/demo',
-        help='where runs and report go (default: work_dirs/demo)',
+        default=None,
+        help='where runs and report go (default: work_dirs/demo, and work_dirs/demo_quick or '
+        'work_dirs/demo_full for --quick or --full, so that no mode refuses after another)',
     )
     parser.add_argument(
         '--seeds',
@@ -74,6 +75,10 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     args.mode = 'quick' if args.quick else 'full' if args.full else 'default'
     mode = MODES[args.mode]
+    if args.out_dir is None:
+        args.out_dir = default_out_dir(args.mode)
+    # make passes the refusal's fix in its own terms (`make demo OVERWRITE=1`).
+    args.overwrite_fix = os.environ.get('KDCL_OVERWRITE_FIX') or None
     if args.seeds is None:
         args.seeds = list(mode.seeds)
     if args.ablation_seeds is None:
@@ -98,6 +103,10 @@ def parse_args(argv=None):
         osp.abspath(osp.join(caller, p)) for p in (args.out_dir, args.data_dir)
     )
     return args
+
+
+def default_out_dir(mode: str) -> str:
+    return 'work_dirs/demo' if mode == 'default' else f'work_dirs/demo_{mode}'
 
 
 def main(argv=None):
