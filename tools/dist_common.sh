@@ -20,7 +20,7 @@ require_file() {  # WHAT PATH
 }
 
 # GPUS processes per node need as many visible CUDA devices; without CUDA the runs fall back
-# to CPU + gloo (kdcl_mm/engine/runtime/dist_env.py), one process per core at most, because more
+# to CPU + gloo (kdcl_mm/launch/dist_env.py), one process per core at most, because more
 # processes than cores only contend.
 check_processes_fit() {  # GPUS
     local gpus=$1 counts cuda cores

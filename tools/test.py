@@ -5,18 +5,14 @@ python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
 
 import argparse
 import os.path as osp
-import sys
 
 from mmengine.dist import is_main_process
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import kdcl_mm  # noqa: F401  (registers modules, kdcl_mm:: scope, checkpoint loading)
-from kdcl_mm.engine.runtime.dist_env import prepare_distributed, shutdown_distributed
-
-# Run as a script, Python puts tools/ first on sys.path; tools.train needs the repository root.
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from tools.train import exit_if_refused, load_config, parse_launch_args  # noqa: E402
+from kdcl_mm.launch.dist_env import prepare_distributed, shutdown_distributed
+from kdcl_mm.launch.entry import exit_if_refused, load_config, parse_launch_args
 
 
 def parse_args():

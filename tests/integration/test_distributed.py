@@ -6,7 +6,7 @@ evaluate it with ``tools/dist_test.sh`` and ``tools/slurm_test.sh`` (through a s
 when a rank is lost or cannot load its batch. A test-only hook (tests/fixtures/dist/) saves
 what each rank holds at the end of the run, so the ranks can be compared. The scripts' input
 checks are in tests/test_tools/test_dist_scripts.py, the unit tests of dist_env in
-tests/test_engine/test_runtime/test_dist_env.py.
+tests/test_launch/test_dist_env.py.
 """
 
 import os

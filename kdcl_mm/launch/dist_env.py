@@ -13,6 +13,10 @@ adapted to the machine:
   augmentations (KDCL's per-student views, batch mixes, dropout).
 
 :func:`shutdown_distributed` ends the process group when the entry script is done.
+
+Only the entry scripts use this module. It is installed rather than kept beside them in
+``tools/`` because they run as scripts and so import only installed packages (see
+:mod:`kdcl_mm.launch`).
 """
 
 import gc

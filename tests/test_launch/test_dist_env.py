@@ -1,4 +1,4 @@
-"""kdcl_mm.engine.runtime.dist_env in this process (a 1-process gloo group): the CPU fallback
+"""kdcl_mm.launch.dist_env in this process (a 1-process gloo group): the CPU fallback
 rewrites the config, the process group is shut down cleanly, ranks draw their own
 augmentations; and SyncBN converts every student's BN (what the Runner does under DDP)."""
 
@@ -12,7 +12,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from kdcl_mm.engine.runtime.dist_env import (
+from kdcl_mm.launch.dist_env import (
     draw_augmentations_per_rank,
     prepare_distributed,
     shutdown_distributed,
@@ -144,7 +144,7 @@ def test_cpu_fallback_builds_a_segmentor_s_sync_bn_as_bn_so_ddp_can_wrap_it(one_
     cfg = Config.fromfile(config)
     cfg.launcher = 'pytorch'
     cfg.model.backbone.init_cfg = None
-    with mock.patch('kdcl_mm.engine.runtime.dist_env.print_log') as print_log:
+    with mock.patch('kdcl_mm.launch.dist_env.print_log') as print_log:
         use_gloo_on_cpu(cfg)
     changed = ['model.backbone.norm_cfg', 'model.decode_head.norm_cfg']
     assert [cfg.model.backbone.norm_cfg.type, cfg.model.decode_head.norm_cfg.type] == ['BN'] * 2
