@@ -3,7 +3,7 @@ keeps producing them, before it saves non-finite checkpoints."""
 
 import logging
 import os.path as osp
-from typing import List, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch
 from mmengine.dist import all_reduce, get_world_size
@@ -21,6 +21,7 @@ from .model_state import (
     keep_marks,
     nonfinite_names,
     state_tensors,
+    student_prefixes,
 )
 
 
@@ -32,32 +33,52 @@ class DivergenceError(RuntimeError):
     emergency_checkpoint = False
 
 
+class _Group:
+    """Who skips together: one student (its parameters and buffers under ``students.{i}.``),
+    the rest of a multi-student model (``shared``), or the whole of any other model."""
+
+    def __init__(self, who: str, owns: Callable[[str], bool]):
+        self.who, self.owns = who, owns
+        self.consecutive = 0
+        self.params: Dict[int, List[torch.Tensor]] = {}  # per optim wrapper, built once
+
+
 @HOOKS.register_module()
 class DivergenceGuardHook(Hook):
-    """Skip non-finite optimiser steps; stop the run once it has diverged.
+    """Skip non-finite optimiser steps, student by student; stop a run that has diverged.
 
-    * **A non-finite step updates nothing.** The hook wraps the runner's optim wrapper(s):
-      ``backward`` notes whether each loss it is given is finite, ``step`` checks the
-      gradients. If a loss or a gradient holds NaN or inf, the optimiser does not step, the
-      gradients are zeroed and the model's buffers (BN running statistics) are put back as
-      they were before the forward pass, so the step leaves no trace. It works for a
-      ``train_step`` that calls ``backward`` several times and ``step`` once as well as for
-      ``update_params``, and with gradient accumulation (the buffers go back to the start of
-      the accumulation window). Under several processes the ranks agree (one all-reduce per
-      step), so they skip together. Each skipped step is logged with the students (or, for
-      other models, the modules) whose gradients were non-finite, and counted in the message
-      hub (``divergence_guard/skipped_steps``, kept in checkpoints).
-    * **fp16 (AmpOptimWrapper).** The loss scaler keeps its own semantics: it skips every
-      step with inf/NaN gradients and lowers the scale, so the guard does not skip on the
-      gradients itself; it counts the scaler's skips (seen as a lower scale after the step)
-      and logs them at INFO. A non-finite *loss* is a skip as well, and then the buffers are
-      put back too (a gradient overflow alone leaves BN statistics as fp16 training always
-      has). bf16 and fp32 have no scaler: the guard does the skipping.
-    * **The run stops** with :class:`DivergenceError` after ``max_consecutive_skips`` skipped
-      steps in a row, or as soon as a parameter or buffer becomes non-finite (checked after
-      every iteration, before CheckpointHook, so a non-finite model is never saved and the
-      last finite checkpoint is never rotated out by ``max_keep_ckpts``). The error names the
-      student or module, the iteration and the last good checkpoint.
+    * **A student with a non-finite loss or gradient skips its own update; the others step.**
+      The hook wraps the runner's optim wrapper(s) (``backward`` notes whether the loss is
+      finite, ``step`` checks the gradients) and the model's ``parse_losses`` (which sees
+      each student's ``{name}.loss_*`` terms). On a step where a student's loss terms or
+      gradients hold NaN or inf, that student's parameters get no gradient, so the optimiser
+      leaves them alone (no update, no momentum, no weight decay: torch's optimisers skip a
+      parameter without a gradient), and its buffers (BN running statistics) are put back as
+      they were before the forward pass. The other students take their step. KDCL's soft
+      target leaves a non-finite student out (kdcl_mm/models/soft_targets/base.py), so their
+      losses stay finite. Parameters outside the students (a learnable generator) form one
+      more group, ``shared``; a non-finite loss term that no student owns, or a non-finite
+      total whose terms are all finite (an overflowing sum), skips everybody. A model without
+      students is one group: a non-finite step updates nothing. It works for a ``train_step``
+      that calls ``backward`` several times and ``step`` once, for ``update_params``, and with
+      gradient accumulation (the buffers go back to the start of the accumulation window).
+      Under several processes the ranks agree on who skips (one all-reduce of every flag per
+      step). Each skip is logged with the students whose step was skipped, and counted in the
+      message hub (``divergence_guard/skipped_steps``: steps on which anybody skipped, and
+      ``divergence_guard/skipped_steps/{student}``; kept in checkpoints).
+    * **fp16 (AmpOptimWrapper): one loss scale for all.** The scaler keeps its semantics:
+      inf/NaN gradients are an overflow of the shared scale, so it skips every student's step
+      and lowers the scale, which the guard counts and logs at INFO. A student whose *loss* is
+      non-finite is a fault of that student, not of the scale: its gradients are dropped
+      before the scaler sees them, so the others step (and the scale does not drop for it).
+      One scale per student would need a GradScaler per student and split the one
+      ``optim_wrapper.step`` that schedulers, accumulation and DDP count on. bf16 and fp32
+      have no scaler: the guard checks the gradients itself.
+    * **The run stops** with :class:`DivergenceError` once a student has skipped
+      ``max_consecutive_skips`` steps in a row (naming it and the last finite checkpoint), or
+      as soon as a parameter or buffer becomes non-finite (checked after every iteration,
+      before CheckpointHook, so a non-finite model is never saved and the last finite
+      checkpoint is never rotated out by ``max_keep_ckpts``).
     * **Bad starting weights are named at once.** Before training, a model whose loaded
       weights are already non-finite stops with the file they came from (``--resume``,
       ``load_from`` or a module's ``init_cfg.checkpoint``); and a module loaded from a
@@ -65,7 +86,8 @@ class DivergenceGuardHook(Hook):
       (a downstream backbone) stops naming that checkpoint.
 
     Args:
-        max_consecutive_skips: skipped steps in a row after which the run stops.
+        max_consecutive_skips: steps in a row that one student (or, for a model without
+            students, the model) may skip before the run stops.
         check_first_batch: check the outputs of modules loaded from ``init_cfg.checkpoint``
             on the first training batch.
     """
@@ -80,27 +102,43 @@ class DivergenceGuardHook(Hook):
             )
         self.max_consecutive_skips = max_consecutive_skips
         self.check_first_batch = check_first_batch
-        self.consecutive = 0
         self._runner = None
         self._model = None
+        self._groups: List[_Group] = []
         self._buffers: Optional[BufferSnapshot] = None
         self._snapshot_due = True
-        self._loss_flags: List[torch.Tensor] = []
+        self._loss_flags: List[torch.Tensor] = []  # the total loss, per backward
+        self._group_loss_flags: List[torch.Tensor] = []  # (groups,), per parse_losses
+        self._last_counted = None  # the iteration last counted in skipped_steps
         self._probes = []
+
+    @property
+    def consecutive(self) -> int:
+        """The longest run of skipped steps in a row of any student (or of the model)."""
+        return max((g.consecutive for g in self._groups), default=0)
 
     # ---- set-up ----
 
     def before_train(self, runner) -> None:
         self._runner, self._model = runner, unwrap(runner.model)
         self._buffers = BufferSnapshot(self._model)
+        self._groups = _groups_of(self._model)
         self._check_starting_weights(runner)
         for optim_wrapper in iter_optim_wrappers(runner.optim_wrapper):
             self._wrap(optim_wrapper)
+        if len(self._groups) > 1 and callable(getattr(self._model, 'parse_losses', None)):
+            self._wrap_parse_losses(self._model)
         if self.check_first_batch:
             self._probe_loaded_modules()
 
     def _wrap(self, optim_wrapper) -> None:
         backward, step = optim_wrapper.backward, optim_wrapper.step
+        names = {id(p): n for n, p in self._model.named_parameters()}
+        params = [p for group in optim_wrapper.param_groups for p in group['params']]
+        for group in self._groups:
+            group.params[id(optim_wrapper)] = [
+                p for p in params if group.owns(names.get(id(p), ''))
+            ]
 
         def guarded_backward(loss: torch.Tensor, **kwargs):
             self._loss_flags.append(torch.isfinite(loss.detach()).all())
@@ -114,6 +152,33 @@ class DivergenceGuardHook(Hook):
         optim_wrapper.backward = guarded_backward
         optim_wrapper.step = keep_marks(guarded_step, step)
 
+    def _wrap_parse_losses(self, model) -> None:
+        parse_losses = model.parse_losses
+        student_groups = [(f'{g.who}.', g) for g in self._groups if g.who != SHARED]
+
+        def guarded_parse_losses(losses):
+            owned: Dict[int, List[torch.Tensor]] = {}
+            for key, value in losses.items():
+                if 'loss' not in key:
+                    continue  # logged only (e.g. {name}.nonfinite, accuracies)
+                index = next(
+                    (i for i, (prefix, _) in enumerate(student_groups) if key.startswith(prefix)),
+                    len(student_groups),  # a term no student owns: everybody's
+                )
+                values = value if isinstance(value, (list, tuple)) else [value]
+                owned.setdefault(index, []).extend(v.detach().mean() for v in values)
+            device = next((v[0].device for v in owned.values()), torch.device('cpu'))
+            with torch.no_grad():
+                shared = _finite(owned.get(len(student_groups), []), device)
+                flags = [
+                    _finite(owned.get(i, []), device) & shared for i in range(len(student_groups))
+                ]
+                flags += [shared] * (len(self._groups) - len(student_groups))
+                self._group_loss_flags.append(torch.stack(flags))
+            return parse_losses(losses)
+
+        model.parse_losses = guarded_parse_losses
+
     # ---- every iteration ----
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
@@ -123,61 +188,101 @@ class DivergenceGuardHook(Hook):
 
     def _step(self, optim_wrapper, step, kwargs) -> None:
         self._snapshot_due = True
-        loss_flags, self._loss_flags = self._loss_flags, []
+        loss_ok, group_loss_ok = self._take_loss_flags()
         scaler = getattr(optim_wrapper, 'loss_scaler', None)  # AmpOptimWrapper (fp16)
-        loss_ok = torch.stack(loss_flags).all() if loss_flags else torch.tensor(True)
-        grads = [p.grad for group in optim_wrapper.param_groups for p in group['params']]
-        grads_ok = torch.tensor(True) if scaler is not None else all_finite(grads)
-        flags = torch.stack([loss_ok.cpu(), grads_ok.cpu()]).int()
+        params = [g.params[id(optim_wrapper)] for g in self._groups]
+        device = loss_ok.device
+        with torch.no_grad():
+            if scaler is not None:  # its overflow check is its own
+                grads_ok = torch.ones(len(params), dtype=torch.bool, device=device)
+            else:
+                grads_ok = torch.stack(
+                    [all_finite([p.grad for p in ps]).to(device) for ps in params]
+                )
+            flags = torch.cat([group_loss_ok.to(device) & grads_ok, loss_ok.view(1)])
+        flags = flags.int().cpu()
         if get_world_size() > 1:  # every rank takes the same decision
             all_reduce(flags, op='min')
-        loss_ok, grads_ok = bool(flags[0]), bool(flags[1])
-        if loss_ok and grads_ok and scaler is None:
-            self.consecutive = 0
-            step(**kwargs)
+        ok = [bool(f) for f in flags.tolist()]  # the step's one host read
+        ok, loss_ok = ok[:-1], ok[-1]
+        if not loss_ok and all(ok):  # a non-finite total that no term explains
+            ok = [False] * len(ok)
+        failed = [g for g, good in zip(self._groups, ok) if not good]
+        why = 'the loss was non-finite' if not loss_ok else 'the gradients were non-finite'
+        if len(failed) == len(self._groups):
+            if scaler is not None:  # what the scaler does on such a step, without stepping
+                scaler.update(scaler.get_scale() * scaler.get_backoff_factor())
+            self._buffers.restore()
+            self._skipped(optim_wrapper, failed, why)
             return
-        if loss_ok and scaler is not None:
-            scale = scaler.get_scale()
-            step(**kwargs)  # the scaler skips inf/NaN gradients itself and lowers its scale
-            if scaler.get_scale() < scale:
-                self._skipped(
-                    optim_wrapper,
-                    'the fp16 loss scaler found inf/NaN gradients (its scale is now '
-                    f'{scaler.get_scale():g})',
-                    logging.INFO,
-                )
-            else:
-                self.consecutive = 0
-            return
-        if scaler is not None:  # what the scaler does on such a step, without stepping
-            scaler.update(scaler.get_scale() * scaler.get_backoff_factor())
-        self._buffers.restore()
-        self._skipped(
-            optim_wrapper,
-            'the loss was non-finite' if not loss_ok else 'the gradients were non-finite',
-        )
+        if failed:
+            self._buffers.restore(keep=lambda name: any(g.owns(name) for g in failed))
+            self._skipped(optim_wrapper, failed, why, stepped=True)
+        for group in self._groups:
+            if group not in failed:
+                group.consecutive = 0
+        scale = scaler.get_scale() if scaler is not None else None
+        step(**kwargs)  # under fp16 the scaler skips inf/NaN gradients itself
+        if scaler is not None and scaler.get_scale() < scale:
+            self._skipped(
+                optim_wrapper,
+                [g for g in self._groups if g not in failed],
+                'the fp16 loss scaler found inf/NaN gradients (its scale is now '
+                f'{scaler.get_scale():g})',
+                logging.INFO,
+            )
 
-    def _skipped(self, optim_wrapper, why: str, level: int = logging.WARNING) -> None:
+    def _take_loss_flags(self):
+        """(total finite, (groups,) each group's own terms finite) over the window's passes."""
+        totals, self._loss_flags = self._loss_flags, []
+        groups, self._group_loss_flags = self._group_loss_flags, []
+        with torch.no_grad():
+            loss_ok = torch.stack(totals).all() if totals else torch.tensor(True)
+            if groups:
+                group_ok = torch.stack([g.to(loss_ok.device) for g in groups]).all(dim=0)
+            else:  # no parse_losses seen (a model without students): the total decides
+                group_ok = loss_ok.expand(len(self._groups))
+        return loss_ok, group_ok
+
+    def _skipped(self, optim_wrapper, failed, why, level=logging.WARNING, stepped=False) -> None:
+        named = {id(p): n for n, p in self._model.named_parameters()}
         grads = nonfinite_names(
-            (n, p.grad) for n, p in self._model.named_parameters() if p.grad is not None
+            (named[id(p)], p.grad)
+            for g in failed
+            for p in g.params[id(optim_wrapper)]
+            if p.grad is not None
         )
-        optim_wrapper.zero_grad()
-        runner = self._runner
-        self.consecutive += 1
-        total = runner.message_hub.get_info('divergence_guard/skipped_steps', 0) + 1
-        runner.message_hub.update_info('divergence_guard/skipped_steps', total)
+        for group in failed:
+            for p in group.params[id(optim_wrapper)]:
+                p.grad = None  # the optimiser leaves a parameter without a gradient alone
+        if not stepped:
+            optim_wrapper.zero_grad()
+        runner, hub = self._runner, self._runner.message_hub
+        total = hub.get_info('divergence_guard/skipped_steps', 0)
+        if self._last_counted != runner.iter:  # a student's fault and an fp16 overflow: one
+            total += 1
+            self._last_counted = runner.iter
+            hub.update_info('divergence_guard/skipped_steps', total)
+        for group in failed:
+            group.consecutive += 1
+            key = f'divergence_guard/skipped_steps/{group.who}'
+            hub.update_info(key, hub.get_info(key, 0) + 1)
+        who = ', '.join(_label(g) for g in failed)
         where = f'; non-finite gradients in {describe(self._model, grads)}' if grads else ''
+        others = '; the other students stepped' if stepped else ''
         iteration = runner.iter + 1
+        worst = max(failed, key=lambda g: g.consecutive)
         runner.logger.log(
             level,
-            f'DivergenceGuardHook: skipped the optimiser step of iteration {iteration}: {why}'
-            f'{where}. {self.consecutive} skipped in a row (the run stops at '
-            f'{self.max_consecutive_skips}), {total} in all.',
+            f'DivergenceGuardHook: skipped the optimiser step of iteration {iteration} for '
+            f'{who}: {why}{where}{others}. {worst.consecutive} skipped in a row by '
+            f'{_label(worst)} (the run stops at {self.max_consecutive_skips}), {total} steps '
+            'with a skip in all.',
         )
-        if self.consecutive >= self.max_consecutive_skips:
+        if worst.consecutive >= self.max_consecutive_skips:
             raise DivergenceError(
-                f'Training diverged: {self.consecutive} optimiser steps in a row were skipped '
-                f'because {why} (last: iteration {iteration}{where}). '
+                f'Training diverged: {worst.consecutive} optimiser steps in a row were skipped '
+                f'for {_label(worst)} because {why} (last: iteration {iteration}{where}). '
                 f'{self._last_good(runner)} with a lower learning rate '
                 '(optim_wrapper.optimizer.lr), gradient clipping '
                 '(optim_wrapper.clip_grad=dict(max_norm=...)) or the bad data fixed; '
@@ -306,3 +411,31 @@ def _tensors(output) -> List[torch.Tensor]:
     if isinstance(output, (list, tuple)):
         return [t for item in output for t in _tensors(item)]
     return []
+
+
+#: The group of a multi-student model's parameters and buffers outside its students.
+SHARED = 'shared'
+
+
+def _groups_of(model) -> List[_Group]:
+    prefixes = student_prefixes(model)
+    if not prefixes:
+        return [_Group('model', lambda name: True)]
+    groups = [_Group(who, lambda name, p=prefix: name.startswith(p)) for who, prefix in prefixes]
+    starts = tuple(p for _, p in prefixes)
+    return groups + [_Group(SHARED, lambda name: not name.startswith(starts))]
+
+
+def _label(group: _Group) -> str:
+    if group.who == 'model':
+        return 'the model'
+    if group.who == SHARED:
+        return 'the parameters outside the students'
+    return f'student {group.who!r}'
+
+
+def _finite(values: List[torch.Tensor], device: torch.device) -> torch.Tensor:
+    # On the device, without a host read: the step reads every flag once.
+    if not values:
+        return torch.ones((), dtype=torch.bool, device=device)
+    return torch.isfinite(torch.stack([v.float() for v in values])).all()

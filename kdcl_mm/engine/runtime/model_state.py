@@ -8,7 +8,7 @@ module.
 
 import math
 from collections import OrderedDict
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.optim import OptimWrapper, OptimWrapperDict
@@ -87,27 +87,39 @@ def keep_marks(wrapper, wrapped):
     return wrapper
 
 
+def student_prefixes(model: torch.nn.Module) -> List[Tuple[str, str]]:
+    """``[(name, 'students.{i}.'), ...]`` for a multi-student model, ``[]`` for any other."""
+    names = getattr(model, 'student_names', None)
+    students = getattr(model, 'students', None)
+    if not names or students is None or len(names) != len(students):
+        return []
+    return [(name, f'students.{i}.') for i, name in enumerate(names)]
+
+
 class BufferSnapshot:
     """A copy of a module's buffers (BN running statistics, counters), to put back later.
 
     ``take`` copies into tensors allocated once, with one fused copy per dtype and device
-    where torch has it, so taking a snapshot every iteration costs little.
+    where torch has it, so taking a snapshot every iteration costs little. ``restore`` puts
+    back all of them, or those whose names ``keep`` selects (one student's).
     """
 
     def __init__(self, module: torch.nn.Module):
         self.module = module
+        self._names: List[str] = []
         self._buffers: List[torch.Tensor] = []
         self._copies: Optional[List[torch.Tensor]] = None
 
     def take(self) -> None:
-        buffers = [b for b in self.module.buffers() if b is not None]
+        named = [(n, b) for n, b in self.module.named_buffers() if b is not None]
+        buffers = [b for _, b in named]
         reuse = self._copies is not None and len(buffers) == len(self._copies)
         if reuse:
             reuse = all(
                 b.shape == c.shape and b.dtype == c.dtype and b.device == c.device
                 for b, c in zip(buffers, self._copies)
             )
-        self._buffers = buffers
+        self._names, self._buffers = [n for n, _ in named], buffers
         if not reuse:
             self._copies = [b.detach().clone() for b in buffers]
         elif buffers:
@@ -117,10 +129,16 @@ class BufferSnapshot:
     def taken(self) -> bool:
         return self._copies is not None
 
-    def restore(self) -> None:
-        if self._copies:
-            with torch.no_grad():
-                _copy(self._buffers, self._copies)
+    def restore(self, keep: Optional[Callable[[str], bool]] = None) -> None:
+        if not self._copies:
+            return
+        pairs = [
+            (b, c)
+            for n, b, c in zip(self._names, self._buffers, self._copies)
+            if keep is None or keep(n)
+        ]
+        if pairs:
+            _copy([b for b, _ in pairs], [c for _, c in pairs])
 
 
 def _copy(destinations: List[torch.Tensor], sources: List[torch.Tensor]) -> None:

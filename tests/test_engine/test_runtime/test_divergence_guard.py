@@ -1,5 +1,6 @@
-"""DivergenceGuardHook: a non-finite step updates nothing; a diverged run stops naming the
-student, the iteration and the last good checkpoint; bad starting weights name their file."""
+"""DivergenceGuardHook: a student with a non-finite loss or gradient skips its own step while the
+others take theirs; a diverged run stops naming the student, the iteration and the last good
+checkpoint; bad starting weights name their file."""
 
 import itertools
 from types import SimpleNamespace
@@ -19,25 +20,33 @@ NAN = float('nan')
 
 
 class TwoStudents(nn.Module):
-    """What the guard reads of a KDCL model: ``student_names`` and ``students``."""
+    """What the guard reads of a KDCL model: ``student_names``, ``students`` and the loss dict
+    that ``parse_losses`` (mmengine's) sums, one ``{name}.loss`` per student."""
 
-    def __init__(self):
+    parse_losses = BaseModel.parse_losses
+
+    def __init__(self, with_students=True):
         super().__init__()
         torch.manual_seed(0)
-        self.student_names = ['resnet18', 'mobilenet_v2']
+        if with_students:
+            self.student_names = ['resnet18', 'mobilenet_v2']
         self.students = nn.ModuleList(
             nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.Linear(4, 3)) for _ in range(2)
         )
 
-    def loss(self, x, poison=None):
-        """Sum of both students' losses; ``poison`` multiplies one student's logits by NaN."""
-        total = 0
-        for i, student in enumerate(self.students):
+    def losses(self, x, poison=None):
+        """``poison`` multiplies one student's logits by NaN (the NaN reaches its gradients)."""
+        names = getattr(self, 'student_names', ['a', 'b'])
+        out = {}
+        for i, (name, student) in enumerate(zip(names, self.students)):
             logits = student(x)
             if poison == i:
-                logits = logits * torch.full_like(logits, NAN)  # the NaN reaches its gradients
-            total = total + logits.square().mean()
-        return total
+                logits = logits * torch.full_like(logits, NAN)
+            out[f'{name}.loss'] = logits.square().mean()
+        return out
+
+    def loss(self, x, poison=None):
+        return self.parse_losses(self.losses(x, poison))[0]
 
 
 _RUNNERS = itertools.count()
@@ -58,12 +67,16 @@ def fake_runner(model, optim_wrapper, tmp_path, **cfg):
     )
 
 
-def state(model, optim_wrapper=None):
-    """Parameters and buffers, and the optimizer's state tensors (momentum) if given."""
-    tensors = {k: v.detach().clone() for k, v in model.state_dict().items()}
+def state(model, optim_wrapper=None, prefix=''):
+    """Parameters and buffers under ``prefix``, and their optimizer state (momentum)."""
+    tensors = {k: v.detach().clone() for k, v in model.state_dict().items() if k.startswith(prefix)}
     if optim_wrapper is not None:
-        for index, entry in optim_wrapper.optimizer.state.items():
-            tensors.update({f'optimizer/{index}/{k}': v.clone() for k, v in entry.items()})
+        names = {id(p): n for n, p in model.named_parameters()}
+        for param, entry in optim_wrapper.optimizer.state.items():
+            if names[id(param)].startswith(prefix):
+                tensors.update(
+                    {f'optimizer/{names[id(param)]}/{k}': v.clone() for k, v in entry.items()}
+                )
     return tensors
 
 
@@ -73,13 +86,19 @@ def assert_same_state(a, b):
         assert torch.equal(a[k], b[k]), k
 
 
+def assert_all_moved(a, b, kind='weight'):
+    moved = [k for k in a if k.endswith(kind)]
+    assert moved and all(not torch.equal(a[k], b[k]) for k in moved), moved
+
+
 @pytest.fixture
 def guarded(tmp_path):
-    """(hook, runner) around TwoStudents with SGD, as DivergenceGuardHook sees a run."""
+    """(hook, runner) around TwoStudents with SGD (momentum, weight decay), as
+    DivergenceGuardHook sees a run."""
 
-    def build(optim_wrapper_type=OptimWrapper, **hook_args):
-        model = TwoStudents()
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    def build(optim_wrapper_type=OptimWrapper, with_students=True, **hook_args):
+        model = TwoStudents(with_students)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=0.1)
         runner = fake_runner(model, optim_wrapper_type(optimizer=optimizer), tmp_path)
         hook = DivergenceGuardHook(**hook_args)
         hook.before_train(runner)
@@ -95,55 +114,96 @@ def train_iteration(hook, runner, poison=None, backward_calls=1):
     optim_wrapper = runner.optim_wrapper
     if backward_calls == 1:
         optim_wrapper.update_params(runner.model.loss(x, poison))
-    else:  # the memory-lean train step: a backward per student, then one step
-        for i, student in enumerate(runner.model.students):
-            logits = student(x)
-            if poison == i:
-                logits = logits * torch.full_like(logits, NAN)
-            optim_wrapper.backward(logits.square().mean())
+    else:  # a train_step that calls backward on each loss itself, then steps once
+        for loss in runner.model.losses(x, poison).values():
+            optim_wrapper.backward(loss)
         optim_wrapper.step()
         optim_wrapper.zero_grad()
     hook.after_train_iter(runner, 0)
     runner.iter += 1
 
 
-@pytest.mark.parametrize('backward_calls', [1, 2], ids=['update_params', 'backward-per-student'])
-def test_a_non_finite_step_updates_no_parameter_and_no_bn_buffer(guarded, backward_calls):
+def test_a_non_finite_student_skips_alone_and_the_other_steps(guarded):
     hook, runner = guarded()
-    train_iteration(hook, runner, backward_calls=backward_calls)
-    before = state(runner.model, runner.optim_wrapper)
-    train_iteration(hook, runner, poison=1, backward_calls=backward_calls)
+    model, optim_wrapper = runner.model, runner.optim_wrapper
+    train_iteration(hook, runner)
+    faulty, healthy = state(model, optim_wrapper, 'students.1.'), state(model, None, 'students.0.')
+    train_iteration(hook, runner, poison=1)
     # Student 1's NaN reached its BN running statistics in the forward pass and every
-    # gradient it has; the step left no trace, not even in the momentum buffers.
-    assert_same_state(before, state(runner.model, runner.optim_wrapper))
-    assert all(p.grad is None or not p.grad.any() for p in runner.model.parameters())
+    # gradient it has; its step left no trace, not even in momentum or weight decay.
+    assert_same_state(faulty, state(model, optim_wrapper, 'students.1.'))
+    assert_all_moved(healthy, state(model, None, 'students.0.'))
+    assert_all_moved(healthy, state(model, None, 'students.0.'), 'running_mean')
     assert runner.message_hub.get_info('divergence_guard/skipped_steps') == 1
-    train_iteration(hook, runner, backward_calls=backward_calls)  # and training goes on
-    after = state(runner.model)
-    assert not torch.equal(after['students.0.0.weight'], before['students.0.0.weight'])
+    assert runner.message_hub.get_info('divergence_guard/skipped_steps/mobilenet_v2') == 1
+    assert runner.message_hub.get_info('divergence_guard/skipped_steps/resnet18') is None
+    assert hook.consecutive == 1
+    train_iteration(hook, runner)  # and student 1 trains again
+    after = state(model)
+    assert_all_moved(faulty, state(model, None, 'students.1.'))
     assert all(bool(torch.isfinite(v).all()) for v in after.values() if v.is_floating_point())
     assert hook.consecutive == 0
 
 
-def test_a_non_finite_loss_with_finite_gradients_is_skipped_too(guarded):
+@pytest.mark.parametrize(
+    'with_students, backward_calls',
+    [(False, 1), (True, 2)],
+    ids=['a-model-without-students', 'backward-per-loss-without-parse_losses'],
+)
+def test_where_nobody_can_be_blamed_a_non_finite_step_updates_nothing(
+    guarded, with_students, backward_calls
+):
+    hook, runner = guarded(with_students=with_students)
+    train_iteration(hook, runner, backward_calls=backward_calls)
+    before = state(runner.model, runner.optim_wrapper)
+    train_iteration(hook, runner, poison=1, backward_calls=backward_calls)
+    assert_same_state(before, state(runner.model, runner.optim_wrapper))
+    assert all(p.grad is None or not p.grad.any() for p in runner.model.parameters())
+    assert runner.message_hub.get_info('divergence_guard/skipped_steps') == 1
+    train_iteration(hook, runner, backward_calls=backward_calls)
+    assert_all_moved(before, state(runner.model))
+
+
+def test_a_non_finite_loss_with_finite_gradients_skips_its_student(guarded):
+    hook, runner = guarded()
+    train_iteration(hook, runner)
+    faulty, healthy = (
+        state(runner.model, None, 'students.0.'),
+        state(runner.model, None, 'students.1.'),
+    )
+    hook.before_train_iter(runner, 0)
+    losses = runner.model.losses(torch.randn(8, 4))
+    losses['resnet18.loss'] = losses['resnet18.loss'] + torch.tensor(NAN)  # no gradient path
+    runner.optim_wrapper.update_params(runner.model.parse_losses(losses)[0])
+    assert_same_state(faulty, state(runner.model, None, 'students.0.'))
+    assert_all_moved(healthy, state(runner.model, None, 'students.1.'))
+
+
+def test_a_non_finite_total_that_no_term_explains_skips_everybody(guarded):
     hook, runner = guarded()
     train_iteration(hook, runner)
     before = state(runner.model)
     hook.before_train_iter(runner, 0)
-    loss = runner.model.loss(torch.randn(8, 4)) + torch.tensor(NAN)  # no gradient path
+    loss = runner.model.loss(torch.randn(8, 4)) + torch.tensor(NAN)  # outside every term
     runner.optim_wrapper.update_params(loss)
     assert_same_state(before, state(runner.model))
 
 
-def test_finite_loss_with_non_finite_gradients_is_skipped(guarded):
+def test_finite_loss_with_non_finite_gradients_skips_their_student(guarded):
     hook, runner = guarded()
     train_iteration(hook, runner)
-    before = state(runner.model)
+    faulty, healthy = (
+        state(runner.model, None, 'students.0.'),
+        state(runner.model, None, 'students.1.'),
+    )
     hook.before_train_iter(runner, 0)
     weight = runner.model.students[0][0].weight
     kink = (weight - weight.detach()).abs().sqrt().sum()  # 0, with a NaN gradient (0 / 0)
-    runner.optim_wrapper.update_params(runner.model.loss(torch.randn(8, 4)) + kink)
-    assert_same_state(before, state(runner.model))
+    losses = runner.model.losses(torch.randn(8, 4))
+    losses['resnet18.loss'] = losses['resnet18.loss'] + kink
+    runner.optim_wrapper.update_params(runner.model.parse_losses(losses)[0])
+    assert_same_state(faulty, state(runner.model, None, 'students.0.'))
+    assert_all_moved(healthy, state(runner.model, None, 'students.1.'))
     assert runner.message_hub.get_info('divergence_guard/skipped_steps') == 1
 
 
@@ -158,7 +218,7 @@ def test_consecutive_skips_stop_the_run_naming_the_student_iteration_and_checkpo
     with pytest.raises(DivergenceError) as raised:
         train_iteration(hook, runner, poison=1)
     message = str(raised.value)
-    assert '3 optimiser steps in a row were skipped' in message
+    assert "3 optimiser steps in a row were skipped for student 'mobilenet_v2'" in message
     assert 'iteration 4' in message
     assert "student 'mobilenet_v2' (students.1.0.weight and 5 more)" in message
     assert "student 'resnet18'" not in message
@@ -166,11 +226,12 @@ def test_consecutive_skips_stop_the_run_naming_the_student_iteration_and_checkpo
     assert 'default_hooks.divergence_guard.max_consecutive_skips' in message
 
 
-def test_a_good_step_resets_the_count(guarded):
+def test_the_count_is_per_student_and_a_good_step_resets_it(guarded):
     hook, runner = guarded(max_consecutive_skips=2)
-    for poison in (0, None, 0, None, 0):  # never two in a row
+    for poison in (0, 1, 0, 1, 0):  # each student every other step: never two in a row
         train_iteration(hook, runner, poison=poison)
-    assert runner.message_hub.get_info('divergence_guard/skipped_steps') == 3
+    assert runner.message_hub.get_info('divergence_guard/skipped_steps') == 5
+    assert runner.message_hub.get_info('divergence_guard/skipped_steps/resnet18') == 3
 
 
 def test_non_finite_weights_after_a_step_stop_before_anything_is_saved(guarded, tmp_path):
@@ -201,29 +262,35 @@ def cpu_amp(monkeypatch):
     return build
 
 
-def test_fp16_keeps_the_loss_scalers_semantics(guarded, cpu_amp):
+def test_fp16_one_scale_an_overflow_skips_all_a_faulty_student_only_itself(guarded, cpu_amp):
     hook, runner = guarded(optim_wrapper_type=cpu_amp)
-    scaler = runner.optim_wrapper.loss_scaler
+    scaler, model = runner.optim_wrapper.loss_scaler, runner.model
     train_iteration(hook, runner)
     assert scaler.get_scale() == 2.0**10
-    # Gradients overflow, the loss is finite: the scaler skips and halves its scale; BN
-    # statistics keep this forward pass's update, as in any fp16 run.
-    before = state(runner.model)
+    # Gradients overflow, the loss is finite: the scaler skips every student's step and
+    # halves its scale; BN statistics keep this forward pass's update, as in any fp16 run.
+    before = state(model)
     hook.before_train_iter(runner, 0)
     x = torch.randn(8, 4)
-    runner.optim_wrapper.update_params(runner.model.loss(x) * 1e36)
+    runner.optim_wrapper.update_params(model.loss(x) * 1e36)
     assert scaler.get_scale() == 2.0**9
-    after = state(runner.model)
-    assert torch.equal(after['students.0.0.weight'], before['students.0.0.weight'])
+    after = state(model)
+    for i in range(2):
+        assert torch.equal(after[f'students.{i}.0.weight'], before[f'students.{i}.0.weight'])
     assert not torch.equal(after['students.0.1.running_mean'], before['students.0.1.running_mean'])
     assert runner.message_hub.get_info('divergence_guard/skipped_steps') == 1
-    # A non-finite loss: no step, buffers back, the scale backs off as the scaler would.
-    before = state(runner.model)
+    runner.iter += 1
+    # Student 0's loss is non-finite: its gradients never reach the scaler, the other student
+    # steps through it at an unchanged scale, and student 0's buffers go back.
+    faulty = state(model, runner.optim_wrapper, 'students.0.')
+    healthy = state(model, None, 'students.1.')
     hook.before_train_iter(runner, 0)
-    runner.optim_wrapper.update_params(runner.model.loss(x, poison=0))
-    assert_same_state(before, state(runner.model))
-    assert scaler.get_scale() == 2.0**8
-    assert hook.consecutive == 2
+    runner.optim_wrapper.update_params(model.loss(x, poison=0))
+    assert_same_state(faulty, state(model, runner.optim_wrapper, 'students.0.'))
+    assert_all_moved(healthy, state(model, None, 'students.1.'))
+    assert scaler.get_scale() == 2.0**9
+    assert hook.consecutive == 2  # student 0: the overflow and its own fault
+    assert runner.message_hub.get_info('divergence_guard/skipped_steps') == 2
 
 
 class Backbone(BaseModule):
@@ -347,14 +414,21 @@ def test_the_last_finite_checkpoint_survives_max_keep_ckpts(tmp_path):
     assert f'is {tmp_path / "iter_2.pth"}: continue from it' in str(raised.value)
 
 
-@pytest.mark.parametrize('lean', [False, True], ids=['default', 'lean'])
-def test_a_kdcl_step_with_a_non_finite_student_changes_nothing(build_tiny_kdcl, tmp_path, lean):
+@pytest.mark.parametrize(
+    'lean, dtype',
+    [(False, None), (False, torch.bfloat16), (True, None)],
+    ids=['fp32', 'bf16', 'lean'],
+)
+def test_a_kdcl_step_with_a_non_finite_student_steps_the_others(
+    build_tiny_kdcl, tmp_path, lean, dtype
+):
     """KDCL's own train_step, in its default and memory-lean modes (the lean one recomputes
-    each student's forward in backward)."""
+    each student's forward in backward), in fp32 and under bf16 autocast."""
     from mmpretrain.structures import DataSample
 
     model = build_tiny_kdcl(lean=lean)
-    optim_wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=0.1)
+    optim_wrapper = OptimWrapper(optimizer)
     runner = fake_runner(model, optim_wrapper, tmp_path)
     hook = DivergenceGuardHook()
     hook.before_train(runner)
@@ -368,12 +442,19 @@ def test_a_kdcl_step_with_a_non_finite_student_changes_nothing(build_tiny_kdcl, 
             views[1][0] = NAN  # one image of the MobileNetV2's view
         batch = dict(inputs=views, data_samples=[DataSample().set_gt_label(i) for i in range(4)])
         hook.before_train_iter(runner, 0)
-        model.train_step(batch, optim_wrapper)
+        with torch.autocast('cpu', dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            model.train_step(batch, optim_wrapper)
         hook.after_train_iter(runner, 0)
+        runner.iter += 1
 
     model.train()
     step(poisoned=False)
-    before = state(model, optim_wrapper)
+    faulty = state(model, optim_wrapper, 'students.1.')
+    healthy = state(model, None, 'students.0.')
     step(poisoned=True)
-    assert_same_state(before, state(model, optim_wrapper))
+    assert_same_state(faulty, state(model, optim_wrapper, 'students.1.'))
+    assert_all_moved(healthy, state(model, None, 'students.0.'))
     assert runner.message_hub.get_info('divergence_guard/skipped_steps') == 1
+    assert (
+        runner.message_hub.get_info(f'divergence_guard/skipped_steps/{model.student_names[1]}') == 1
+    )
