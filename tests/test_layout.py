@@ -1,5 +1,6 @@
-"""The package's layering (docs/architecture.md): no import cycle among the modules of
-kdcl_mm/ and tools/, and the runtime and utils layers never import the KDCL method."""
+"""The package's layering, as docs/architecture.md states it: no import cycle among the modules
+of kdcl_mm/ and tools/; the runtime and utils layers import only each other; nothing in kdcl_mm
+imports tools, the launch layer or the apis; only the demo imports tools.demo."""
 
 import ast
 from pathlib import Path
@@ -107,3 +108,27 @@ def test_runtime_and_utils_never_import_the_method():
         for m in lower
     }
     assert {m: d for m, d in upward.items() if d} == {}
+
+
+def imports_of(graph: Dict[str, Set[str]], importers: tuple, imported: tuple) -> dict:
+    """The modules starting with ``importers`` -> those of ``imported`` that they import,
+    leaving out imports inside the imported package itself."""
+    found = {}
+    for module, deps in graph.items():
+        if not module.startswith(importers) or module.startswith(imported):
+            continue
+        upward = sorted(d for d in deps if d.startswith(imported))
+        if upward:
+            found[module] = upward
+    return found
+
+
+def test_kdcl_mm_never_imports_tools_the_launch_layer_or_the_apis():
+    graph = import_graph(module_files())
+    assert imports_of(graph, ('kdcl_mm',), ('tools',)) == {}
+    assert imports_of(graph, ('kdcl_mm',), ('kdcl_mm.launch', 'kdcl_mm.apis')) == {}
+
+
+def test_only_the_demo_imports_tools_demo():
+    graph = import_graph(module_files())
+    assert imports_of(graph, ('tools',), ('tools.demo',)) == {}

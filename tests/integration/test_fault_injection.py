@@ -1,4 +1,4 @@
-"""tools/analysis_tools/fault_injection.py end to end: tools/train.py and tools/test.py run as
+"""tools.analysis_tools.fault_injection end to end: tools/train.py and tools/test.py run as
 subprocesses on tiny data, and the report reads what NaNLogitsHook and DivergenceGuardHook
 logged."""
 

@@ -11,7 +11,10 @@ so that a faulty step is taken and only isolation protects the healthy student.
 The faulty batches are ``max(1, round(p * iterations))`` of the run's iterations, drawn with
 ``--fault-seed``: a short run has few iterations, and p = 0.01 of them would often be none.
 
-    python tools/analysis_tools/fault_injection.py --out-dir work_dirs/fault_injection
+    python -m tools.analysis_tools.fault_injection --out-dir work_dirs/fault_injection
+
+(from the repository root, as a module: it imports ``tools.common``, and its runs import this
+module; it puts the repository root on the runs' PYTHONPATH).
 
 The fault is :class:`NaNLogitsHook`; any run of tools/train.py gets it from a config like
 those written into ``<out-dir>/configs`` (repository root on PYTHONPATH)::
@@ -35,13 +38,9 @@ from mmpretrain.registry import HOOKS
 
 from kdcl_mm.models.soft_targets import GENERATORS
 from kdcl_mm.utils.wrappers import unwrap
-
-HERE = osp.dirname(osp.abspath(__file__))
-if __name__ == '__main__':  # run as a script: make `tools.` importable (the runs: PYTHONPATH)
-    sys.path.insert(0, osp.dirname(osp.dirname(HERE)))
-from tools.common.report import check_out_dir, md_table, pyplot, write_report  # noqa: E402
-from tools.demo.settings import REPO, generator_configs  # noqa: E402
-from tools.demo.sweep import Job, Launcher, Progress, Sweep, write_config  # noqa: E402
+from tools.common.mnist_recipes import REPO, generator_configs
+from tools.common.report import check_out_dir, md_table, pyplot, write_report
+from tools.common.sweep import Job, Launcher, Progress, Sweep, write_config
 
 ARMS = {'clean': None, 'isolated': True, 'not_isolated': False}  # arm -> isolation (None: no fault)
 REPORT_FILES = ('report.json', 'report.md')
@@ -99,7 +98,7 @@ def fault_config(args, generator: str, arm: str) -> str:
         default_hooks=dict(nan_logits=hook),
     )
     name = f'{osp.splitext(osp.basename(recipe))[0]}_{arm}_student{student}'
-    about = f'Fault-injection arm {arm} (tools/analysis_tools/fault_injection.py).'
+    about = f'Fault-injection arm {arm} (python -m tools.analysis_tools.fault_injection).'
     return write_config(args.out_dir, name, recipe, about, keys)
 
 
@@ -206,7 +205,7 @@ def main(argv=None) -> None:
     sweep = Sweep(args.out_dir, launcher, Progress('fault injection'))
     sweep.run(jobs)
     rows = build_rows(sweep, jobs)
-    command = 'python tools/analysis_tools/fault_injection.py ' + ' '.join(sys.argv[1:])
+    command = 'python -m tools.analysis_tools.fault_injection ' + ' '.join(sys.argv[1:])
     report = dict(command=command.strip(), epochs=args.epochs, fraction=args.fraction, rows=rows)
     report['table'] = table(rows)
     paths = write_report(

@@ -1,4 +1,5 @@
-"""The sweep core of the demo and of the recipe search: jobs, one launcher, skip-if-finished.
+"""The sweep core of the demo, the recipe search and the fault injection: jobs, one launcher,
+skip-if-finished.
 
 A :class:`Job` trains a config into ``<out>/runs/<name>/seed<seed>`` with ``tools/train.py``
 and, if asked, tests its last checkpoint with ``tools/test.py``. :class:`Sweep` runs jobs as
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
-from .settings import REPO, SOLO_CONFIGS
+from .mnist_recipes import REPO, SOLO_CONFIGS
 
 TEST_METRICS = 'test_metrics.json'
 

@@ -16,6 +16,7 @@ from kdcl_mm.utils.overwrite_guard import refuse_overwrite, remove_paths
 from tools.common.machine import describe_machine
 from tools.common.report import write_report
 from tools.common.scalars import find_scalars
+from tools.common.sweep import Job, Launcher, Progress, Sweep, last_checkpoint, run_dir, solo_job
 from tools.dataset_converters.mnist_coco import CANVAS_SPLITS
 
 from .settings import (
@@ -31,7 +32,6 @@ from .settings import (
     generator_name,
     report_files,
 )
-from .sweep import Job, Launcher, Progress, Sweep, last_checkpoint, run_dir, solo_job
 
 # The manifest lists its runs sorted by these fields.
 RUN_ORDER = ('kind', 'generator', 'student', 'backbone', 'seed')

@@ -17,7 +17,7 @@ where every student gains. Every candidate is in the table (``val_table.md`` /
 ``val_table.json``), pruned or not. Where General ran with several weightings (``General``
 is its default, ``General:<weighting>`` the others), the table compares them too, with a
 figure of their weights (``general_weighting.png``). Only ``tools/train.py`` runs, with
-validation: the test split is never read. Runs are a :class:`~tools.demo.sweep.Sweep`: those
+validation: the test split is never read. Runs are a :class:`~tools.common.sweep.Sweep`: those
 whose work dir holds a last checkpoint are skipped, so an interrupted search resumes, and a
 grid can be extended.
 
@@ -36,10 +36,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from tools.common.report import write_report
 from tools.common.stats import summarize
+from tools.common.sweep import Job, Launcher, Progress, Sweep, run_dir, solo_job, write_config
 
 from .recipe_table import candidate_row, figure_data, rank, render_markdown, solo_numbers
 from .settings import SOLO_CONFIGS, VAL_TABLE_FILES, default_weighting, generator_configs
-from .sweep import Job, Launcher, Progress, Sweep, run_dir, solo_job, write_config
 
 STAGES = ('coarse', 'refine', 'final')
 WARMUP_EPOCHS = 5

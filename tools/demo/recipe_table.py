@@ -13,10 +13,10 @@ from typing import Dict, List, Optional
 from tools.common.report import md_table
 from tools.common.scalars import find_scalars, general_weights, load_scalars, metric_curve
 from tools.common.stats import summarize
+from tools.common.sweep import finished, run_dir
 
 from .comparison import compare, difference_cells, format_interval, format_stat
 from .settings import ENSEMBLE, GENERAL_WEIGHTING, SOLO_KEY, top1_key
-from .sweep import finished, run_dir
 
 LAST_K = 5
 STATS = ('last', f'last{LAST_K}')

@@ -1,17 +1,17 @@
 """What the demo runs: the recipe's configs, the three modes and their budgets (docs/demo.md)."""
 
-import os.path as osp
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-KDCL_CONFIG = 'configs/kdcl/resnet18-w16_mbv2-w0.5_mnist.py'
-SOLO_CONFIGS = {
-    'resnet18': 'configs/baselines/resnet18-w16_mnist.py',
-    'mobilenet_v2': 'configs/baselines/mobilenet_v2-w0.5_mnist.py',
-}
-# The recipe's configs of the generators: this stem plus the short name in lower case.
-GENERATOR_CONFIG = 'configs/kdcl/resnet18-w16_mbv2-w0.5_mnist_{}.py'
+# The recipe's configs, shared with the fault injection (tools/common/mnist_recipes.py).
+from tools.common.mnist_recipes import (  # noqa: F401
+    GENERATOR_CONFIG,
+    KDCL_CONFIG,
+    REPO,
+    SOLO_CONFIGS,
+    generator_configs,
+)
+
 # Student (the name it is exported under, tools/export_students.py) -> task -> config. Each
 # backbone is the student's own mmpretrain class, loaded by StrictPretrained.
 DOWNSTREAM_CONFIGS = {
@@ -98,13 +98,6 @@ MODES: Dict[str, Mode] = {
         '(time: docs/demo.md)',
     ),
 }
-
-
-def generator_configs() -> Dict[str, str]:
-    """Short name -> recipe config, for every generator of kdcl_mm.models.soft_targets."""
-    from kdcl_mm.models.soft_targets import GENERATORS  # here: --help need not import torch
-
-    return {name: GENERATOR_CONFIG.format(name.lower()) for name in GENERATORS}
 
 
 def generator_name(soft_target_type: str) -> str:

@@ -97,9 +97,10 @@ class BaseSoftTarget(nn.Module):
     #: Whether the generator needs weights estimated on held-out data.
     requires_heldout = False
 
-    #: Whether students with non-finite logits are left out of a sample's ensemble. Only
-    #: ``tools/analysis_tools/fault_injection.py`` and tests turn it off (on a built generator)
-    #: to measure what happens without isolation: one NaN then reaches every student.
+    #: Whether students with non-finite logits are left out of a sample's ensemble. Only the
+    #: fault injection (``tools.analysis_tools.fault_injection``) and tests turn it off (on a
+    #: built generator) to measure what happens without isolation: one NaN then reaches every
+    #: student.
     isolate_nonfinite = True
 
     @staticmethod

@@ -1,4 +1,4 @@
-"""tools/analysis_tools/fault_injection.py: NaNLogitsHook spoils student 0's logits on the
+"""tools.analysis_tools.fault_injection: NaNLogitsHook spoils student 0's logits on the
 drawn batches and only on them; the report is built from what finished (or stopped) runs left
 in their run dirs, with the launcher's child process replaced by a fake that writes those
 files."""
@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from tools.analysis_tools import fault_injection as fi
-from tools.demo.settings import GENERATOR_CONFIG, REPO
-from tools.demo.sweep import Launcher, RunFailed
+from tools.common.mnist_recipes import GENERATOR_CONFIG, REPO
+from tools.common.sweep import Launcher, RunFailed
 
 from ..test_demo.demo_files import assert_png, assert_tables_well_formed
 

@@ -1,4 +1,4 @@
-"""tools/demo/sweep.py: what a job runs (train, then test its last checkpoint), skip-if-finished,
+"""tools/common/sweep.py: what a job runs (train, then test its last checkpoint), skip-if-finished,
 a failure that is an outcome, and the progress count, with the launcher's child process
 replaced by a fake that writes what the tools would."""
 
@@ -7,7 +7,7 @@ import os.path as osp
 
 import pytest
 
-from tools.demo.sweep import Job, Launcher, Progress, RunFailed, Sweep, write_config
+from tools.common.sweep import Job, Launcher, Progress, RunFailed, Sweep, write_config
 
 
 class FakeTools:
@@ -128,7 +128,7 @@ def test_a_job_that_stopped_as_an_outcome_is_not_tested_and_is_finished(tmp_path
 def test_a_written_config_inherits_its_base_from_the_repository_root(tmp_path, monkeypatch):
     from mmengine.config import Config
 
-    from tools.demo.settings import REPO, SOLO_CONFIGS
+    from tools.common.mnist_recipes import REPO, SOLO_CONFIGS
 
     lines = ['optim_wrapper = dict(optimizer=dict(lr=_base_.optim_wrapper.optimizer.lr * 2))']
     keys = dict(train_cfg=dict(max_epochs=3), custom_imports=dict(imports=['kdcl_mm']))

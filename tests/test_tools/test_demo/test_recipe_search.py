@@ -10,9 +10,9 @@ import re
 import pytest
 from mmengine.config import Config
 
+from tools.common.sweep import Launcher
 from tools.demo import recipe_search
 from tools.demo.recipe_search import Candidate, candidate_config
-from tools.demo.sweep import Launcher
 
 SOLO_VAL = {'resnet18': 88.0, 'mobilenet_v2': 94.0}
 MBV2_GAIN = {'Mean': 0.4, 'Linear': 0.1}
