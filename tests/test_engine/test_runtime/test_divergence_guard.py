@@ -458,3 +458,41 @@ def test_a_kdcl_step_with_a_non_finite_student_steps_the_others(
     assert (
         runner.message_hub.get_info(f'divergence_guard/skipped_steps/{model.student_names[1]}') == 1
     )
+
+
+def _two_ranks_one_faulty(rank, init_file, out_dir):
+    torch.distributed.init_process_group(
+        'gloo', init_method=f'file://{init_file}', rank=rank, world_size=2
+    )
+    try:
+        model = TwoStudents()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        runner = fake_runner(model, OptimWrapper(optimizer=optimizer), out_dir)
+        hook = DivergenceGuardHook()
+        hook.before_train(runner)
+        before = state(model)
+        hook.before_train_iter(runner, 0)
+        losses = model.losses(torch.randn(8, 4, generator=torch.Generator().manual_seed(rank)))
+        if rank == 0:  # only this rank sees student 1's loss go non-finite
+            losses['mobilenet_v2.loss'] = losses['mobilenet_v2.loss'] + torch.tensor(NAN)
+        runner.optim_wrapper.update_params(model.parse_losses(losses)[0])
+        torch.save(dict(before=before, after=state(model)), f'{out_dir}/rank{rank}.pth')
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_ranks_agree_on_which_students_skip(tmp_path):
+    torch.multiprocessing.spawn(
+        _two_ranks_one_faulty, args=(str(tmp_path / 'init'), str(tmp_path)), nprocs=2
+    )
+    for rank in range(2):
+        result = torch.load(tmp_path / f'rank{rank}.pth')
+        before, after = result['before'], result['after']
+        # Student 1 skipped on both ranks (every tensor as it was), student 0 stepped on both.
+        assert_same_state(state_under(before, 'students.1.'), state_under(after, 'students.1.'))
+        assert_all_moved(state_under(before, 'students.0.'), state_under(after, 'students.0.'))
+
+
+def state_under(tensors, prefix):
+    return {k: v for k, v in tensors.items() if k.startswith(prefix)}
