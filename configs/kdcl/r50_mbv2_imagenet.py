@@ -18,6 +18,9 @@ model = dict(
     # unconfirmed).
     kd_loss=dict(type='SoftTargetKDLoss', temperature=2.0, loss_weight=1.0),
 )
+# The dataset base's DeferredMultiView leaves each view's flip and colour jitter to KDCL's data
+# preprocessor: a training batch without their rows is then an error, not undistorted views.
+data_preprocessor = dict(deferred_distortion=True)
 
 # One SGD over all students. Per-student settings go through custom_keys on `students.{i}.`:
 # MobileNetV2's own recipe uses weight decay 4e-5 (0.4 x ResNet-50's 1e-4). mmengine's

@@ -12,9 +12,11 @@ from typing import Callable, Iterator, Optional, Tuple
 from mmengine.config import Config
 
 from kdcl_mm.datasets.dataset_cfg import innermost_dataset_cfg
-from kdcl_mm.datasets.transforms import MULTI_VIEW_TYPES
+from kdcl_mm.datasets.transforms import MULTI_VIEW_TYPES, VIEW_DISTORTION_KEY
 from kdcl_mm.engine.runtime.amp_check import check_amp_in_config
 from kdcl_mm.engine.runtime.schedule_check import check_param_schedulers
+
+DEFERRED = 'DeferredMultiView'
 
 
 class ConfigError(ValueError):
@@ -72,6 +74,62 @@ def check_export_students_hook(cfg: Config) -> None:
             'default_hooks.checkpoint is not set, but custom_hooks has ExportStudentsHook, '
             'which exports the checkpoint it saves: set default_hooks.checkpoint='
             "dict(type='CheckpointHook', interval=1) or remove ExportStudentsHook."
+        )
+
+
+def check_deferred_distortion(cfg: Config) -> None:
+    """DeferredMultiView leaves each view's flip and colour jitter to the data preprocessor,
+    as ``view_distortion`` rows that PackInputs must carry and MultiViewClsDataPreprocessor
+    applies. Without either, every view trains undistorted and nothing else would notice."""
+    train_loader = cfg.get('train_dataloader') or {}
+    dataset = train_loader.get('dataset')
+    if not isinstance(dataset, dict):
+        return
+    pipeline = list(innermost_dataset_cfg(dataset).get('pipeline') or [])
+    where = 'train_dataloader.dataset.pipeline'
+    deferred = next(
+        (i for i, t in enumerate(pipeline) if isinstance(t, dict) and t.get('type') == DEFERRED),
+        None,
+    )
+    if deferred is None:
+        return
+    pack = next(
+        (
+            i
+            for i, t in enumerate(pipeline[deferred + 1 :], deferred + 1)
+            if isinstance(t, dict) and str(t.get('type', '')).split('.')[-1] == 'PackInputs'
+        ),
+        None,
+    )
+    fix = f"dict(type='PackInputs', algorithm_keys=['{VIEW_DISTORTION_KEY}'])"
+    if pack is None:
+        raise ValueError(
+            f'{where}: {DEFERRED} (item {deferred}) is not followed by PackInputs, which must '
+            f'carry its {VIEW_DISTORTION_KEY!r} rows to the data preprocessor: add {fix}.'
+        )
+    keys = pipeline[pack].get('algorithm_keys') or ()
+    if VIEW_DISTORTION_KEY not in keys:
+        raise ValueError(
+            f'{where}[{pack}]: PackInputs(algorithm_keys={list(keys)}) drops the '
+            f'{VIEW_DISTORTION_KEY!r} rows of {DEFERRED}, so every view would train without '
+            f'its flip and colour jitter: use {fix}.'
+        )
+    model = cfg.get('model') or {}
+    preprocessor = model.get('data_preprocessor') or cfg.get('data_preprocessor') or {}
+    kind = preprocessor.get('type') if isinstance(preprocessor, dict) else None
+    if kind is None and model.get('type') == 'KDCL':
+        return  # KDCL's default: MultiViewClsDataPreprocessor
+    from mmpretrain.registry import MODELS
+
+    from kdcl_mm.models.data_preprocessors import MultiViewClsDataPreprocessor
+
+    cls = MODELS.get(kind) if isinstance(kind, str) else kind
+    if not (isinstance(cls, type) and issubclass(cls, MultiViewClsDataPreprocessor)):
+        raise ValueError(
+            f'model.data_preprocessor is {kind or "the model default"!r}, which does not apply '
+            f"{DEFERRED}'s {VIEW_DISTORTION_KEY!r} rows, so every view would train without its "
+            "flip and colour jitter: use dict(type='MultiViewClsDataPreprocessor', ...), or "
+            f'MultiView instead of {DEFERRED} to distort on the CPU.'
         )
 
 
@@ -161,6 +219,7 @@ def _at(cfg: dict, suffix: str) -> dict:
 #: Every check, in the order they run; each raises ValueError naming the field and the fix.
 CONFIG_CHECKS: Tuple[Callable[[Config], None], ...] = (
     check_kdcl_config,
+    check_deferred_distortion,
     check_export_students_hook,
     check_amp_in_config,
     check_param_schedulers,

@@ -2,6 +2,7 @@ import pytest
 from mmengine.config import Config
 
 from kdcl_mm.engine.config_checks import (
+    check_deferred_distortion,
     check_export_students_hook,
     check_kdcl_config,
     check_wrapped_dataset_keys,
@@ -56,6 +57,7 @@ def test_config_checks_are_one_tuple_in_a_fixed_order():
 
     assert CONFIG_CHECKS == (
         check_kdcl_config,
+        check_deferred_distortion,
         check_export_students_hook,
         check_amp_in_config,
         check_param_schedulers,
@@ -153,6 +155,7 @@ def test_deferred_multi_view_is_checked_as_multi_view():
 
     cfg = Config.fromfile(CONFIG)
     cfg.train_dataloader.dataset.pipeline[0].type = 'DeferredMultiView'
+    cfg.train_dataloader.dataset.pipeline[1].algorithm_keys = ['view_distortion']
     run_config_checks(cfg)  # one view per student: passes
     cfg.train_dataloader.dataset.pipeline[0].num_views = 3
     with pytest.raises(ConfigError, match=r'pipeline: DeferredMultiView\(num_views=3\) gives 3 '):
@@ -167,3 +170,40 @@ def test_exporting_students_needs_the_checkpoint_hook_whose_checkpoint_it_export
         check_export_students_hook(cfg)
     cfg.custom_hooks = []
     check_export_students_hook(cfg)
+
+
+IMAGENET = 'configs/kdcl/r50_mbv2_imagenet.py'
+
+
+def test_deferred_views_whose_pack_inputs_drops_their_rows_are_refused():
+    from kdcl_mm.engine.config_checks import ConfigError, run_config_checks
+
+    cfg = Config.fromfile(IMAGENET)
+    run_config_checks(cfg)  # as shipped
+    cfg.train_dataloader.dataset.pipeline[-1] = dict(type='PackInputs')  # a user's own pipeline
+    with pytest.raises(
+        ConfigError,
+        match=r"pipeline\[2\]: PackInputs\(algorithm_keys=\[\]\) drops the 'view_distortion' "
+        r".*use dict\(type='PackInputs', algorithm_keys=\['view_distortion'\]\)",
+    ):
+        run_config_checks(cfg)
+    cfg.train_dataloader.dataset.pipeline.pop()  # no PackInputs after it at all
+    with pytest.raises(
+        ConfigError, match=r'DeferredMultiView \(item 1\) is not followed by PackInputs'
+    ):
+        run_config_checks(cfg)
+
+
+def test_deferred_views_need_a_preprocessor_that_applies_their_rows():
+    from kdcl_mm.engine.config_checks import ConfigError, run_config_checks
+
+    cfg = Config.fromfile(IMAGENET)
+    cfg.model.data_preprocessor = dict(type='ClsDataPreprocessor', num_classes=1000)
+    with pytest.raises(
+        ConfigError,
+        match=r"model.data_preprocessor is 'ClsDataPreprocessor', which does not apply "
+        r"DeferredMultiView's 'view_distortion' rows.*MultiViewClsDataPreprocessor",
+    ):
+        run_config_checks(cfg)
+    cfg.model.data_preprocessor = dict(type='MultiViewClsDataPreprocessor', num_classes=1000)
+    run_config_checks(cfg)

@@ -103,6 +103,20 @@ def apply_view_distortion(images: Tensor, rows: Tensor) -> Tensor:
             f'view distortion needs (B, 3, H, W) images, got {tuple(images.shape)}: '
             'ColorJitter works on 3-channel images.'
         )
+    if images.dtype != torch.uint8:
+        # The factors and the rounding are ColorJitter's on 0-255 pixels: on normalised or
+        # float images they would silently give other colours.
+        raise TypeError(
+            f'view distortion needs the uint8 pixels (0-255) the loader produced, got '
+            f'{images.dtype}: apply it before normalisation or any cast, as '
+            'MultiViewClsDataPreprocessor does.'
+        )
+    if rows.dim() != 2 or rows.shape != (images.size(0), ROW_SIZE):
+        raise ValueError(
+            f'view distortion needs one row of {ROW_SIZE} parameters per image, '
+            f'({images.size(0)}, {ROW_SIZE}), got {tuple(rows.shape)}: the rows come from '
+            'DeferredMultiView with the images.'
+        )
     rows = rows.detach().to('cpu', torch.float64)
     out = images
     flips = rows[:, FLIP].long()

@@ -24,13 +24,33 @@ class MultiViewClsDataPreprocessor(ClsDataPreprocessor):
     Views from ``DeferredMultiView`` carry their flip and colour jitter as
     ``data_samples[i].view_distortion``: they are applied here, batched on the device, to
     the raw pixels, before anything else (as the CPU pipeline applies them before packing).
+
+    Args:
+        deferred_distortion: the training pipeline defers its views' flip and colour jitter
+            here (``DeferredMultiView``): a multi-view training batch that arrives without
+            their ``view_distortion`` rows (a ``PackInputs`` without
+            ``algorithm_keys=['view_distortion']``) is an error instead of views that train
+            undistorted. The ImageNet KDCL recipes set it.
+        **kwargs: ``ClsDataPreprocessor``'s.
     """
+
+    def __init__(self, *args, deferred_distortion: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.deferred_distortion = bool(deferred_distortion)
 
     def forward(self, data: dict, training: bool = False) -> dict:
         views = _split_views(data['inputs'])
         if views is None:
             return super().forward(data, training)
         rows = _view_distortion_rows(data.get('data_samples'), len(views))
+        if rows is None and training and self.deferred_distortion:
+            raise ValueError(
+                f'MultiViewClsDataPreprocessor(deferred_distortion=True) got {len(views)} '
+                f'views without their {VIEW_DISTORTION_KEY!r} rows, so they would train without '
+                "their flip and colour jitter: the pipeline's PackInputs drops them. Use "
+                f"dict(type='PackInputs', algorithm_keys=['{VIEW_DISTORTION_KEY}']) after "
+                'DeferredMultiView.'
+            )
         if rows is not None:
             views = [self._distort(view, rows[:, v]) for v, view in enumerate(views)]
         np_state, torch_state = np.random.get_state(), torch.get_rng_state()

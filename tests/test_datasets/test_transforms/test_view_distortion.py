@@ -77,3 +77,13 @@ def test_identity_rows_return_the_images_unchanged(photo_crops):
 def test_grey_images_are_refused_with_the_reason():
     with pytest.raises(ValueError, match=r'needs \(B, 3, H, W\).*3-channel'):
         apply_view_distortion(torch.zeros(2, 1, 8, 8, dtype=torch.uint8), torch.zeros(2, 7))
+
+
+def test_float_images_and_mismatched_rows_are_refused():
+    rows = torch.stack([torch.as_tensor(IDENTITY_ROW, dtype=torch.float64)] * 2)
+    with pytest.raises(TypeError, match='uint8 pixels.*got torch.float32.*before normalisation'):
+        apply_view_distortion(torch.zeros(2, 3, 4, 4), rows)
+    with pytest.raises(
+        ValueError, match=r'one row of 7 parameters per image, \(2, 7\), got \(1, 7\)'
+    ):
+        apply_view_distortion(torch.zeros(2, 3, 4, 4, dtype=torch.uint8), rows[:1])

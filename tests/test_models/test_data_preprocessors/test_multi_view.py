@@ -62,3 +62,14 @@ def test_cutmix_cuts_the_same_box_in_every_view():
     base = torch.rand(4, 3, 8, 8) * 100
     v0, v1 = pre(dict(inputs=[base, base + 4.0], data_samples=samples(4)), training=True)['inputs']
     torch.testing.assert_close(v1 - v0, torch.full_like(v0, 1.0))
+
+
+def test_deferred_views_without_their_rows_stop_training_naming_pack_inputs():
+    import pytest
+
+    views = [torch.full((2, 3, 4, 4), 20, dtype=torch.uint8) for _ in range(2)]
+    data = dict(inputs=views, data_samples=samples(2))
+    with pytest.raises(ValueError, match=r"without their 'view_distortion' rows.*PackInputs"):
+        build(deferred_distortion=True)(data, training=True)
+    build(deferred_distortion=True)(data, training=False)  # evaluation has no distortion
+    build()(data, training=True)  # MultiView distorted on the CPU: no rows to expect
