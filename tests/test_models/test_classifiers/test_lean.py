@@ -11,7 +11,7 @@ from mmengine.optim import OptimWrapper
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from tools.analysis_tools.benchmark.activations import SavedTensorBytes
+from tools.analysis_tools.benchmark.activation_memory import SavedTensorBytes
 
 NUM_CLASSES = 10
 # BatchNorm everywhere, drop-path in the ResNet, dropout in its head: the random state and the

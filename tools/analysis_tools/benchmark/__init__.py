@@ -10,8 +10,9 @@ view per student (``MultiView``) against one view, and General's weight estimati
 held-out split as a fraction of an epoch. :func:`.run.run_gpu_check` runs the same arms on one
 synthetic batch on the GPU in each precision.
 
-Modules, one job each: ``settings`` (what to measure, the presets), ``data`` (the batches),
-``measure`` (the measurements), ``run`` (a mode from settings to report), ``report`` (Markdown
-and the files). Nothing is imported here: the GPU check's command line stays free of
-OpenMMLab until it measures.
+Modules: ``settings`` (what to measure, the presets), ``data`` (the batches), ``timing`` (the
+round-robin and timed units), one module per measurement (``step_overhead``, ``loader_cost``,
+``peak_memory``, ``activation_memory``, ``general_estimate``), ``run`` (a mode from settings to
+report, the GPU check's included), ``report`` (Markdown and the files). Nothing is imported
+here: the GPU check's command line stays free of OpenMMLab until it measures.
 """

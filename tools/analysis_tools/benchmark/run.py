@@ -1,7 +1,9 @@
 """One benchmark run from settings to report, in either mode (:mod:`.settings`):
 :func:`run_benchmark` for ``overhead``, :func:`run_gpu_check` for ``gpu_check``. Both build the
-arms, warm them up, time them round-robin and measure their memory with :mod:`.measure`;
-:mod:`.report` renders what they return."""
+arms, warm them up and time them round-robin (:mod:`.timing`, :mod:`.step_overhead`), and
+measure the loader (:mod:`.loader_cost`), memory (:mod:`.peak_memory`,
+:mod:`.activation_memory`) and General's estimate (:mod:`.general_estimate`); :mod:`.report`
+renders what they return."""
 
 import dataclasses
 import gc
@@ -23,8 +25,8 @@ from mmengine.runner import set_random_seed
 from kdcl_mm.datasets.dataset_cfg import innermost_dataset_cfg
 from tools.common.machine import describe_machine, load_average
 
-from . import measure
-from .activations import activation_peaks, activation_report, state_bytes
+from . import general_estimate, loader_cost, step_overhead, timing
+from .activation_memory import activation_peaks, activation_report, state_bytes
 from .data import (
     BenchmarkData,
     make_photo_jpegs,
@@ -32,6 +34,7 @@ from .data import (
     synthetic_batch,
     view_pipelines,
 )
+from .peak_memory import peak_memory
 from .report import check_targets
 from .settings import GPU_CHECK_FIELDS, PRECISIONS, BenchmarkSettings
 
@@ -80,7 +83,7 @@ def _overhead(settings: BenchmarkSettings, logger, cfg, started: float, load_bef
     if settings.device.startswith('cuda'):
         torch.backends.cudnn.benchmark = True  # fixed input size
 
-    arms, students = measure.build_arms(cfg, settings)
+    arms, students = step_overhead.build_arms(cfg, settings)
     kdcl = {a.name.split('/', 1)[1]: a for a in arms if a.name.startswith('kdcl/')}
     data = BenchmarkData(cfg, settings, next(iter(kdcl.values())).model.num_classes)
     logger.info(
@@ -93,7 +96,7 @@ def _overhead(settings: BenchmarkSettings, logger, cfg, started: float, load_bef
     multi_view = data.dataset(data.train_pipeline)
     batches = data.first_batches(multi_view, settings.cached_batches)
     pipeline_batches = max(settings.pipeline_batches, 4 * data.num_workers)
-    repeats = measure.repeat_to(len(multi_view), data.batch_size, pipeline_batches)
+    repeats = loader_cost.repeat_to(len(multi_view), data.batch_size, pipeline_batches)
     single_view = data.dataset(single_view_pipeline(data.train_pipeline))
     pipelines = {
         'multi_view': data.loader(RepeatDataset(multi_view, repeats)),
@@ -101,35 +104,37 @@ def _overhead(settings: BenchmarkSettings, logger, cfg, started: float, load_bef
     }
     estimate = None
     if 'General' in kdcl:
-        estimate = measure.GeneralEstimate(kdcl['General'].model, data, settings.heldout_ratio)
+        estimate = general_estimate.GeneralEstimate(
+            kdcl['General'].model, data, settings.heldout_ratio
+        )
 
     logger.info('Warm-up (not timed)')
     if estimate is not None:
         estimate.run()  # as GeneralWeightsHook does before the first epoch
-    measure.warm_up(arms, batches, settings)
+    step_overhead.warm_up(arms, batches, settings)
 
     # One unit of work: `steps_per_round` steps of one arm, a pipeline's batches, or one
     # General estimate. Every round visits every unit, in a shuffled order.
     pipeline_times, loader_times = {}, {}
-    units = measure.step_units(arms, batches, settings)
-    units += measure.pipeline_units(pipelines, pipeline_batches, pipeline_times)
+    units = step_overhead.step_units(arms, batches, settings)
+    units += loader_cost.pipeline_units(pipelines, pipeline_batches, pipeline_times)
     scratch = tempfile.TemporaryDirectory()  # the photos, unless settings name a folder
     photos = photo_paths(settings, scratch.name)
     loader = Config.fromfile(settings.loader_config).train_dataloader.to_dict()
     pipeline = innermost_dataset_cfg(loader['dataset'])['pipeline']
-    units += measure.photo_units(
+    units += loader_cost.photo_units(
         view_pipelines(pipeline, settings.loader_views), photos, loader_times
     )
     if estimate is not None:
         units.append(estimate.unit(settings.device))
     logger.info(f'Timing {len(units)} units x {settings.rounds} rounds')
-    load_per_round = measure.round_robin(units, settings.rounds, settings.seed)
+    load_per_round = timing.round_robin(units, settings.rounds, settings.seed)
     scratch.cleanup()
 
     logger.info('Peak memory, one step per arm')
-    memory = measure.peak_memory(arms, batches[0], settings.device)
+    memory = peak_memory(arms, batches[0], settings.device)
     times = {a.name: a.times for a in arms}
-    step_stats = measure.step_stats([a for a in arms if not a.name.startswith('lean/')])
+    step_stats = step_overhead.step_stats([a for a in arms if not a.name.startswith('lean/')])
     shown = {k: v for k, v in dataclasses.asdict(settings).items() if k not in GPU_CHECK_FIELDS}
     report = dict(
         settings=dict(shown, batch_size=data.batch_size, num_workers=data.num_workers),
@@ -141,10 +146,12 @@ def _overhead(settings: BenchmarkSettings, logger, cfg, started: float, load_bef
         students=students,
         generators=list(settings.generators),
         train_step=step_stats,
-        ratios=measure.overhead_ratios(step_stats, settings.generators, students),
-        paired_ratios=measure.paired_ratios(times, settings.generators, students, settings.rounds),
+        ratios=step_overhead.overhead_ratios(step_stats, settings.generators, students),
+        paired_ratios=step_overhead.paired_ratios(
+            times, settings.generators, students, settings.rounds
+        ),
         memory=memory,
-        pipeline=measure.pipeline_report(
+        pipeline=loader_cost.pipeline_report(
             pipeline_times, data, step_stats, settings.generators, pipeline_batches
         ),
     )
@@ -154,10 +161,10 @@ def _overhead(settings: BenchmarkSettings, logger, cfg, started: float, load_bef
         )
     if settings.lean:
         g = settings.generators[0]
-        report['lean'] = measure.lean_report(times, g, settings.rounds)
+        report['lean'] = step_overhead.lean_report(times, g, settings.rounds)
         logger.info('Activation bytes per mode, one forward + backward')
         report['activation_memory'] = lean_activations(kdcl[g], batches[0], students)
-    report['loader'] = measure.loader_report(loader_times, photos)
+    report['loader'] = loader_cost.loader_report(loader_times, photos)
     report['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     report['targets'] = check_targets(
         report, settings.ratio_targets, settings.general_fraction_target
@@ -177,7 +184,7 @@ def photo_paths(settings: BenchmarkSettings, scratch: str) -> list:
     return make_photo_jpegs(scratch, settings.skimage_wheel)
 
 
-def lean_activations(arm: measure.Arm, batch: dict, students) -> dict:
+def lean_activations(arm: step_overhead.Arm, batch: dict, students) -> dict:
     """Activation bytes of the KDCL arm's model in both modes and of each student alone, on
     one preprocessed batch, with what the model state (parameters, gradients, optimiser
     state after the timed steps) adds."""
@@ -198,7 +205,7 @@ def scale_lr(cfg: Config, batch_size: int) -> float:
     return optimizer.lr
 
 
-def run_gpu_check(settings: BenchmarkSettings, peak_memory=measure.peak_memory) -> dict:
+def run_gpu_check(settings: BenchmarkSettings, peak_memory=peak_memory) -> dict:
     """Every precision with and without channels_last: the report of ``report.format_gpu_check``.
 
     A mode that fails is reported with its error and the others still run. ``peak_memory``
@@ -260,15 +267,15 @@ def run_gpu_check(settings: BenchmarkSettings, peak_memory=measure.peak_memory) 
 def _precision(cfg: Config, settings: BenchmarkSettings, peak_memory) -> dict:
     """KDCL (also in lean mode) and each student alone on one synthetic batch on the device:
     warm-up, timing, memory, and whether every loss stayed finite."""
-    arms, students = measure.build_arms(cfg, settings)
+    arms, students = step_overhead.build_arms(cfg, settings)
     size, batch_size = settings.image_size, settings.batch_size
     classes = arms[0].model.num_classes
     batch = synthetic_batch(batch_size, size, len(students), classes, seed=settings.seed)
     batch['inputs'] = [view.to(settings.device) for view in batch['inputs']]
-    measure.warm_up(arms, [batch], settings)
-    units = measure.step_units(arms, [batch], settings)
-    measure.round_robin(units, settings.rounds, settings.seed, progress=False)
-    stats = measure.step_stats(arms)
+    step_overhead.warm_up(arms, [batch], settings)
+    units = step_overhead.step_units(arms, [batch], settings)
+    timing.round_robin(units, settings.rounds, settings.seed, progress=False)
+    stats = step_overhead.step_stats(arms)
     memory = peak_memory(arms, batch, settings.device)
     arm_reports = {}
     for arm in arms:
@@ -295,7 +302,7 @@ def _precision(cfg: Config, settings: BenchmarkSettings, peak_memory) -> dict:
         lean=lean,
         students=students,
         arms=arm_reports,
-        ratio=measure.overhead_ratios(arm_reports, [generator], students)[generator],
+        ratio=step_overhead.overhead_ratios(arm_reports, [generator], students)[generator],
         students_alone_ms=sum(arm_reports[f'solo/{s}']['median_ms'] for s in students),
         losses_finite=all(arm.finite for arm in arms),
         memory_kind=memory['kind'],

@@ -1,4 +1,4 @@
-"""tools/analysis_tools/benchmark/activations.py: the activation bytes of the default and lean
+"""tools/analysis_tools/benchmark/activation_memory.py: the activation bytes of the default and lean
 modes against each student alone (deterministic bounds), and the batch-size estimate's
 arithmetic."""
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tests.tiny import tiny_mobilenet_v2
-from tools.analysis_tools.benchmark.activations import (
+from tools.analysis_tools.benchmark.activation_memory import (
     GIB,
     SavedTensorBytes,
     activation_peaks,
