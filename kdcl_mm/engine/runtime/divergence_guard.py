@@ -209,7 +209,10 @@ class DivergenceGuardHook(Hook):
             ok = [False] * len(ok)
         failed = [g for g, good in zip(self._groups, ok) if not good]
         why = 'the loss was non-finite' if not loss_ok else 'the gradients were non-finite'
-        if len(failed) == len(self._groups):
+        # A group this optimiser does not step (no parameters, e.g. a generator without
+        # learnable weights) neither skips nor takes a step of its own.
+        stepping = [g for g in self._groups if g.params[id(optim_wrapper)]]
+        if all(g in failed for g in stepping):
             if scaler is not None:  # what the scaler does on such a step, without stepping
                 scaler.update(scaler.get_scale() * scaler.get_backoff_factor())
             self._buffers.restore()

@@ -496,3 +496,20 @@ def test_ranks_agree_on_which_students_skip(tmp_path):
 
 def state_under(tensors, prefix):
     return {k: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def test_when_every_student_fails_the_optimiser_is_not_stepped(guarded):
+    """A generator without parameters (the shared group is empty) takes no step of its own:
+    a step on which both students fail is skipped whole, as for a model without students."""
+    hook, runner = guarded()
+    steps = []
+    runner.optim_wrapper.optimizer.register_step_pre_hook(lambda *args: steps.append(1))
+    train_iteration(hook, runner)
+    before = state(runner.model, runner.optim_wrapper)
+    hook.before_train_iter(runner, 0)
+    losses = runner.model.losses(torch.randn(8, 4))
+    losses = {k: v + torch.tensor(NAN) for k, v in losses.items()}
+    runner.optim_wrapper.update_params(runner.model.parse_losses(losses)[0])
+    assert steps == [1]  # the first, clean iteration only
+    assert_same_state(before, state(runner.model, runner.optim_wrapper))
+    assert hook.consecutive == 1
