@@ -1,7 +1,8 @@
 """kdcl_mm: online knowledge distillation via collaborative learning for OpenMMLab.
 
-Importing the package only registers modules: every kdcl_mm model, hook, metric and dataset
-goes into mmpretrain's (and mmengine's) registries, mmengine learns the ``kdcl_mm::`` config
+Importing the package only registers modules: kdcl_mm's models, KDCL hooks, metric and datasets
+go into the ``kdcl_mm`` registry scope (:mod:`kdcl_mm.registry`, children of mmpretrain's), the
+runtime machinery into mmengine's root registries, mmengine learns the ``kdcl_mm::`` config
 scope, and local checkpoints load under torch >= 2.6
 (:mod:`kdcl_mm.engine.runtime.checkpoint_loading`).
 It needs neither mmcv's compiled ops nor mmdet/mmseg: KDCL pretraining runs on mmcv-lite.

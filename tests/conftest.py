@@ -47,15 +47,15 @@ def pytest_unconfigure(config):
 
 
 @pytest.fixture(autouse=True)
-def _mmpretrain_scope():
-    """Build modules in mmpretrain's scope, as a Runner with its default_scope would."""
+def _kdcl_mm_scope():
+    """Build modules in kdcl_mm's scope, as a Runner with the recipes' default_scope would."""
     from mmengine.registry import DefaultScope, init_default_scope
 
     import kdcl_mm  # noqa: F401
 
-    init_default_scope('mmpretrain')
+    init_default_scope('kdcl_mm')
     yield
-    DefaultScope._instance_dict.pop('mmpretrain', None)
+    DefaultScope._instance_dict.pop('kdcl_mm', None)
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def tiny_students():
 @pytest.fixture
 def build_tiny_kdcl(tiny_students):
     """``build(**kdcl_fields)``: a KDCL of the tiny students, built under seed 0."""
-    from mmpretrain.registry import MODELS
+    from kdcl_mm.registry import MODELS
 
     def build(students=None, **kwargs):
         cfg = dict(type='KDCL', students=copy.deepcopy(students or tiny_students))

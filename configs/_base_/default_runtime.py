@@ -4,6 +4,8 @@
 # exact resume + preemption (./exact_resume.py, which inherits mmpretrain's runtime).
 _base_ = './exact_resume.py'
 runner_type = 'CheckedRunner'
+# kdcl_mm's registries (kdcl_mm/registry.py): ours, then mmpretrain's, then mmengine's types.
+default_scope = 'kdcl_mm'
 custom_imports = dict(imports=['kdcl_mm'], allow_failed_imports=False)
 # mmengine logs a key's value at the logged iteration only, unless the key matches mean_pattern
 # (then the mean over window_size iterations): `{student}.nonfinite` is averaged too, over the

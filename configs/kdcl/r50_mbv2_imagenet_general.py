@@ -12,6 +12,7 @@ model = dict(
 train_dataloader = dict(
     dataset=dict(
         _delete_=True,
+        _scope_='kdcl_mm',  # as the dataset it wraps (../_base_/datasets/)
         type='HeldOutSplit',
         part='train',
         **heldout,

@@ -11,6 +11,7 @@ model = dict(soft_target=dict(_delete_=True, type='GeneralSoftTarget', reg=1e-3)
 train_dataloader = dict(
     dataset=dict(
         _delete_=True,
+        _scope_='kdcl_mm',  # as the dataset it wraps (../_base_/datasets/)
         type='HeldOutSplit',
         part='train',
         **heldout,

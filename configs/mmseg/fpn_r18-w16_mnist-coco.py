@@ -52,6 +52,9 @@ model = dict(
 )
 
 dataset_type = 'MNISTCocoSegDataset'
+# _scope_='mmseg' on the typed dicts this file defines whole (no mmseg:: base has them): in a
+# project that inherits this file as kdcl_mm::mmseg/..., mmengine would scope them to kdcl_mm,
+# whose registries hold no mmseg dataset, transform or metric (kdcl_mm/registry.py).
 # No flips: a mirrored digit is a different symbol. Canvases are already 128x128.
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -65,6 +68,7 @@ train_dataloader = dict(
     persistent_workers=False,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
+        _scope_='mmseg',
         type=dataset_type,
         data_root=data_root,
         pipeline=train_pipeline,
@@ -77,6 +81,7 @@ val_dataloader = dict(
     persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
+        _scope_='mmseg',
         type=dataset_type,
         data_root=data_root,
         pipeline=test_pipeline,
@@ -86,13 +91,14 @@ val_dataloader = dict(
 test_dataloader = dict(
     val_dataloader,
     dataset=dict(
+        _scope_='mmseg',
         type=dataset_type,
         data_root=data_root,
         pipeline=test_pipeline,
         data_prefix=dict(img_path='images/test', seg_map_path='seg_maps/test'),
     ),
 )
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
+val_evaluator = dict(_scope_='mmseg', type='IoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator
 
 # 600 training canvases / batch 8 = 75 iterations per epoch: 12 epochs. lr and length chosen

@@ -22,7 +22,8 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 from mmpretrain.datasets import BaseDataset
-from mmpretrain.registry import DATASETS
+
+from kdcl_mm.registry import DATASETS
 
 MNIST_CLASSES = tuple(str(d) for d in range(10))
 MNIST_DIGIT_SIZE = 28

@@ -18,15 +18,13 @@ import pytest
 import torch
 from mmdet.datasets import CocoDataset
 from mmengine.hub import get_config
-from mmpretrain.registry import MODELS
 
-from tests.fixtures.photos import write_crops
+from kdcl_mm.registry import MODELS
+from tests.fixtures.photos import imagenet_folder, write_crops
 from tests.paths import REPO
 
 pytestmark = pytest.mark.slow
 
-# Two real ImageNet class folders (their indices in the 1000-class list: 0 and 1).
-WNIDS = ['n01440764', 'n01443537']
 STUDENTS = {
     'resnet50': 'mmpretrain::resnet/resnet50_8xb32_in1k.py',
     'mobilenet_v2': 'mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py',
@@ -51,23 +49,6 @@ def run(command, work_dir, options, env=None):
     assert proc.returncode == 0, proc.stdout[-3000:]
     [log] = work_dir.glob('*/vis_data/scalars.json')
     return [json.loads(line) for line in log.read_text().splitlines()]
-
-
-def imagenet_folder(root) -> str:
-    """The layout mmpretrain's ImageNet reads: train/<wnid>/*.JPEG listed in meta/train.txt,
-    a flat val/ listed in meta/val.txt (file name, class index)."""
-    train, val = [], []
-    for label, wnid in enumerate(WNIDS):
-        os.makedirs(root / 'train' / wnid)
-        train += [(f'{wnid}/{wnid}_{i}.JPEG', label) for i in range(4)]
-        val += [(f'ILSVRC2012_val_{label * 2 + i:08d}.JPEG', label) for i in range(2)]
-    os.makedirs(root / 'val')
-    os.makedirs(root / 'meta')
-    write_crops([root / 'train' / name for name, _ in train], size=96)
-    write_crops([root / 'val' / name for name, _ in reversed(val)], size=96)
-    for split, items in (('train', train), ('val', val)):
-        (root / 'meta' / f'{split}.txt').write_text(''.join(f'{n} {c}\n' for n, c in items))
-    return str(root)
 
 
 def coco_folder(root, size=160) -> str:

@@ -181,11 +181,11 @@ def exported_resnet18(tmp_path_factory):
     """A narrow ResNet-18 student exported from a (untrained) KDCL checkpoint."""
     from mmengine.registry import init_default_scope
     from mmengine.runner import save_checkpoint
-    from mmpretrain.registry import MODELS
 
     from kdcl_mm.apis import export_students
+    from kdcl_mm.registry import MODELS
 
-    init_default_scope('mmpretrain')  # module fixtures run before the per-test scope fixture
+    init_default_scope('kdcl_mm')  # module fixtures run before the per-test scope fixture
     root = tmp_path_factory.mktemp('kdcl_ckpt')
     students = [tiny_resnet(), tiny_mobilenet_v2()]
     cfg = Config(

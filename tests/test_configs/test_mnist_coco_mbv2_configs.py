@@ -7,9 +7,9 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
-from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 
 from kdcl_mm.apis import export_students
+from kdcl_mm.registry import MODELS as KDCL_MODELS
 from tests.paths import REPO
 
 KDCL_CONFIG = osp.join(REPO, 'configs', 'kdcl', 'resnet18-w16_mbv2-w0.5_mnist.py')
@@ -37,10 +37,10 @@ def exported_mbv2(tmp_path_factory):
     """``(path, backbone state)`` of the MobileNetV2 exported from a random KDCL checkpoint."""
     from mmengine.registry import init_default_scope
 
-    init_default_scope('mmpretrain')  # module fixtures run before the per-test scope fixture
+    init_default_scope('kdcl_mm')  # module fixtures run before the per-test scope fixture
     root = tmp_path_factory.mktemp('kdcl')
     cfg = Config.fromfile(KDCL_CONFIG)
-    kdcl = PRETRAIN_MODELS.build(cfg.model)
+    kdcl = KDCL_MODELS.build(cfg.model)
     gen = torch.Generator().manual_seed(0)
     state = {
         k: torch.randn(v.shape, generator=gen) if v.is_floating_point() else v + 3

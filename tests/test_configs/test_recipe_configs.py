@@ -9,9 +9,9 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
-from mmpretrain.registry import MODELS
 
 from kdcl_mm.engine.config_checks import check_kdcl_config
+from kdcl_mm.registry import MODELS
 
 CONFIGS = sorted(glob.glob('configs/kdcl/*.py') + glob.glob('configs/baselines/*.py'))
 

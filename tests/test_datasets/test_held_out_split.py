@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
-from mmpretrain.registry import DATASETS
+
+from kdcl_mm.registry import DATASETS
 
 
 class Items:

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
-from mmpretrain.registry import DATASETS
 
 import kdcl_mm  # noqa: F401
 from kdcl_mm.datasets import mnist_splits
 from kdcl_mm.datasets.mnist_digits import MNIST_CLASSES, _cached_splits, load_mnist_digits
+from kdcl_mm.registry import DATASETS
 
 
 def test_loader_returns_uint8_digits():

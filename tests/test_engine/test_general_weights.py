@@ -72,7 +72,8 @@ def test_hook_sets_logs_and_records_the_estimate(weighting, build_kdcl):
     from unittest import mock
 
     from mmengine.logging import MessageHub
-    from mmpretrain.registry import HOOKS
+
+    from kdcl_mm.registry import HOOKS
 
     model = build_kdcl(dict(type='GeneralSoftTarget', num_students=2, weighting=weighting))
     hook = HOOKS.build(dict(type='GeneralWeightsHook', heldout_dataloader=dict(dataset=dict())))

@@ -11,10 +11,10 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
-from mmpretrain.registry import MODELS
 
 import kdcl_mm  # noqa: F401
 from kdcl_mm.apis import export_students, select_students
+from kdcl_mm.registry import MODELS
 from tests.paths import REPO
 
 NAMES = ['resnet18', 'mobilenet_v2']
@@ -44,7 +44,7 @@ def kdcl_config(work_dir: str) -> Config:
     ]
     return Config(
         dict(
-            default_scope='mmpretrain',
+            default_scope='kdcl_mm',
             custom_imports=dict(imports=['kdcl_mm'], allow_failed_imports=False),
             model=dict(type='KDCL', students=students, soft_target=dict(type='MeanSoftTarget')),
             data_preprocessor=dict(num_classes=10, mean=[33.3] * 3, std=[78.6] * 3),

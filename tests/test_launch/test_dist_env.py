@@ -121,8 +121,9 @@ def test_sync_bn_torch_converts_every_student_bn():
     """``sync_bn='torch'``: mmengine's Runner.wrap_model applies ``convert_sync_batchnorm``
     to the whole KDCL model before DDP (on GPUs only: DDP rejects SyncBN on CPU modules)."""
     from mmengine.model import convert_sync_batchnorm
-    from mmpretrain.registry import MODELS
     from torch.nn.modules.batchnorm import _BatchNorm
+
+    from kdcl_mm.registry import MODELS
 
     model = MODELS.build(Config.fromfile(MNIST_KDCL).model)
     keys = model.state_dict().keys()

@@ -204,9 +204,9 @@ import torch
 import kdcl_mm
 from mmengine.registry import init_default_scope
 from mmengine.optim import OptimWrapper
-from mmpretrain.registry import MODELS
+from kdcl_mm.registry import MODELS
 from mmpretrain.structures import DataSample
-init_default_scope('mmpretrain')
+init_default_scope('kdcl_mm')
 student = dict(type='ImageClassifier', backbone=dict(type='ResNet', depth=18, base_channels=8,
                stem_channels=8), neck=dict(type='GlobalAveragePooling'),
                head=dict(type='LinearClsHead', num_classes=3, in_channels=64))

@@ -34,9 +34,9 @@ import sys
 import numpy as np
 from mmengine.config import Config
 from mmengine.hooks import Hook
-from mmpretrain.registry import HOOKS
 
 from kdcl_mm.models.soft_targets import GENERATORS
+from kdcl_mm.registry import HOOKS
 from kdcl_mm.utils.wrappers import unwrap
 from tools.common.mnist_recipes import REPO, generator_configs
 from tools.common.report import check_out_dir, md_table, pyplot, write_report

@@ -11,10 +11,15 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 # ResumableSampler: DefaultSampler + per-sample augmentation seeds and mid-epoch resume.
+# _scope_: the dataset comes from an mmpretrain:: base, which scopes it to mmpretrain, whose
+# registries do not see kdcl_mm's transforms (kdcl_mm/registry.py).
 train_dataloader = dict(
-    batch_size=128, dataset=dict(pipeline=train_pipeline), sampler=dict(type='ResumableSampler')
+    batch_size=128,
+    dataset=dict(_scope_='kdcl_mm', pipeline=train_pipeline),
+    sampler=dict(type='ResumableSampler'),
 )
 val_dataloader = dict(batch_size=256)
 test_dataloader = val_dataloader
-val_evaluator = dict(type='KDCLAccuracy', topk=(1, 5))
+# _delete_: mmpretrain's Accuracy, merged into, would keep that base's mmpretrain scope.
+val_evaluator = dict(_delete_=True, type='KDCLAccuracy', topk=(1, 5))
 test_evaluator = val_evaluator

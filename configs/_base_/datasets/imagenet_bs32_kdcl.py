@@ -19,9 +19,13 @@ train_pipeline = [
     dict(type='PackInputs', algorithm_keys=['view_distortion']),
 ]
 # ResumableSampler: DefaultSampler + per-sample augmentation seeds and mid-epoch resume.
+# _scope_: the dataset comes from an mmpretrain:: base, which scopes it to mmpretrain, whose
+# registries do not see kdcl_mm's transforms (kdcl_mm/registry.py).
 train_dataloader = dict(
-    dataset=dict(pipeline=train_pipeline), sampler=dict(type='ResumableSampler')
+    dataset=dict(_scope_='kdcl_mm', pipeline=train_pipeline),
+    sampler=dict(type='ResumableSampler'),
 )
 
-val_evaluator = dict(type='KDCLAccuracy', topk=(1, 5))
+# _delete_: mmpretrain's Accuracy, merged into, would keep that base's mmpretrain scope.
+val_evaluator = dict(_delete_=True, type='KDCLAccuracy', topk=(1, 5))
 test_evaluator = val_evaluator

@@ -25,12 +25,18 @@ test_pipeline = [dict(type='Resize', scale=(64, 64)), dict(type='PackInputs')]
 
 # persistent_workers=False: without workers there is nothing to keep, and mmpretrain's own
 # tools/train.py would otherwise force True, which torch refuses for num_workers=0.
+# _scope_: the datasets are kdcl_mm's also where a tool builds them in mmpretrain's scope
+# (mmpretrain's tools/visualization/browse_dataset.py does, whatever the default_scope).
 train_dataloader = dict(
     batch_size=32,
     num_workers=0,
     persistent_workers=False,
     dataset=dict(
-        type=dataset_type, split='train', num_labeled=num_labeled, pipeline=train_pipeline
+        _scope_='kdcl_mm',
+        type=dataset_type,
+        split='train',
+        num_labeled=num_labeled,
+        pipeline=train_pipeline,
     ),
     # DefaultSampler + per-sample augmentation seeds and mid-epoch resume (exact resume).
     sampler=dict(type='ResumableSampler', shuffle=True),
@@ -39,12 +45,13 @@ val_dataloader = dict(
     batch_size=250,
     num_workers=0,
     persistent_workers=False,
-    dataset=dict(type=dataset_type, split='val', pipeline=test_pipeline),
+    dataset=dict(_scope_='kdcl_mm', type=dataset_type, split='val', pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False),
 )
 # The test split is only read for the final report, never for choosing the recipe.
 test_dataloader = dict(
-    val_dataloader, dataset=dict(type=dataset_type, split='test', pipeline=test_pipeline)
+    val_dataloader,
+    dataset=dict(_scope_='kdcl_mm', type=dataset_type, split='test', pipeline=test_pipeline),
 )
 val_evaluator = dict(type='KDCLAccuracy', topk=(1,))
 test_evaluator = val_evaluator

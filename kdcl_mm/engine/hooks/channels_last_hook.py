@@ -2,7 +2,8 @@
 
 import torch
 from mmengine.hooks import Hook
-from mmpretrain.registry import HOOKS
+
+from kdcl_mm.registry import HOOKS
 
 
 def to_channels_last(model: torch.nn.Module) -> torch.nn.Module:

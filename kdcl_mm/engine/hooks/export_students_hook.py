@@ -5,9 +5,9 @@ from typing import Optional
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook, Hook
-from mmpretrain.registry import HOOKS
 
 from kdcl_mm.engine.student_export import export_students
+from kdcl_mm.registry import HOOKS
 
 
 @HOOKS.register_module()

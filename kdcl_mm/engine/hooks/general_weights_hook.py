@@ -2,9 +2,9 @@
 
 import torch
 from mmengine.hooks import Hook
-from mmpretrain.registry import HOOKS
 
 from kdcl_mm.engine.general_weights import estimate_general_weights
+from kdcl_mm.registry import HOOKS
 from kdcl_mm.utils.wrappers import unwrap
 
 

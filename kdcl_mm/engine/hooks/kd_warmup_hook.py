@@ -1,8 +1,8 @@
 """Linear ramp-up of the KD weight over early training (as in ONE, Lan et al. 2018)."""
 
 from mmengine.hooks import Hook
-from mmpretrain.registry import HOOKS
 
+from kdcl_mm.registry import HOOKS
 from kdcl_mm.utils.wrappers import unwrap
 
 

@@ -17,7 +17,7 @@ from typing import Any, List, Optional, Sequence, Sized
 
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmpretrain.registry import HOOKS
+from mmengine.registry import HOOKS
 
 #: The config key that turns skipping on, as the messages name it.
 SKIP_KEY = 'default_hooks.data_faults.skip_bad_samples=True'

@@ -6,8 +6,8 @@ from typing import Dict, Union
 
 import torch
 from mmengine.logging import print_log
+from mmengine.registry import LOOPS
 from mmengine.runner import EpochBasedTrainLoop
-from mmpretrain.registry import LOOPS
 from torch.utils.data import DataLoader
 
 from .emergency_checkpoint import EmergencyCheckpoint

@@ -23,7 +23,7 @@ from typing import Iterator, Optional, Sized
 import numpy as np
 import torch
 from mmengine.dataset import DefaultSampler
-from mmpretrain.registry import DATA_SAMPLERS
+from mmengine.registry import DATA_SAMPLERS
 
 from .data_faults import SampleFetch
 

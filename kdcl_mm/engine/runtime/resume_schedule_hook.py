@@ -2,7 +2,7 @@
 checkpoint."""
 
 from mmengine.hooks import Hook
-from mmpretrain.registry import HOOKS
+from mmengine.registry import HOOKS
 
 #: Scheduler attributes that define the schedule (set from the config when it is built,
 #: ``end`` defaulting to ``max_epochs``); everything else (steps taken, base and last values)

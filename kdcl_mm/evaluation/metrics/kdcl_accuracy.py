@@ -5,7 +5,8 @@ from typing import List, Sequence
 import torch
 from mmengine.evaluator import BaseMetric
 from mmpretrain.evaluation import Accuracy
-from mmpretrain.registry import METRICS
+
+from kdcl_mm.registry import METRICS
 
 
 @METRICS.register_module()

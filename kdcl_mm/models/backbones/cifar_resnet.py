@@ -2,7 +2,8 @@
 
 from mmpretrain.models.backbones import ResNet_CIFAR
 from mmpretrain.models.backbones.resnet import BasicBlock
-from mmpretrain.registry import MODELS
+
+from kdcl_mm.registry import MODELS
 
 NUM_STAGES = 3
 # ResNet-1202 is the deepest CIFAR ResNet in He et al. (2016).

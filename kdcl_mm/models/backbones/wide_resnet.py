@@ -4,7 +4,8 @@ import torch.nn as nn
 from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
 from mmpretrain.models.backbones.base_backbone import BaseBackbone
-from mmpretrain.registry import MODELS
+
+from kdcl_mm.registry import MODELS
 
 from .cifar_resnet import NUM_STAGES, check_out_indices
 

@@ -9,8 +9,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmpretrain.models.classifiers import BaseClassifier
-from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+
+from kdcl_mm.registry import MODELS
 
 from ..helpers import hard_labels
 from .lean import recomputed_forward
@@ -57,7 +58,7 @@ class KDCL(BaseClassifier):
     ):
         named_cfgs = resolve_students(students)
         if not isinstance(data_preprocessor, nn.Module):
-            # Built from mmpretrain's registry: mmengine's BaseModel would look in its own.
+            # Built from kdcl_mm's registry: mmengine's BaseModel would look in its own.
             data_preprocessor = dict(data_preprocessor or {})
             data_preprocessor.setdefault('type', 'MultiViewClsDataPreprocessor')
             data_preprocessor = MODELS.build(data_preprocessor)

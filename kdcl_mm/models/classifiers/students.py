@@ -97,7 +97,8 @@ def _reject_backbone(i: int, cfg: dict, all_cfgs: List[dict]) -> None:
     """A bare backbone has no head or loss; say so before it is built (KDCL reads
     ``student.head``), with the wrapper that makes it a student."""
     from mmpretrain.models.backbones.base_backbone import BaseBackbone
-    from mmpretrain.registry import MODELS
+
+    from kdcl_mm.registry import MODELS
 
     cls = MODELS.get(cfg['type']) if isinstance(cfg['type'], str) else cfg['type']
     if not (isinstance(cls, type) and issubclass(cls, BaseBackbone)):

@@ -5,10 +5,10 @@ from numbers import Real
 from typing import Optional
 
 import torch.nn.functional as F
-from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
 from kdcl_mm.models.soft_targets.base import at_least_fp32, autocast_disabled
+from kdcl_mm.registry import MODELS
 
 
 @MODELS.register_module()

@@ -6,8 +6,9 @@ from typing import List
 import torch
 import torch.nn.functional as F
 from mmengine.logging import print_log
-from mmpretrain.registry import MODELS
 from torch import Tensor
+
+from kdcl_mm.registry import MODELS
 
 from .base import BaseSoftTarget, fp32_no_grad, subset_codes
 from .general_weighting import (

@@ -2,8 +2,9 @@
 
 from typing import List
 
-from mmpretrain.registry import MODELS
 from torch import Tensor
+
+from kdcl_mm.registry import MODELS
 
 from .base import BaseSoftTarget, fp32_no_grad
 

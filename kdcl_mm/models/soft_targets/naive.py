@@ -4,8 +4,9 @@ from typing import List
 
 import torch
 import torch.nn.functional as F
-from mmpretrain.registry import MODELS
 from torch import Tensor
+
+from kdcl_mm.registry import MODELS
 
 from .base import BaseSoftTarget, fp32_no_grad
 

@@ -11,11 +11,11 @@ from matplotlib import cbook
 from mmengine.config import Config
 from mmengine.dataset import Compose, default_collate, pseudo_collate
 from mmpretrain.datasets.transforms import ColorJitter
-from mmpretrain.registry import MODELS, TRANSFORMS
 
 from kdcl_mm.datasets.transforms import split_deferred
 from kdcl_mm.datasets.transforms.view_distortion import FACTORS, FLIP, ORDER
 from kdcl_mm.engine.runtime.resumable_sampler import seeded_generators
+from kdcl_mm.registry import MODELS, TRANSFORMS
 
 IMAGENET_KDCL = 'configs/_base_/datasets/imagenet_bs32_kdcl.py'
 DISTORTION = Config.fromfile(IMAGENET_KDCL).distortion

@@ -2,9 +2,9 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from mmpretrain.registry import HOOKS, MODELS
 
 import kdcl_mm  # noqa: F401
+from kdcl_mm.registry import HOOKS, MODELS
 from tests.tiny import tiny_resnet
 
 

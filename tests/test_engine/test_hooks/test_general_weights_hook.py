@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch.nn as nn
-from mmpretrain.registry import HOOKS, MODELS
+
+from kdcl_mm.registry import HOOKS, MODELS
 
 
 def test_general_weights_hook_needs_a_dataloader_config():

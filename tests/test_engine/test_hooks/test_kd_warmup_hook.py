@@ -4,7 +4,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch.nn as nn
-from mmpretrain.registry import HOOKS, MODELS
+
+from kdcl_mm.registry import HOOKS, MODELS
 
 
 def runner_with(epoch=0, iteration=0, iters_per_epoch=10):

@@ -7,10 +7,10 @@ import torch
 from mmengine.config import Config
 from mmengine.optim import DefaultOptimWrapperConstructor, build_optim_wrapper
 from mmengine.registry import init_default_scope
-from mmpretrain.registry import MODELS
 from torch import nn
 
 from kdcl_mm.engine.optimizers import MergedGroupsOptimWrapperConstructor
+from kdcl_mm.registry import MODELS
 
 PARAMWISE = dict(norm_decay_mult=0.0, custom_keys={'students.1.': dict(decay_mult=0.4)})
 OPTIM = dict(
@@ -79,7 +79,7 @@ def test_the_imagenet_recipe_steps_two_groups():
     """r50_mbv2_imagenet.py: ResNet-50 at weight decay 1e-4, MobileNetV2 at 4e-5 (its own
     recipe's), instead of 319 groups of one tensor."""
     cfg = Config.fromfile('configs/kdcl/r50_mbv2_imagenet.py')
-    init_default_scope('mmpretrain')
+    init_default_scope('kdcl_mm')
     model = MODELS.build(cfg.model)
     optimizer = build_optim_wrapper(model, cfg.optim_wrapper).optimizer
     names = {id(p): n for n, p in model.named_parameters()}

@@ -10,8 +10,8 @@ import pytest
 import torch
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
-from mmpretrain.registry import HOOKS
 
+from kdcl_mm.registry import HOOKS
 from tests.resume_utils import max_abs_difference, tiny_mnist
 
 

@@ -2,7 +2,8 @@
 
 import pytest
 import torch
-from mmpretrain.registry import METRICS
+
+from kdcl_mm.registry import METRICS
 
 
 def sample(student_scores, label):

@@ -2,12 +2,12 @@
 
 import pytest
 import torch
-from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 import kdcl_mm  # noqa: F401
 from kdcl_mm.models.backbones import CifarResNet, WideResNet
 from kdcl_mm.models.backbones.wide_resnet import WideBasicBlock
+from kdcl_mm.registry import MODELS
 
 # Option-B projections of a 16/32/64 CIFAR ResNet: (16*32 conv + 2*32 BN) + (32*64 conv + 2*64 BN).
 PROJECTION_PARAMS = 16 * 32 + 2 * 32 + 32 * 64 + 2 * 64

@@ -5,8 +5,9 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+
+from kdcl_mm.registry import MODELS
 
 NUM_CLASSES = 10
 RESNET = dict(

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 from mmengine.optim import OptimWrapper
-from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
+from kdcl_mm.registry import MODELS
 from tools.analysis_tools.benchmark.activation_memory import SavedTensorBytes
 
 NUM_CLASSES = 10

@@ -1,8 +1,9 @@
 """MultiViewClsDataPreprocessor normalises every view and mixes them all the same way."""
 
 import torch
-from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+
+from kdcl_mm.registry import MODELS
 
 MEAN, STD = 10.0, 4.0
 

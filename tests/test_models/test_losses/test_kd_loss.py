@@ -2,10 +2,10 @@ import math
 
 import pytest
 import torch
-from mmpretrain.registry import MODELS
 
 import kdcl_mm  # noqa: F401
 from kdcl_mm.models.losses import SoftTargetKDLoss
+from kdcl_mm.registry import MODELS
 
 
 def test_hand_computed_value():

@@ -2,9 +2,9 @@
 
 import torch
 import torch.nn.functional as F
-from mmpretrain.registry import MODELS
 
 from kdcl_mm.models.soft_targets import GENERATORS
+from kdcl_mm.registry import MODELS
 
 #: Registered type of every generator, in kdcl_mm.models.soft_targets.GENERATORS' order.
 NAMES = list(GENERATORS.values())

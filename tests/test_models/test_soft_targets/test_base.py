@@ -16,10 +16,10 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from kdcl_mm.models.soft_targets.base import autocast_disabled
+from kdcl_mm.registry import MODELS
 from tests.test_models.test_soft_targets.helpers import NAMES, random_logits
 from tests.test_models.test_soft_targets.helpers import build as build_generator
 

@@ -14,11 +14,11 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmpretrain.datasets import BaseDataset
-from mmpretrain.registry import DATASETS
 from mmpretrain.structures import DataSample
 
 from kdcl_mm.datasets.dataset_cfg import innermost_dataset_cfg
 from kdcl_mm.datasets.transforms import MULTI_VIEW_TYPES, VIEW_DISTORTION_KEY
+from kdcl_mm.registry import DATASETS
 
 from .settings import BenchmarkSettings
 

@@ -12,11 +12,11 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
-from mmpretrain.registry import MODELS
 
 from kdcl_mm.engine.hooks.channels_last_hook import to_channels_last
 from kdcl_mm.models.classifiers.students import resolve_students
 from kdcl_mm.models.soft_targets import GENERATORS
+from kdcl_mm.registry import MODELS
 from tools.common.stats import summarize
 
 from .settings import BenchmarkSettings
