@@ -7,12 +7,13 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 from mmengine.dist import all_reduce, get_world_size
-from mmengine.hooks import Hook
+from mmengine.hooks import CheckpointHook, Hook
 from mmengine.model import BaseModule
 from mmpretrain.registry import HOOKS
 
 from kdcl_mm.utils.wrappers import unwrap
 
+from .iteration_state import IterationState
 from .model_state import (
     BufferSnapshot,
     all_finite,
@@ -76,9 +77,13 @@ class DivergenceGuardHook(Hook):
       have no scaler: the guard checks the gradients itself.
     * **The run stops** with :class:`DivergenceError` once a student has skipped
       ``max_consecutive_skips`` steps in a row (naming it and the last finite checkpoint), or
-      as soon as a parameter or buffer becomes non-finite (checked after every iteration,
-      before CheckpointHook, so a non-finite model is never saved and the last finite
-      checkpoint is never rotated out by ``max_keep_ckpts``).
+      once a parameter or buffer is non-finite: checked on the device after every iteration
+      (one fused reduction over tensor lists built once) and read with the next step's flags,
+      before that step, or before any checkpoint is written (before CheckpointHook removes an
+      old one), so a non-finite model is never saved and the last finite checkpoint is never
+      rotated out by ``max_keep_ckpts``. Every flag of a step, the other hooks' votes
+      (:mod:`.iteration_state`) included, is agreed with one all-reduce and read with one host
+      read.
     * **Bad starting weights are named at once.** Before training, a model whose loaded
       weights are already non-finite stops with the file they came from (``--resume``,
       ``load_from`` or a module's ``init_cfg.checkpoint``); and a module loaded from a
@@ -105,7 +110,10 @@ class DivergenceGuardHook(Hook):
         self._runner = None
         self._model = None
         self._groups: List[_Group] = []
-        self._buffers: Optional[BufferSnapshot] = None
+        self._state: Optional[IterationState] = None  # the buffers, shared (iteration_state)
+        self._private: Optional[BufferSnapshot] = None  # under gradient accumulation
+        self._tensors: List[torch.Tensor] = []  # every parameter and buffer, listed once
+        self._pending = None  # (iteration, finite flag of the weights after it), not yet read
         self._snapshot_due = True
         self._loss_flags: List[torch.Tensor] = []  # the total loss, per backward
         self._group_loss_flags: List[torch.Tensor] = []  # (groups,), per parse_losses
@@ -121,7 +129,15 @@ class DivergenceGuardHook(Hook):
 
     def before_train(self, runner) -> None:
         self._runner, self._model = runner, unwrap(runner.model)
-        self._buffers = BufferSnapshot(self._model)
+        self._state = IterationState.of(self._model)
+        # An accumulation window starts before the last completed iteration: its own copy.
+        accumulating = any(
+            getattr(o, '_accumulative_counts', 1) > 1
+            for o in iter_optim_wrappers(runner.optim_wrapper)
+        )
+        self._private = BufferSnapshot(self._model) if accumulating else None
+        self._tensors = [t for _, t in state_tensors(self._model)]
+        self._pending = None
         self._groups = _groups_of(self._model)
         self._check_starting_weights(runner)
         for optim_wrapper in iter_optim_wrappers(runner.optim_wrapper):
@@ -183,8 +199,14 @@ class DivergenceGuardHook(Hook):
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         if self._snapshot_due:  # the first forward of an accumulation window comes next
-            self._buffers.take()
+            if self._private is not None:
+                self._private.take()
+            else:  # the emergency checkpoint's copy, if it took one since the last iteration
+                self._state.snapshot((runner.epoch, runner.iter))
             self._snapshot_due = False
+
+    def _restore(self, keep=None) -> None:
+        (self._private or self._state).restore(keep)
 
     def _step(self, optim_wrapper, step, kwargs) -> None:
         self._snapshot_due = True
@@ -199,12 +221,20 @@ class DivergenceGuardHook(Hook):
                 grads_ok = torch.stack(
                     [all_finite([p.grad for p in ps]).to(device) for ps in params]
                 )
-            flags = torch.cat([group_loss_ok.to(device) & grads_ok, loss_ok.view(1)])
-        flags = flags.int().cpu()
-        if get_world_size() > 1:  # every rank takes the same decision
+            pending, self._pending = self._pending, None
+            weights_ok = pending[1].to(device).view(1) if pending else loss_ok.new_ones(1)
+            flags = torch.cat([group_loss_ok.to(device) & grads_ok, loss_ok.view(1), weights_ok])
+            flags = flags.int()
+            if get_world_size() > 1:  # every rank takes the same decisions, with other votes
+                flags = torch.cat([flags, self._state.ballot().to(device)])
+        if get_world_size() > 1:
             all_reduce(flags, op='min')
-        ok = [bool(f) for f in flags.tolist()]  # the step's one host read
-        ok, loss_ok = ok[:-1], ok[-1]
+        agreed = flags.tolist()  # the iteration's one host read
+        n = len(self._groups)
+        ok, loss_ok, weights_ok = [bool(f) for f in agreed[:n]], bool(agreed[n]), agreed[n + 1]
+        self._state.count(self._runner.iter, agreed[n + 2 :])
+        if not weights_ok:
+            self._diverged_weights(pending[0] if pending else self._runner.iter)
         if not loss_ok and all(ok):  # a non-finite total that no term explains
             ok = [False] * len(ok)
         failed = [g for g, good in zip(self._groups, ok) if not good]
@@ -215,11 +245,11 @@ class DivergenceGuardHook(Hook):
         if all(g in failed for g in stepping):
             if scaler is not None:  # what the scaler does on such a step, without stepping
                 scaler.update(scaler.get_scale() * scaler.get_backoff_factor())
-            self._buffers.restore()
+            self._restore()
             self._skipped(optim_wrapper, failed, why)
             return
         if failed:
-            self._buffers.restore(keep=lambda name: any(g.owns(name) for g in failed))
+            self._restore(keep=lambda name: any(g.owns(name) for g in failed))
             self._skipped(optim_wrapper, failed, why, stepped=True)
         for group in self._groups:
             if group not in failed:
@@ -295,20 +325,43 @@ class DivergenceGuardHook(Hook):
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         self._remove_probes()
-        tensors = state_tensors(self._model)
-        if bool(all_finite([t for _, t in tensors])):
-            return
-        bad = nonfinite_names(tensors)
-        raise DivergenceError(
-            f'Training diverged: after iteration {runner.iter + 1} the weights of '
-            f'{describe(self._model, bad)} are non-finite (NaN or inf), so this state is not '
-            f'saved. {self._last_good(runner)} with a lower learning rate '
-            '(optim_wrapper.optimizer.lr) or gradient clipping '
-            '(optim_wrapper.clip_grad=dict(max_norm=...)).'
-        )
+        # Checked on the device now and read where it protects something: with the next
+        # step's flags (before that step writes anything), or now when a checkpoint is due
+        # (CheckpointHook removes the oldest checkpoint before it saves: read before both).
+        self._pending = (runner.iter + 1, all_finite(self._tensors))
+        if _checkpoint_due(runner):
+            self._read_pending()
+
+    def after_train_epoch(self, runner) -> None:
+        self._read_pending()  # before an epoch's checkpoint (priority NORMAL < VERY_LOW)
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        self._read_pending()  # any other checkpoint (preemption): never a non-finite model
 
     def after_train(self, runner) -> None:
         self._remove_probes()
+        self._read_pending()
+
+    def _read_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        flag = pending[1].int().view(1)
+        if get_world_size() > 1:  # a checkpoint needs every rank's buffers finite
+            all_reduce(flag, op='min')
+        if not bool(flag.item()):
+            self._diverged_weights(pending[0])
+
+    def _diverged_weights(self, iteration: int) -> None:
+        bad = nonfinite_names(state_tensors(self._model))
+        where = describe(self._model, bad) if bad else 'the model on another rank'
+        raise DivergenceError(
+            f'Training diverged: after iteration {iteration} the weights of {where} are '
+            f'non-finite (NaN or inf), so this state is not saved. '
+            f'{self._last_good(self._runner)} with a lower learning rate '
+            '(optim_wrapper.optimizer.lr) or gradient clipping '
+            '(optim_wrapper.clip_grad=dict(max_norm=...)).'
+        )
 
     # ---- naming the last good checkpoint and bad starting weights ----
 
@@ -387,6 +440,17 @@ class DivergenceGuardHook(Hook):
         for handle in self._probes:
             handle.remove()
         self._probes = []
+
+
+def _checkpoint_due(runner) -> bool:
+    """Whether a CheckpointHook saves by iteration after this one (its own schedule)."""
+    for hook in getattr(runner, 'hooks', ()):
+        if isinstance(hook, CheckpointHook) and not hook.by_epoch:
+            if hook.every_n_train_iters(runner, hook.interval, getattr(hook, 'save_begin', 0)):
+                return True
+            if getattr(hook, 'save_last', False) and hook.is_last_train_iter(runner):
+                return True
+    return False
 
 
 def _last_checkpoint(work_dir: str) -> Optional[str]:

@@ -33,8 +33,8 @@ from mmengine.dist import all_gather_object, all_reduce, get_rank, get_world_siz
 from kdcl_mm.utils.wrappers import unwrap
 
 from .atomic_file_backend import ATOMIC_BACKEND_ARGS, atomic_write
+from .iteration_state import IterationState
 from .model_state import (
-    BufferSnapshot,
     all_finite,
     iter_optim_wrappers,
     keep_marks,
@@ -63,12 +63,12 @@ class EmergencyCheckpoint:
         self.agreed = False
         self._start_iter = 0
         self._rng: Optional[dict] = None
-        self._buffers: Optional[BufferSnapshot] = None
+        self._state: Optional[IterationState] = None  # the buffers, shared with the guard
 
     def start(self, runner) -> None:
         """Call after ``before_train``: from here on, completed iterations are kept."""
         self._start_iter = runner.iter
-        self._buffers = BufferSnapshot(unwrap(runner.model))
+        self._state = IterationState.of(unwrap(runner.model))
         for optim_wrapper in iter_optim_wrappers(runner.optim_wrapper):
             # Any step, through the optim wrapper or straight on the torch optimizer.
             optim_wrapper.optimizer.register_step_pre_hook(self._on_update)
@@ -93,7 +93,7 @@ class EmergencyCheckpoint:
         if not self.enabled:
             return
         self._rng = capture_rng_state()
-        self._buffers.take()
+        self._state.snapshot((runner.epoch, runner.iter))
         self.updating = False
 
     def enter(self, phase: str) -> None:
@@ -136,7 +136,7 @@ class EmergencyCheckpoint:
             return None  # its own message says where to continue from
         reason = self._why_not(runner, err)
         if reason is None:
-            self._buffers.restore()
+            self._state.restore()
             restore_rng_state(self._rng)
             tensors = [t for _, t in state_tensors(unwrap(runner.model))]
             if not bool(all_finite(tensors)):

@@ -20,20 +20,24 @@ def all_finite(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     """A 0-dim bool tensor: no NaN or inf in any of ``tensors`` (floating ones only).
 
     One fused reduction per device (``max |x|``, which NaN propagates through and which, unlike
-    a sum or a 2-norm, cannot overflow on finite values); the caller decides when to sync.
+    a sum or a 2-norm, cannot overflow on finite values), under ``no_grad`` rather than with a
+    ``detach`` per tensor; the caller decides when to sync.
     """
     by_device: Dict[torch.device, List[torch.Tensor]] = OrderedDict()
     for t in tensors:
         if t is not None and t.is_floating_point() and t.numel():
-            by_device.setdefault(t.device, []).append(t.detach())
+            by_device.setdefault(t.device, []).append(t)
     if not by_device:
         return torch.tensor(True)
     first = next(iter(by_device))
-    flags = [
-        torch.isfinite(torch.stack(torch._foreach_norm(group, math.inf))).all().to(first)
-        for group in by_device.values()
-    ]
-    return torch.stack(flags).all()
+    with torch.no_grad():
+        flags = [
+            torch.isfinite(torch.stack(torch._foreach_norm(group, math.inf))).all()
+            for group in by_device.values()
+        ]
+        if len(flags) == 1:
+            return flags[0]
+        return torch.stack([f.to(first) for f in flags]).all()
 
 
 def nonfinite_names(named: NamedTensors) -> List[str]:
@@ -142,9 +146,9 @@ class BufferSnapshot:
 
 
 def _copy(destinations: List[torch.Tensor], sources: List[torch.Tensor]) -> None:
-    with torch.no_grad():
+    with torch.no_grad():  # buffers need no detach: nothing here records a graph
         if hasattr(torch, '_foreach_copy_'):
-            torch._foreach_copy_(destinations, [s.detach() for s in sources])
+            torch._foreach_copy_(destinations, sources)
         else:  # torch < 2.1
             for d, s in zip(destinations, sources):
                 d.copy_(s)

@@ -15,12 +15,17 @@ from mmengine.dist import all_reduce, get_world_size, is_main_process
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
+from kdcl_mm.utils.wrappers import unwrap
+
 from .atomic_file_backend import ATOMIC_BACKEND_ARGS, atomic_write
+from .iteration_state import IterationState
 from .rng_state_hook import RNGStateHook
 
 #: Written to the work_dir when a run stops on a signal (holds the checkpoint path), removed
 #: when training starts again: a Slurm script requeues the job while it exists.
 MARKER = 'preempted'
+#: The flag the ranks agree on with the optimiser step (:mod:`.iteration_state`).
+VOTE = 'preempted'
 
 
 @HOOKS.register_module()
@@ -74,6 +79,8 @@ class PreemptionHook(Hook):
             return
         for signum in self.signals:
             self._previous[signum] = signal.signal(signum, self._on_signal)
+        if getattr(runner, 'model', None) is not None:
+            IterationState.of(unwrap(runner.model)).vote(VOTE, lambda: self.received is not None)
         if self._workers_released is None:
             self._workers_released = multiprocessing.RawValue('b', 0)
             # atexit runs last-registered first: before multiprocessing's own exit function,
@@ -98,7 +105,7 @@ class PreemptionHook(Hook):
             self.received = signal.Signals(signum).name
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        if not self._all_ranks_stop():
+        if not self._all_ranks_stop(runner):
             return
         iteration = runner.iter + 1  # the iteration that just ended, counted from 1
         for hook in runner.hooks:
@@ -124,9 +131,14 @@ class PreemptionHook(Hook):
             f'(iteration {iteration}); saved {path}. Continue with --resume.'
         )
 
-    def _all_ranks_stop(self) -> bool:
+    def _all_ranks_stop(self, runner) -> bool:
         if get_world_size() == 1:
             return self.received is not None
+        # Agreed with the optimiser step's flags (DivergenceGuardHook); a signal that arrived
+        # after that all-reduce is agreed on at the next step, by every rank alike.
+        agreed = IterationState.of(unwrap(runner.model)).agreed(VOTE, runner.iter)
+        if agreed is not None:
+            return agreed
         flag = torch.tensor([int(self.received is not None)])
         all_reduce(flag, op='max')
         return bool(flag.item())

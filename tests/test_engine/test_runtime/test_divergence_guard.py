@@ -64,6 +64,7 @@ def fake_runner(model, optim_wrapper, tmp_path, **cfg):
         work_dir=str(tmp_path),
         cfg=dict(cfg),
         iter=0,
+        epoch=0,
     )
 
 
@@ -234,17 +235,26 @@ def test_the_count_is_per_student_and_a_good_step_resets_it(guarded):
     assert runner.message_hub.get_info('divergence_guard/skipped_steps/resnet18') == 3
 
 
-def test_non_finite_weights_after_a_step_stop_before_anything_is_saved(guarded, tmp_path):
+def test_non_finite_weights_after_a_step_stop_before_anything_is_saved_or_stepped(
+    guarded, tmp_path
+):
+    """Checked on the device after every iteration, read with the next step's flags (the one
+    host read of an iteration) or before a checkpoint is written, whichever comes first."""
     hook, runner = guarded()
     train_iteration(hook, runner)
     with torch.no_grad():
         runner.model.students[0][2].bias[1] = float('inf')  # e.g. a finite but huge update
-    with pytest.raises(
-        DivergenceError,
-        match='after iteration 2 the weights of student '
-        r"'resnet18' \(students.0.2.bias\) are non-finite",
-    ):
-        hook.after_train_iter(runner, 0)
+    hook.after_train_iter(runner, 0)  # nothing read yet
+    message = (
+        "after iteration 2 the weights of student 'resnet18' \\(students.0.2.bias\\) are non-finite"
+    )
+    with pytest.raises(DivergenceError, match=message):
+        hook.before_save_checkpoint(runner, {})
+    hook.after_train_iter(runner, 0)
+    weights = {k: v.clone() for k, v in runner.model.named_parameters()}
+    with pytest.raises(DivergenceError, match=message):
+        train_iteration(hook, runner)
+    assert_same_state(weights, dict(runner.model.named_parameters()))  # no step was taken
 
 
 @pytest.fixture

@@ -82,7 +82,7 @@ def test_sigterm_is_recorded_not_fatal_until_the_run_ends(tmp_path):
             pass
 
     class FakeRunner:
-        train_loop, work_dir = Loop(), str(tmp_path)
+        train_loop, work_dir, model = Loop(), str(tmp_path), torch.nn.Linear(1, 1)
         train_dataloader = val_loop = None
 
     hook = PreemptionHook()
@@ -129,7 +129,7 @@ def test_dataloader_workers_ignore_the_signals_and_keep_loading(tmp_path):
 
     class FakeRunner:
         train_loop, work_dir, train_dataloader = Loop(), str(tmp_path), loader()
-        val_loop = Loop()
+        val_loop, model = Loop(), torch.nn.Linear(1, 1)
 
     hook = PreemptionHook()
     hook.before_train(FakeRunner())
@@ -180,7 +180,7 @@ def test_a_signal_while_the_workers_start_does_not_kill_them(tmp_path, monkeypat
 
     class FakeRunner:
         train_loop, work_dir, train_dataloader = Loop(), str(tmp_path), loader()
-        val_loop = Loop()
+        val_loop, model = Loop(), torch.nn.Linear(1, 1)
 
     hook = PreemptionHook()
     hook.before_train(FakeRunner())
