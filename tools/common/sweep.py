@@ -101,11 +101,19 @@ class Launcher:
 
 
 class Progress:
-    """``[<name> i/total | minutes] what`` for each step, and each step's wall and CPU time.
+    """``[<name> i/total | minutes, ~N min left] what`` for each step, and each step's wall and
+    CPU time.
 
-    Without a ``total`` the count grows with what :meth:`expect` announces (the recipe
-    search learns its runs stage by stage).
+    The time left is an estimate at the pace so far: the minutes since the start per finished
+    step, times the steps not finished (the running ones included). It assumes the steps left
+    take as long as the steps done, which they need not (the demo's downstream runs are longer
+    than its first steps); it is absent until :data:`PACE_AFTER` steps have finished. Without
+    a ``total`` the count grows with what :meth:`expect` announces (the recipe search learns
+    its runs stage by stage), and so does the estimate.
     """
+
+    # One step is no pace: the demo's first (MNIST-COCO, found) takes no time at all.
+    PACE_AFTER = 2
 
     def __init__(self, name: str, total: Optional[int] = None):
         self.name, self.total, self.fixed = name, total or 0, total is not None
@@ -117,6 +125,15 @@ class Progress:
         if not self.fixed:
             self.total += count
 
+    def left(self, minutes: float) -> str:
+        """``', ~N min left'`` after ``minutes`` at the pace so far; ``''`` before
+        :data:`PACE_AFTER` steps have finished."""
+        finished = len(self.steps)
+        if finished < self.PACE_AFTER:
+            return ''
+        left = minutes / finished * max(0, self.total - finished)
+        return ', <1 min left' if left < 0.5 else f', ~{left:.0f} min left'
+
     @contextmanager
     def step(self, what: str, title: str):
         """Announce ``what``; on leaving, record step ``title`` with its wall time and the CPU
@@ -124,7 +141,11 @@ class Progress:
         with self.lock:
             self.done += 1
             minutes = (time.time() - self.started) / 60
-            print(f'[{self.name} {self.done}/{self.total} | {minutes:5.1f} min] {what}', flush=True)
+            print(
+                f'[{self.name} {self.done}/{self.total} | {minutes:5.1f} min{self.left(minutes)}] '
+                f'{what}',
+                flush=True,
+            )
         start, cpu = time.time(), []
         yield cpu
         wall = time.time() - start

@@ -4,9 +4,11 @@ replaced by a fake that writes what the tools would."""
 
 import os
 import os.path as osp
+import re
 
 import pytest
 
+from tools.common import sweep as sweep_module
 from tools.common.sweep import Job, Launcher, Progress, RunFailed, Sweep, write_config
 
 
@@ -83,6 +85,71 @@ def test_a_fixed_total_is_kept(tmp_path, monkeypatch):
     sweep, _, progress = sweep_with_fake(tmp_path, monkeypatch, Progress('demo', 7))
     sweep.run([Job('a', 'kdcl', 'c.py', 0)])
     assert (progress.total, progress.done) == (7, 1)
+
+
+class FakeClock:
+    """``time.time`` that only moves when told to."""
+
+    def __init__(self, monkeypatch, now=1_000_000.0):
+        self.now = now
+        monkeypatch.setattr(sweep_module.time, 'time', lambda: self.now)
+
+    def advance(self, minutes):
+        self.now += 60 * minutes
+
+
+# A step line: [name i/total | minutes min, ~N min left] what (no estimate before a step ended).
+STEP_LINE = re.compile(r'^\[(\w+) (\d+)/(\d+) \| +(\d+\.\d) min(?:, (~\d+|<1) min left)?\] (.*)$')
+
+
+def step_lines(out):
+    return [STEP_LINE.match(line).groups() for line in out.splitlines() if line.startswith('[')]
+
+
+def test_each_step_says_how_long_is_left_at_the_pace_so_far(monkeypatch, capsys):
+    clock = FakeClock(monkeypatch)
+    progress = Progress('demo', 6)
+    with progress.step('data', 'data'):
+        clock.advance(2)
+    # Two steps run at once: the second is announced before the first has finished.
+    a, b = progress.step('run a', 'a'), progress.step('run b', 'b')
+    clock.advance(1)
+    a.__enter__()
+    b.__enter__()
+    clock.advance(4)
+    a.__exit__(None, None, None)
+    with progress.step('run c', 'c'):
+        clock.advance(0.5)
+    b.__exit__(None, None, None)
+    with progress.step('report', 'report'):
+        pass
+    assert [line[1:] for line in step_lines(capsys.readouterr().out)] == [
+        ('1', '6', '0.0', None, 'data'),  # no pace before two steps have finished
+        ('2', '6', '3.0', None, 'run a'),
+        ('3', '6', '3.0', None, 'run b'),  # a has not finished
+        ('4', '6', '7.0', '~14', 'run c'),  # 7 min / 2 steps x 4 (b still running)
+        ('5', '6', '7.5', '~4', 'report'),  # 7.5 min / 4 steps x 2 = 3.75
+    ]
+    assert [s['wall_s'] for s in progress.steps] == [120.0, 240.0, 30.0, 270.0, 0.0]
+
+
+def test_the_estimate_grows_with_the_count_and_says_under_a_minute(monkeypatch, capsys):
+    clock = FakeClock(monkeypatch)
+    progress = Progress('search')
+    progress.expect(3)
+    for what in ('a', 'b', 'c'):
+        with progress.step(what, what):
+            clock.advance(0.2)
+    progress.expect(10)  # a later stage: 10 more runs at 0.2 min each
+    with progress.step('d', 'd'):
+        pass
+    lines = step_lines(capsys.readouterr().out)
+    assert [(line[2], line[4]) for line in lines] == [
+        ('3', None),
+        ('3', None),
+        ('3', '<1'),  # 0.4 min / 2 steps x 1
+        ('13', '~2'),  # 0.6 min / 3 steps x 10
+    ]
 
 
 def has_stopped(log):
