@@ -2,7 +2,8 @@
 alone per seed, the generator ablation, export, downstream from both arms, then the report
 (:mod:`tools.demo.report_build` reads the runs, :mod:`tools.demo.report_render` renders them,
 :func:`tools.common.report.write_report` writes them). Each run has its own work dir under
-``<out-dir>/runs/``, with the tool's output in ``train.log`` / ``test.log``.
+``<out-dir>/runs/``, with the tool's output in ``train.log`` / ``test.log``. :func:`report_only`
+writes the report of an earlier demo's runs again (``--report-only``).
 """
 
 import json
@@ -10,7 +11,7 @@ import os
 import os.path as osp
 import sys
 import time
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 from kdcl_mm.utils.overwrite_guard import refuse_overwrite, remove_paths
 from tools.common.machine import describe_machine
@@ -23,6 +24,7 @@ from .settings import (
     DOWNSTREAM_CONFIGS,
     DOWNSTREAM_TASKS,
     KDCL_CONFIG,
+    MANIFEST,
     MODES,
     OUTPUTS,
     REPO,
@@ -55,14 +57,7 @@ class Demo:
     # ---------------------------------------------------------------- steps
     def prepare_out_dir(self) -> None:
         paths = [osp.join(self.out, p) for p in OUTPUTS + tuple(report_files(list(SOLO_CONFIGS)))]
-        try:
-            remove_paths(
-                refuse_overwrite(
-                    paths, self.args.overwrite, fix=getattr(self.args, 'overwrite_fix', None)
-                )
-            )
-        except FileExistsError as err:
-            raise SystemExit(f'demo: {self.out} already holds the results of a demo: {err}')
+        remove_paths(earlier_results(self.args, paths, 'the results of a demo'))
         os.makedirs(self.out, exist_ok=True)
 
     def make_data(self) -> None:
@@ -178,20 +173,64 @@ class Demo:
         self.run(downstream)
 
         with self.progress.step('report', 'report'):
-            from .report_build import build  # matplotlib: only when a report is written
-            from .report_render import render
-
             manifest = self.manifest()
-            with open(osp.join(self.out, 'manifest.json'), 'w') as f:
+            with open(osp.join(self.out, MANIFEST), 'w') as f:
                 json.dump(manifest, f, indent=2)
-            report, figure_data = build(manifest, self.out)
-            markdown, figures = render(report, figure_data)
-            paths = write_report(self.out, REPORT_FILES, report, markdown, figures)
+            paths = write_demo_report(self.out, manifest)
         print(
             f'demo finished in {(time.time() - self.progress.started) / 60:.1f} min. Report: '
             f'{paths["markdown"]} (and report.json, plots) in {self.out}',
             flush=True,
         )
+
+
+def earlier_results(args, paths: List[str], what: str) -> List[str]:
+    """Those of ``paths`` that exist, which ``args.overwrite`` allows replacing
+    (:func:`~kdcl_mm.utils.overwrite_guard.refuse_overwrite`'s rule); otherwise stops, naming
+    them and the fix (make's own, under make)."""
+    try:
+        return refuse_overwrite(paths, args.overwrite, fix=getattr(args, 'overwrite_fix', None))
+    except FileExistsError as err:
+        raise SystemExit(f'demo: {args.out_dir} already holds {what}: {err}')
+
+
+def write_demo_report(
+    out_dir: str, manifest: dict, replacing: Sequence[str] = ()
+) -> Dict[str, str]:
+    """Build the report of ``manifest``'s runs (paths relative to ``out_dir``), render it and
+    write it into ``out_dir`` after deleting ``replacing``; the paths written."""
+    from .report_build import build  # matplotlib: only when a report is written
+    from .report_render import render
+
+    report, figure_data = build(manifest, out_dir)
+    markdown, figures = render(report, figure_data)
+    # Only now: a report that fails to build leaves the earlier one in place.
+    remove_paths(replacing)
+    return write_report(out_dir, REPORT_FILES, report, markdown, figures)
+
+
+def report_only(args) -> None:
+    """``--report-only``: the report of the demo in ``args.out_dir`` rebuilt from its manifest
+    and runs, with this checkout's report code; nothing is trained. An earlier report (every
+    file a report may write, so that no stale figure survives) is replaced only with
+    ``--overwrite``."""
+    out = args.out_dir
+    path = osp.join(out, MANIFEST)
+    if not osp.isfile(path):
+        raise SystemExit(
+            f'demo: --report-only needs {path}, which a demo writes once its runs are done; '
+            f'{out} holds none (run the demo first, or pass its --out-dir).'
+        )
+    with open(path) as f:
+        manifest = json.load(f)
+    paths = [osp.join(out, p) for p in report_files(manifest['students'])]
+    replacing = earlier_results(args, paths, 'a report')
+    written = write_demo_report(out, manifest, replacing)
+    print(
+        f'demo: report of the {manifest["mode"]} demo in {out} rebuilt from its runs (nothing '
+        f'trained): {written["markdown"]} (and report.json, plots)',
+        flush=True,
+    )
 
 
 def main_generator() -> str:

@@ -5,11 +5,12 @@ needed). :func:`draw` makes them from a report's figure data;
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from tools.common.report import pyplot
 
-from .settings import GENERAL_WEIGHTING, GENERAL_WEIGHTS, figure_file
+from .settings import DOWNSTREAM_DIFFERENCES, GENERAL_WEIGHTING, GENERAL_WEIGHTS, figure_file
 
 plt = pyplot()
 
@@ -91,10 +92,50 @@ def plot_general_weights(panels: Dict[str, Dict[str, Curve]]):
     return fig
 
 
+def plot_paired_differences(panels: Dict[str, dict]):
+    """KDCL − solo paired by seed: one panel per title (a downstream task), in it per backbone
+    a point per seed (``s<seed>`` beside it) and, right of them, their mean with its paired
+    95 % interval (none for one seed); the line at 0 is no difference. Each panel is
+    ``dict(metric=..., backbones={name: dict(per_seed={seed: d}, mean=, low=, high=)})``."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
+    for ax, (title, panel) in zip(axes[0], panels.items()):
+        names = list(panel['backbones'])
+        for x, (colour, name) in enumerate(zip(GENERATOR_COLOURS, names)):
+            series = panel['backbones'][name]
+            seeds, deltas = list(series['per_seed']), list(series['per_seed'].values())
+            # Spread side by side, so that seeds with equal differences stay visible.
+            xs = x - 0.15 + np.linspace(-0.1, 0.1, len(seeds)) * (len(seeds) > 1)
+            ax.scatter(xs, deltas, color=colour, s=24, zorder=3)
+            for xi, delta, seed in zip(xs, deltas, seeds):
+                ax.annotate(
+                    f's{seed}', (xi, delta), xytext=(3, 2), textcoords='offset points', fontsize=7
+                )
+            mean, low, high = series['mean'], series['low'], series['high']
+            yerr = None if low is None else [[mean - low], [high - mean]]
+            ax.errorbar([x + 0.15], [mean], yerr=yerr, fmt='D', color='black', capsize=4)
+        ax.axhline(0, color='black', linewidth=0.8)
+        ax.set_xticks(range(len(names)), names)
+        ax.set_xlim(-0.6, len(names) - 0.4)
+        ax.set_ylabel(f'KDCL − solo ({panel["metric"]})')
+        ax.set_title(f'{title}: KDCL − solo backbone, paired by seed')
+        ax.grid(alpha=0.3, axis='y')
+    handles = [
+        Line2D([], [], marker='o', color='grey', linestyle='', label='one seed (s<seed>)'),
+        Line2D([], [], marker='D', color='black', label='mean, 95 % interval'),
+    ]
+    axes[0][0].legend(handles=handles, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def draw(figure_data: Dict[str, dict]) -> Dict[str, object]:
     """File name -> figure, for each figure key's plot arguments: General's weights (the demo's
-    and the search's), otherwise a student's val curves."""
-    plot = {GENERAL_WEIGHTS: plot_general_weights, GENERAL_WEIGHTING: plot_general_weights}
+    and the search's), the downstream per-seed differences, otherwise a student's val curves."""
+    plot = {
+        GENERAL_WEIGHTS: plot_general_weights,
+        GENERAL_WEIGHTING: plot_general_weights,
+        DOWNSTREAM_DIFFERENCES: plot_paired_differences,
+    }
     return {
         figure_file(key): plot.get(key, plot_val_curves)(**data)
         for key, data in figure_data.items()

@@ -27,7 +27,14 @@ from tools.common.scalars import general_weights, load_scalars, metric_curve
 from tools.common.stats import summarize
 
 from .comparison import VERDICTS, compare
-from .settings import ENSEMBLE, GENERAL_WEIGHTS, SOLO_KEY, figure_file, top1_key
+from .settings import (
+    DOWNSTREAM_DIFFERENCES,
+    ENSEMBLE,
+    GENERAL_WEIGHTS,
+    SOLO_KEY,
+    figure_file,
+    top1_key,
+)
 
 # 2: verdicts from the paired 95 % interval; sign test; downstream for every student.
 SCHEMA_VERSION = 2
@@ -159,9 +166,30 @@ def _curves(runs: List[dict], root: str, key: str) -> List[tuple]:
     return [curve for curve in curves if curve[0]]
 
 
-def figure_data(manifest: dict, root: str) -> Dict[str, dict]:
+def downstream_differences(downstream: dict) -> dict:
+    """The arguments of :func:`tools.demo.plots.plot_paired_differences` for
+    :func:`downstream_results`: a panel per task, in it each backbone's per-seed KDCL − solo
+    and their mean with its paired 95 % interval."""
+    panels = {}
+    for task, per_student in downstream.items():
+        backbones = {}
+        for student, res in per_student.items():
+            interval = res['comparison']['interval']
+            backbones[student] = dict(
+                per_seed=res['comparison']['delta']['per_seed'],
+                mean=interval['mean'],
+                low=interval['low'],
+                high=interval['high'],
+            )
+        metric = next(iter(per_student.values()))['metric']
+        panels[task] = dict(metric=metric, backbones=backbones)
+    return dict(panels=panels)
+
+
+def figure_data(manifest: dict, root: str, downstream: dict) -> Dict[str, dict]:
     """Figure key -> the arguments of its plot in :mod:`tools.demo.plots`: each student's val
-    accuracy curves (KDCL vs solo, and the ablation), and General's weights if it ran."""
+    accuracy curves (KDCL vs solo, and the ablation), General's weights if it ran, and the
+    per-seed differences of ``downstream`` (:func:`downstream_results`) if any ran."""
     runs, main, students = manifest['runs'], manifest['main_generator'], manifest['students']
     kdcl_runs = [r for r in runs if r['kind'] == 'kdcl']
     figures = {}
@@ -192,6 +220,8 @@ def figure_data(manifest: dict, root: str) -> Dict[str, dict]:
         if all(steps for steps, _ in weights.values()):
             title = f'General generator: Perrone-Cooper weights (seed {seed})'
             figures[GENERAL_WEIGHTS] = dict(panels={title: weights})
+    if downstream:
+        figures[DOWNSTREAM_DIFFERENCES] = downstream_differences(downstream)
     return figures
 
 
@@ -201,7 +231,7 @@ def build(manifest: dict, root: str) -> Tuple[dict, Dict[str, dict]]:
     quick = manifest['mode'] == 'quick'
     table, empty = scores(manifest, root)
     downstream = downstream_results(manifest, table, empty)
-    figures = figure_data(manifest, root)
+    figures = figure_data(manifest, root, downstream)
     report = dict(
         schema_version=SCHEMA_VERSION,
         mode=manifest['mode'],

@@ -57,14 +57,17 @@ def _classification(report: dict) -> List[str]:
     rows.append(['ensemble', '—', format_stat(cls['kdcl'][ENSEMBLE])] + ['—'] * 4)
     lines = [f'## Classification: test top-1 (%) of the students, KDCL ({main}) vs solo', '']
     lines += md_table(header, rows) + ['', INTERVAL_NOTE, '']
-    for name, comparison in cls['comparison'].items():
-        n = len(comparison['seeds'])
-        lines.append(
-            f'- **{name}**: {comparison["statement"]} (KDCL higher in '
-            f'{comparison["kdcl_higher_in"]} of {n} seeds'
-            + ('; one seed is not conclusive).' if n == 1 else ').')
-        )
-    return lines
+    return lines + [_statement(name, c) for name, c in cls['comparison'].items()]
+
+
+def _statement(what: str, comparison: dict) -> str:
+    """A comparison's verdict in words, as a list item."""
+    n = len(comparison['seeds'])
+    return (
+        f'- **{what}**: {comparison["statement"]} (KDCL higher in '
+        f'{comparison["kdcl_higher_in"]} of {n} seeds'
+        + ('; one seed is not conclusive).' if n == 1 else ').')
+    )
 
 
 def _generators(report: dict) -> List[str]:
@@ -105,6 +108,12 @@ def _downstream(report: dict) -> List[str]:
         for student, res in per_student.items()
     ]
     lines += md_table(header + ['95 % interval', 'sign test p', 'verdict'], rows)
+    lines += ['', 'Difference, interval, sign test and verdict as for classification.', '']
+    lines += [
+        _statement(f'{task}, {student} backbone ({res["metric"]})', res['comparison'])
+        for task, per_student in report['downstream'].items()
+        for student, res in per_student.items()
+    ]
     for task, per_student in report['downstream'].items():
         for student, res in per_student.items():
             for arm, seeds in res['no_detections'].items():
@@ -116,11 +125,16 @@ def _downstream(report: dict) -> List[str]:
 
 
 def _per_seed(report: dict) -> List[str]:
-    cls, seeds = report['classification'], report['seeds']
+    cls, seeds, main = report['classification'], report['seeds'], report['main_generator']
 
-    def seed_row(label, stats):
+    def seed_row(label, stats, sign=''):
         per_seed = stats['per_seed']
-        return [label] + [f'{per_seed[str(s)]:.2f}' if str(s) in per_seed else '—' for s in seeds]
+        return [label] + [
+            f'{per_seed[str(s)]:{sign}.2f}' if str(s) in per_seed else '—' for s in seeds
+        ]
+
+    def difference_row(label, comparison):
+        return seed_row(f'{label}, KDCL − solo', comparison['delta'], sign='+')
 
     rows = []
     for name in report['students']:
@@ -128,10 +142,12 @@ def _per_seed(report: dict) -> List[str]:
         rows += [
             seed_row(f'KDCL {gen} {name}', per[name]) for gen, per in cls['generators'].items()
         ]
+        rows.append(difference_row(f'{name} (KDCL {main})', cls['comparison'][name]))
     for task, per_student in report['downstream'].items():
         for student, res in per_student.items():
-            for arm in ('solo', 'kdcl'):
-                rows.append(seed_row(f'{task} {res["metric"]}, {arm} {student}', res[arm]))
+            label = f'{task} {res["metric"]}'
+            rows += [seed_row(f'{label}, {arm} {student}', res[arm]) for arm in ('solo', 'kdcl')]
+            rows.append(difference_row(f'{label}, {student}', res['comparison']))
     header = ['what', *(f'seed {s}' for s in seeds)]
     return ['', '## Per-seed test numbers', ''] + md_table(header, rows)
 

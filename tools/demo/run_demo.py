@@ -1,6 +1,8 @@
 """The demo's command line (docs/demo.md), run as ``bash tools/run_demo.sh [--quick | --full]
 ...`` or ``python -m tools.demo.run_demo ...`` from the repository root. Each mode's defaults
 are :data:`tools.demo.settings.MODES`; the steps are :mod:`tools.demo.pipeline`'s.
+``--report-only`` re-renders an earlier demo's report from its runs, e.g. after the report
+code changed: ``bash tools/run_demo.sh --report-only --out-dir work_dirs/demo_full --overwrite``.
 """
 
 import argparse
@@ -44,7 +46,7 @@ def parse_args(argv=None):
         nargs='+',
         default=None,
         help='seeds whose backbones go downstream (default: the first of '
-        '--seeds; full: the first two)',
+        '--seeds; full: all of them)',
     )
     parser.add_argument(
         '--downstream-students',
@@ -70,9 +72,33 @@ def parse_args(argv=None):
     parser.add_argument(
         '--overwrite',
         action='store_true',
-        help='delete the results of an earlier demo in --out-dir first',
+        help='delete the results of an earlier demo in --out-dir first (with --report-only: '
+        'its report only)',
+    )
+    parser.add_argument(
+        '--report-only',
+        action='store_true',
+        help='train nothing: rebuild report.md, report.json and the plots of the demo in '
+        '--out-dir from its manifest.json and runs, with the report code of this checkout',
     )
     args = parser.parse_args(argv)
+    if args.report_only:
+        # The runs decide what the report holds; a selection here would be silently ignored.
+        given = [
+            flag
+            for flag, value in (
+                ('--seeds', args.seeds),
+                ('--ablation-seeds', args.ablation_seeds),
+                ('--downstream-seeds', args.downstream_seeds),
+                ('--downstream-students', args.downstream_students),
+            )
+            if value is not None
+        ]
+        if given:
+            parser.error(
+                '--report-only reports the runs that the manifest.json of --out-dir lists; '
+                f'{", ".join(given)} cannot change them.'
+            )
     args.mode = 'quick' if args.quick else 'full' if args.full else 'default'
     mode = MODES[args.mode]
     if args.out_dir is None:
@@ -111,9 +137,12 @@ def default_out_dir(mode: str) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
-    from .pipeline import Demo  # mmengine and torch: not on --help
+    from .pipeline import Demo, report_only  # mmengine and torch: not on --help
 
-    Demo(args)()
+    if args.report_only:
+        report_only(args)
+    else:
+        Demo(args)()
 
 
 if __name__ == '__main__':

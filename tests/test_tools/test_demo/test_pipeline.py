@@ -1,15 +1,21 @@
-"""tools/demo/pipeline.py and run_demo.py: the modes' seeds and steps, the out-dir rule."""
+"""tools/demo/pipeline.py and run_demo.py: the modes' seeds and steps, the out-dir rule,
+--report-only on a synthetic demo."""
 
 import json
+import os
+import os.path as osp
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from tools.common.sweep import Launcher
 from tools.demo import run_demo
 from tools.demo.pipeline import Demo
+from tools.demo.report_build import build
 
-from .demo_files import STUDENTS
+from .demo_files import STUDENTS, assert_png, write_json
 
 
 def test_out_dir_with_only_a_plot_is_refused_and_overwrite_removes_only_demo_outputs(tmp_path):
@@ -29,7 +35,8 @@ def test_out_dir_with_only_a_plot_is_refused_and_overwrite_removes_only_demo_out
     'flags, seeds, ablation, downstream, students',
     [
         ([], [0, 1, 2], [0, 1], [0], ['resnet18']),  # make demo: as measured (19.3 min)
-        (['--full'], [0, 1, 2, 3, 4], [0, 1, 2, 3, 4], [0, 1], STUDENTS),
+        # Issue 30: downstream on every seed (2 left every downstream interval wide).
+        (['--full'], [0, 1, 2, 3, 4], [0, 1, 2, 3, 4], [0, 1, 2, 3, 4], STUDENTS),
         (['--quick'], [0], [], [0], STUDENTS),
         (['--full', '--seeds', '3', '4', '--ablation-seeds'], [3, 4], [], [3, 4], STUDENTS),
     ],
@@ -104,3 +111,88 @@ def test_make_targets_pass_no_out_dir_and_their_refusal_names_the_make_fix(
 
     args, _ = _make_demo_call(repo_root, tmp_path, target, 'OVERWRITE=1')
     assert args == [*mode_flags, '--overwrite'] or args == ['--overwrite', *mode_flags]
+
+
+def test_full_mode_summary_states_its_downstream_seeds():
+    assert 'both students downstream on all of them' in run_demo.MODES['full'].summary
+
+
+@pytest.fixture
+def earlier_demo(synthetic_demo, monkeypatch):
+    """The synthetic demo's runs and manifest.json in its out-dir, and no way to train."""
+    root, manifest = synthetic_demo
+    write_json(osp.join(root, 'manifest.json'), manifest)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError('--report-only ran a tool')
+
+    monkeypatch.setattr(Launcher, 'spawn', no_training)
+    monkeypatch.setattr(Demo, '__call__', no_training)
+    monkeypatch.delenv('KDCL_OVERWRITE_FIX', raising=False)
+    return root, manifest
+
+
+def _tree(root):
+    """Every file under ``root`` but the report's, with its content."""
+    report = {'report.json', 'report.md'}
+    return {
+        osp.relpath(osp.join(d, f), root): Path(d, f).read_bytes()
+        for d, _, files in os.walk(root)
+        for f in files
+        if f not in report and not f.endswith('.png')
+    }
+
+
+def test_report_only_rebuilds_the_report_from_the_runs_and_trains_nothing(earlier_demo):
+    root, manifest = earlier_demo
+    runs = _tree(root)
+    run_demo.main(['--full', '--report-only', '--out-dir', root])
+    with open(osp.join(root, 'report.json')) as f:
+        report = json.load(f)
+    assert report == json.loads(json.dumps(build(manifest, root)[0]))
+    assert set(report['plots']) == {
+        'val_curves/resnet18',
+        'val_curves/mobilenet_v2',
+        'downstream_differences',
+    }
+    for name in report['plots'].values():
+        assert_png(osp.join(root, name))
+    assert 'segmentation, resnet18 backbone (mIoU)' in Path(root, 'report.md').read_text()
+    assert _tree(root) == runs  # the runs and the manifest as they were
+
+
+def test_report_only_refuses_an_earlier_report_and_overwrite_replaces_all_of_it(earlier_demo):
+    root, _ = earlier_demo
+    run_demo.main(['--report-only', '--out-dir', root])
+    for name in ('report.md', 'val_curves_resnet18.png'):
+        with open(osp.join(root, name), 'w') as f:
+            f.write('earlier')
+    stale = osp.join(root, 'general_weights.png')  # a figure the runs no longer give
+    with open(stale, 'w') as f:
+        f.write('earlier')
+    with pytest.raises(SystemExit, match=r'already holds a report: refusing .*--overwrite'):
+        run_demo.main(['--report-only', '--out-dir', root])
+    assert Path(root, 'report.md').read_text() == 'earlier'
+
+    run_demo.main(['--report-only', '--out-dir', root, '--overwrite'])
+    assert Path(root, 'report.md').read_text().startswith('# KDCL demo report')
+    assert_png(osp.join(root, 'val_curves_resnet18.png'))
+    assert not osp.exists(stale)
+
+
+def test_report_only_that_cannot_build_keeps_the_earlier_report(earlier_demo):
+    root, manifest = earlier_demo
+    with open(osp.join(root, 'report.md'), 'w') as f:
+        f.write('earlier')
+    os.remove(osp.join(root, manifest['runs'][0]['test_metrics']))
+    with pytest.raises(FileNotFoundError, match='test step'):
+        run_demo.main(['--report-only', '--out-dir', root, '--overwrite'])
+    assert Path(root, 'report.md').read_text() == 'earlier'
+
+
+def test_report_only_needs_a_manifest_and_takes_no_run_selection(tmp_path, capsys):
+    with pytest.raises(SystemExit, match=r'--report-only needs .*manifest\.json'):
+        run_demo.main(['--report-only', '--out-dir', str(tmp_path)])
+    with pytest.raises(SystemExit):
+        run_demo.parse_args(['--report-only', '--seeds', '0', '--downstream-students', 'resnet18'])
+    assert '--seeds, --downstream-students cannot change them' in capsys.readouterr().err

@@ -43,6 +43,11 @@ def test_report_numbers_come_from_the_runs(synthetic_demo):
     seg = report['downstream']['segmentation']['resnet18']
     assert seg['comparison']['verdict'] == 'higher'
     assert seg['solo']['mean'] == pytest.approx(32.0)
+    # mobilenet_v2: 0, -1 (a tie is neither higher nor lower).
+    seg = report['downstream']['segmentation']['mobilenet_v2']
+    assert seg['comparison']['delta']['per_seed'] == pytest.approx({'0': 0.0, '1': -1.0})
+    assert (seg['comparison']['kdcl_higher_in'], seg['comparison']['kdcl_lower_in']) == (0, 1)
+    assert report['downstream_students'] == STUDENTS
     assert report['seeds'] == [0, 1] and report['meaningful'] and report['note'] is None
 
 
@@ -51,7 +56,8 @@ def test_detector_without_any_box_counts_as_zero_map(synthetic_demo):
     run = next(
         r
         for r in manifest['runs']
-        if r['kind'] == 'detection' and r['backbone'] == 'solo' and r['seed'] == 1
+        if r['kind'] == 'detection'
+        and (r['backbone'], r['student'], r['seed']) == ('solo', 'resnet18', 1)
     )
     write_json(osp.join(root, run['test_metrics']), {})  # what mmdet's CocoMetric returns
     report, _ = build(manifest, root)
@@ -80,8 +86,34 @@ def test_build_reads_and_writes_nothing(synthetic_demo):
     before = sorted(os.walk(root))
     report, figures = build(manifest, root)
     assert sorted(os.walk(root)) == before  # figures are data; the writer saves them
-    assert set(figures) == set(report['plots']) == {f'val_curves/{s}' for s in STUDENTS}
+    curves = {f'val_curves/{s}' for s in STUDENTS}
+    assert set(figures) == set(report['plots']) == curves | {'downstream_differences'}
     # Solo resnet18 climbs to 90 (seed 0) and 92 (seed 1) over its three val epochs.
     solo = figures['val_curves/resnet18']['solo']
     assert solo == [([1, 2, 3], [70.0, 80.0, 90.0]), ([1, 2, 3], [72.0, 82.0, 92.0])]
     assert figures['val_curves/resnet18']['kdcl_label'] == 'KDCL Mean'
+
+
+def test_downstream_differences_figure_has_a_panel_per_task_and_a_point_per_seed(synthetic_demo):
+    root, manifest = synthetic_demo
+    report, figures = build(manifest, root)
+    panels = figures['downstream_differences']['panels']
+    assert list(panels) == ['detection', 'segmentation']
+    assert panels['detection']['metric'] == 'bbox mAP'
+    assert list(panels['detection']['backbones']) == STUDENTS
+    det = panels['detection']['backbones']['resnet18']
+    assert det['per_seed'] == pytest.approx({'0': 5.0, '1': -1.0})  # mAP x 100, KDCL - solo
+    # 2.0 ± t(0.975, 1) · 4.243 / √2 = 2.0 ± 38.12: the same interval the table states.
+    assert (det['mean'], det['low'], det['high']) == pytest.approx((2.0, -36.12, 40.12), abs=0.01)
+    interval = report['downstream']['detection']['resnet18']['comparison']['interval']
+    assert (det['low'], det['high']) == (interval['low'], interval['high'])
+    mbv2 = panels['segmentation']['backbones']['mobilenet_v2']
+    assert mbv2['per_seed'] == pytest.approx({'0': 0.0, '1': -1.0})
+    assert mbv2['mean'] == pytest.approx(-0.5)
+
+
+def test_no_downstream_no_differences_figure(synthetic_demo):
+    root, manifest = synthetic_demo
+    manifest['runs'] = [r for r in manifest['runs'] if r['kind'] in ('kdcl', 'solo')]
+    report, figures = build(manifest, root)
+    assert report['downstream'] == {} and 'downstream_differences' not in figures

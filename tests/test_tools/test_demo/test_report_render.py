@@ -4,18 +4,21 @@ verdicts, the PNG figures."""
 import json
 import os.path as osp
 
-from tools.common.report import write_report
+import numpy as np
+import pytest
+from matplotlib.collections import LineCollection, PathCollection
+
+from tools.demo.pipeline import write_demo_report as write_report_of
+from tools.demo.plots import plot_paired_differences
 from tools.demo.report_build import build
-from tools.demo.report_render import render, render_markdown
-from tools.demo.settings import REPORT_FILES
+from tools.demo.report_render import render_markdown
 
 from .demo_files import assert_png, assert_tables_well_formed, val_records, write_json, write_lines
 
 
 def write_demo_report(manifest, root):
     """build, render, write: what the demo's pipeline does after its runs."""
-    report, figure_data = build(manifest, root)
-    return write_report(root, REPORT_FILES, report, *render(report, figure_data))
+    return write_report_of(root, manifest)
 
 
 def test_report_files_markdown_and_plots(synthetic_demo):
@@ -23,7 +26,12 @@ def test_report_files_markdown_and_plots(synthetic_demo):
     paths = write_demo_report(manifest, root)
     with open(paths['json']) as f:
         report = json.load(f)
-    assert set(report['plots']) == {'val_curves/resnet18', 'val_curves/mobilenet_v2'}
+    assert set(report['plots']) == {
+        'val_curves/resnet18',
+        'val_curves/mobilenet_v2',
+        'downstream_differences',
+    }
+    assert report['plots']['downstream_differences'] == 'downstream_differences.png'
     for name in report['plots'].values():
         assert_png(osp.join(root, name))
     with open(paths['markdown']) as f:
@@ -44,6 +52,19 @@ def test_report_files_markdown_and_plots(synthetic_demo):
     assert '| Naive | 89.00 | 86.00 | 90.00 | 1 |' in markdown
     assert 'KDCL did NOT beat solo training' in markdown
     assert 'QUICK RUN' not in markdown
+    # Issue 30: downstream as classification, with the verdict in words and the per-seed
+    # differences of every (task, backbone).
+    assert (
+        '- **segmentation, resnet18 backbone (mIoU)**: KDCL beat solo training: the 95 % '
+        'interval of the paired difference lies above 0 (KDCL higher in 2 of 2 seeds).'
+    ) in markdown
+    assert '- **detection, mobilenet_v2 backbone (bbox mAP)**: not shown either way' in markdown
+    assert '| resnet18 (KDCL Mean), KDCL − solo | +1.00 | +2.00 |' in markdown
+    assert '| detection bbox mAP, solo resnet18 | 20.00 | 32.00 |' in markdown
+    assert '| detection bbox mAP, kdcl resnet18 | 25.00 | 31.00 |' in markdown
+    assert '| detection bbox mAP, resnet18, KDCL − solo | +5.00 | -1.00 |' in markdown
+    assert '| segmentation mIoU, mobilenet_v2, KDCL − solo | +0.00 | -1.00 |' in markdown
+    assert '![downstream_differences](downstream_differences.png)' in markdown
     assert len(assert_tables_well_formed(markdown)) == 5  # students, generators, downstream,
     # per seed, timings
 
@@ -94,3 +115,43 @@ def test_general_weights_are_plotted_when_logged(synthetic_demo):
         report = json.load(f)
     assert report['plots']['general_weights'] == 'general_weights.png'
     assert_png(osp.join(root, 'general_weights.png'))
+
+
+def test_paired_differences_plot_a_point_per_seed_the_mean_its_interval_and_zero():
+    per_seed = {'0': 5.0, '1': -1.0, '2': 2.0}
+    panels = {
+        'detection': dict(
+            metric='bbox mAP',
+            backbones={
+                'resnet18': dict(per_seed=per_seed, mean=2.0, low=-5.45, high=9.45),
+                'mobilenet_v2': dict(per_seed={'0': 1.5}, mean=1.5, low=None, high=None),
+            },
+        ),
+        'segmentation': dict(
+            metric='mIoU',
+            backbones={'resnet18': dict(per_seed={'0': 3.0, '1': 3.0}, mean=3.0, low=3, high=3)},
+        ),
+    }
+    fig = plot_paired_differences(panels)
+    det, seg = fig.axes
+    assert [t.get_text() for t in det.get_xticklabels()] == ['resnet18', 'mobilenet_v2']
+    assert 'mAP' in det.get_ylabel() and 'detection' in det.get_title()
+    points = [c.get_offsets() for c in det.collections if isinstance(c, PathCollection)]
+    assert sorted(len(p) for p in points) == [1, 3]  # a point per seed per backbone
+    resnet18 = next(p for p in points if len(p) == 3)
+    assert list(resnet18[:, 1]) == [5.0, -1.0, 2.0]
+    assert np.all(resnet18[:, 0] < 0.1)  # left of resnet18's mean, at x = 0.15
+    assert np.all(np.diff(resnet18[:, 0]) > 0)  # side by side, not on top of each other
+    assert sorted(t.get_text() for t in det.texts) == ['s0', 's0', 's1', 's2']
+    # The interval's whisker spans [low, high] at the mean's x.
+    whiskers = [
+        w for c in det.collections if isinstance(c, LineCollection) for w in c.get_segments()
+    ]
+    assert any(np.allclose(w, [[0.15, -5.45], [0.15, 9.45]]) for w in whiskers)
+    means = [ln.get_xydata().tolist() for ln in det.lines if ln.get_marker() == 'D']
+    assert [[0.15, 2.0]] in means and [[1.15, 1.5]] in means
+    for ax in (det, seg):  # one line at 0 in each panel
+        assert [list(ln.get_ydata()) for ln in ax.lines].count([0, 0]) == 1
+    seg_points = [c.get_offsets() for c in seg.collections if isinstance(c, PathCollection)]
+    assert len(seg_points[0]) == 2 and seg_points[0][0, 0] != seg_points[0][1, 0]
+    assert pytest.approx(det.get_xlim()) == (-0.6, 1.6)
