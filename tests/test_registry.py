@@ -125,3 +125,62 @@ def test_building_in_the_kdcl_mm_scope_imports_kdcl_mm_and_mmpretrain():
     assert out.returncode == 0, out.stderr[-3000:]
     # The forks' dataset modules print 'Could not import OneDL' first.
     assert out.stdout.split()[-3:] == ['kdcl_mm', 'KDCL', 'UniversalVisualizer']
+
+
+#: Registered in mmpretrain's nodes by modules whose registry import is still to change
+#: (kdcl_mm/registry.py says where they belong); found from the kdcl_mm scope meanwhile.
+NOT_YET_MOVED = {
+    'DeferredMultiView': 'kdcl_mm',
+    'MultiViewClsDataPreprocessor': 'kdcl_mm',
+    'DivergenceGuardHook': 'mmengine',
+    'PreemptionHook': 'mmengine',
+}
+#: Also in mmpretrain's node, for kdcl_mm/engine/config_checks.py (held_out_split.py says why).
+ALSO_IN_MMPRETRAIN = {'HeldOutSplit'}
+ROOT_MODULES = (
+    'kdcl_mm.engine.runtime.',
+    'kdcl_mm.engine.runner.',
+    'kdcl_mm.engine.optimizers.',
+    'kdcl_mm.models.strict_pretrained',
+    'kdcl_mm.launch.',
+)
+
+
+def expected_scope(module: str) -> str:
+    if module.startswith(ROOT_MODULES):
+        return 'mmengine'
+    if module == 'kdcl_mm.datasets.mnist_coco_seg':
+        return 'mmseg'
+    return 'kdcl_mm'
+
+
+def registered_kdcl_mm_classes():
+    """``(scope, node name, class name, module)`` of every kdcl_mm class in the registry tree
+    (MNISTCocoSegDataset once a downstream config has imported its module)."""
+
+    def walk(node):
+        yield node
+        for child in node._children.values():
+            yield from walk(child)
+
+    roots = {id(r): r for r in vars(mmengine).values() if isinstance(r, mmengine.Registry)}
+    for root in roots.values():
+        for node in walk(root):
+            for name, cls in node.module_dict.items():
+                module = getattr(cls, '__module__', '')
+                if module.startswith('kdcl_mm.'):
+                    yield node.scope, node.name, name, module
+
+
+def test_every_kdcl_mm_class_registers_where_kdcl_mm_registry_py_says():
+    found = list(registered_kdcl_mm_classes())
+    assert len(found) > 20
+    misplaced = [
+        (scope, node, name)
+        for scope, node, name, module in found
+        if scope != expected_scope(module)
+        and not (scope == 'mmpretrain' and (name in NOT_YET_MOVED or name in ALSO_IN_MMPRETRAIN))
+    ]
+    assert misplaced == []
+    for name, scope in NOT_YET_MOVED.items():  # what the modules' import change will do
+        assert expected_scope(next(m for _, _, n, m in found if n == name)) == scope
