@@ -48,10 +48,14 @@ def test_quick_chain_writes_a_well_formed_report(tmp_path):
         result = report['downstream'][task]['resnet18']
         for arm in ('kdcl', 'solo'):
             assert 0.0 <= result[arm]['mean'] <= 100.0
-        # Issue 15: quick mode also takes the MobileNetV2 student downstream.
+        # Quick mode also takes the MobileNetV2 student downstream.
         assert 0.0 <= report['downstream'][task]['mobilenet_v2']['kdcl']['mean'] <= 100.0
     assert report['downstream_students'] == STUDENTS
-    assert set(report['plots']) == {'val_curves/resnet18', 'val_curves/mobilenet_v2'}
+    assert set(report['plots']) == {
+        'val_curves/resnet18',
+        'val_curves/mobilenet_v2',
+        'downstream_differences',
+    }
     for name in report['plots'].values():
         assert_png(out_dir / name)
     markdown = (out_dir / 'report.md').read_text()
