@@ -94,6 +94,11 @@ def test_dry_run_numbers_follow_from_the_timings(dry_run):
             assert arm['peak_mb'] > 0
             assert arm['losses_finite'] is True
             assert arm['loss_scale'] is None  # fp32: no AmpOptimWrapper
+        shipped = run['iteration']  # the Runner's iteration beside train_step, same rounds
+        assert list(shipped['arms']) == ['kdcl/MinLogit', 'solo/resnet50', 'solo/mobilenet_v2']
+        for name, row in shipped['arms'].items():
+            assert row['iteration']['n'] == 2 and row['losses_finite'] is True
+            assert row['train_step']['median_ms'] == run['arms'][name]['median_ms']
         kdcl_losses = run['arms']['kdcl/MinLogit']['last_losses']
         assert set(kdcl_losses) == {
             'loss',

@@ -50,12 +50,34 @@ class SyntheticImages(BaseDataset):
         return dict(info, img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2])
 
 
+def distortion_rows(count: int, generator: torch.Generator) -> torch.Tensor:
+    """(count, ROW_SIZE) float64 view-distortion rows as ``DeferredMultiView`` draws them for
+    the recipes' ``RandomFlip(prob=0.5)`` + ``ColorJitter(0.4, 0.4, 0.4)``: a horizontal flip
+    half of the time, the three colour steps in a random order, factors in [0.6, 1.4]."""
+    from kdcl_mm.datasets.transforms.view_distortion import FACTORS, FLIP, ORDER, ROW_SIZE
+
+    rows = torch.zeros(count, ROW_SIZE, dtype=torch.float64)
+    rows[:, FLIP] = torch.randint(0, 2, (count,), generator=generator).double()
+    rows[:, ORDER] = torch.stack(
+        [torch.randperm(3, generator=generator) for _ in range(count)]
+    ).double()
+    rows[:, FACTORS] = 0.6 + 0.8 * torch.rand(count, 3, generator=generator, dtype=torch.float64)
+    return rows
+
+
 def synthetic_batch(
-    batch_size: int, image_size: int, num_views: int, num_classes: int, seed: int = 0
+    batch_size: int,
+    image_size: int,
+    num_views: int,
+    num_classes: int,
+    seed: int = 0,
+    deferred_distortion: bool = False,
 ) -> dict:
     """A collated multi-view batch as a dataloader gives it after ``MultiView`` +
     ``PackInputs``: ``inputs`` is a list of ``num_views`` uint8 (B, 3, H, W) tensors on
-    the CPU (the model's data preprocessor moves and normalises them), one label each."""
+    the CPU (the model's data preprocessor moves and normalises them), one label each.
+    ``deferred_distortion``: as after ``DeferredMultiView`` instead, each sample carrying its
+    views' flip and colour jitter (:func:`distortion_rows`) for the preprocessor to apply."""
     gen = torch.Generator().manual_seed(seed)
     views = [
         torch.randint(
@@ -65,6 +87,10 @@ def synthetic_batch(
     ]
     labels = torch.randint(0, num_classes, (batch_size,), generator=gen)
     samples = [DataSample().set_gt_label(int(label)) for label in labels]
+    if deferred_distortion:
+        rows = distortion_rows(batch_size * num_views, gen).view(batch_size, num_views, -1)
+        for sample, sample_rows in zip(samples, rows):
+            sample.set_field(sample_rows, VIEW_DISTORTION_KEY)
     return dict(inputs=views, data_samples=samples)
 
 

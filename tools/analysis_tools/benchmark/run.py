@@ -25,7 +25,7 @@ from mmengine.runner import set_random_seed
 from kdcl_mm.datasets.dataset_cfg import innermost_dataset_cfg
 from tools.common.machine import describe_machine, load_average
 
-from . import general_estimate, loader_cost, step_overhead, timing
+from . import general_estimate, iteration, loader_cost, step_overhead, timing
 from .activation_memory import activation_peaks, activation_report, state_bytes
 from .data import (
     BenchmarkData,
@@ -112,11 +112,13 @@ def _overhead(settings: BenchmarkSettings, logger, cfg, started: float, load_bef
     if estimate is not None:
         estimate.run()  # as GeneralWeightsHook does before the first epoch
     step_overhead.warm_up(arms, batches, settings)
+    runners, runner_scratch = iteration_arms(cfg, settings, batches, logger)
 
-    # One unit of work: `steps_per_round` steps of one arm, a pipeline's batches, or one
-    # General estimate. Every round visits every unit, in a shuffled order.
+    # One unit of work: `steps_per_round` steps of one arm (train_step, or a Runner's
+    # iteration), a pipeline's batches, or one General estimate. Every round visits every
+    # unit, in a shuffled order.
     pipeline_times, loader_times = {}, {}
-    units = step_overhead.step_units(arms, batches, settings)
+    units = step_overhead.step_units(arms + runners, batches, settings)
     units += loader_cost.pipeline_units(pipelines, pipeline_batches, pipeline_times)
     scratch = tempfile.TemporaryDirectory()  # the photos, unless settings name a folder
     photos = photo_paths(settings, scratch.name)
@@ -131,9 +133,12 @@ def _overhead(settings: BenchmarkSettings, logger, cfg, started: float, load_bef
     load_per_round = timing.round_robin(units, settings.rounds, settings.seed)
     scratch.cleanup()
 
+    times = {a.name: a.times for a in arms + runners}
+    finite = {a.name: a.finite for a in runners}
+    if runner_scratch is not None:
+        runner_scratch.cleanup(runners)  # the memory below is the bare arms'
     logger.info('Peak memory, one step per arm')
     memory = peak_memory(arms, batches[0], settings.device)
-    times = {a.name: a.times for a in arms}
     step_stats = step_overhead.step_stats([a for a in arms if not a.name.startswith('lean/')])
     shown = {k: v for k, v in dataclasses.asdict(settings).items() if k not in GPU_CHECK_FIELDS}
     report = dict(
@@ -164,12 +169,29 @@ def _overhead(settings: BenchmarkSettings, logger, cfg, started: float, load_bef
         report['lean'] = step_overhead.lean_report(times, g, settings.rounds)
         logger.info('Activation bytes per mode, one forward + backward')
         report['activation_memory'] = lean_activations(kdcl[g], batches[0], students)
+    if runner_scratch is not None:
+        report['iteration'] = iteration.iteration_report(
+            times, runner_scratch.generator, students, settings.rounds, finite
+        )
     report['loader'] = loader_cost.loader_report(loader_times, photos)
     report['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     report['targets'] = check_targets(
         report, settings.ratio_targets, settings.general_fraction_target
     )
     return report
+
+
+def iteration_arms(cfg: Config, settings: BenchmarkSettings, batches, logger=None):
+    """The Runner-built arms of :mod:`.iteration`, warmed up, and their scratch (None and no
+    arms unless ``settings.iteration``)."""
+    if not settings.iteration:
+        return [], None
+    if logger is not None:
+        logger.info('Runners for the iteration as shipped (hooks, train_step, loop)')
+    runners, generator, scratch = iteration.build_iteration_arms(cfg, settings, batches)
+    scratch.generator = generator
+    step_overhead.warm_up(runners, batches, settings)
+    return runners, scratch
 
 
 def photo_paths(settings: BenchmarkSettings, scratch: str) -> list:
@@ -270,12 +292,28 @@ def _precision(cfg: Config, settings: BenchmarkSettings, peak_memory) -> dict:
     arms, students = step_overhead.build_arms(cfg, settings)
     size, batch_size = settings.image_size, settings.batch_size
     classes = arms[0].model.num_classes
-    batch = synthetic_batch(batch_size, size, len(students), classes, seed=settings.seed)
+    # As the recipe's loader gives it: with each view's distortion rows where the recipe
+    # defers them to the device (DeferredMultiView + deferred_distortion=True).
+    merged = dict(cfg.get('data_preprocessor') or {}, **(cfg.model.get('data_preprocessor') or {}))
+    deferred = bool(merged.get('deferred_distortion'))
+    batch = synthetic_batch(
+        batch_size, size, len(students), classes, seed=settings.seed, deferred_distortion=deferred
+    )
     batch['inputs'] = [view.to(settings.device) for view in batch['inputs']]
     step_overhead.warm_up(arms, [batch], settings)
-    units = step_overhead.step_units(arms, [batch], settings)
+    runners, scratch = iteration_arms(cfg, settings, [batch])
+    units = step_overhead.step_units(arms + runners, [batch], settings)
     timing.round_robin(units, settings.rounds, settings.seed, progress=False)
     stats = step_overhead.step_stats(arms)
+    generator = settings.generators[0]
+    shipped = None
+    if scratch is not None:
+        times = {a.name: a.times for a in arms + runners}
+        finite = {a.name: a.finite for a in runners}
+        scratch.cleanup(runners)  # the memory below is the bare arms'
+        shipped = iteration.iteration_report(
+            times, scratch.generator, students, settings.rounds, finite
+        )
     memory = peak_memory(arms, batch, settings.device)
     arm_reports = {}
     for arm in arms:
@@ -288,7 +326,6 @@ def _precision(cfg: Config, settings: BenchmarkSettings, peak_memory) -> dict:
             last_losses=arm.last_losses,
             loss_scale=None if scaler is None else float(scaler.get_scale()),
         )
-    generator = settings.generators[0]
     lean = {}
     if settings.lean:  # beside the arms, whose keys stay those of the check without it
         lean = dict(arm_reports.pop(f'lean/{generator}'))
@@ -304,6 +341,8 @@ def _precision(cfg: Config, settings: BenchmarkSettings, peak_memory) -> dict:
         arms=arm_reports,
         ratio=step_overhead.overhead_ratios(arm_reports, [generator], students)[generator],
         students_alone_ms=sum(arm_reports[f'solo/{s}']['median_ms'] for s in students),
-        losses_finite=all(arm.finite for arm in arms),
+        losses_finite=all(arm.finite for arm in arms)
+        and all(a.get('losses_finite', True) for a in (shipped or {}).get('arms', {}).values()),
         memory_kind=memory['kind'],
+        **({} if shipped is None else dict(iteration=shipped)),
     )

@@ -66,6 +66,9 @@ class BenchmarkSettings:
             estimation may take (``--general-fraction-target``), or None.
         lean: also measure KDCL's lean mode (``model.lean=True``) with the first generator:
             its step beside the default one, and the activation bytes of both modes.
+        iteration: also time the Runner's training iteration as shipped
+            (:mod:`.iteration`: the recipe's hooks, ``train_step`` and the resumable loop's
+            bookkeeping) for KDCL and each student alone, beside the bare ``train_step``.
         loader_config / loader_views: the train pipeline whose loader cost per view count
             is measured on real photos (overhead mode), and the view counts besides one.
         photos / skimage_wheel: a folder of JPEGs for it, or a scikit-image wheel whose
@@ -97,6 +100,7 @@ class BenchmarkSettings:
     image_size: Optional[int] = None
     precisions: Tuple[str, ...] = tuple(PRECISIONS)
     lean: bool = True
+    iteration: bool = True
     loader_config: str = LOADER_CONFIG
     loader_views: Tuple[int, ...] = (2, 3)
     photos: Optional[str] = None

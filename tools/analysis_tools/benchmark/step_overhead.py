@@ -69,28 +69,15 @@ def optim_cfg(cfg: Config, amp: Optional[str], solo: bool) -> dict:
     return optim
 
 
-def build_arms(cfg: Config, settings: BenchmarkSettings) -> Tuple[List[Arm], List[str]]:
-    """``kdcl/<generator>`` per ``settings.generators``, ``lean/<first generator>`` if
-    ``settings.lean``, then ``solo/<student>`` per student.
-
-    Every arm starts from the same seed, so the students' initial weights match.
-    """
+def arm_configs(cfg: Config, settings: BenchmarkSettings) -> Tuple[List[tuple], List[str]]:
+    """``(name, model config, solo, view)`` per arm of :func:`build_arms`, in its order, and
+    the students' names: what the Runner-built arms of :mod:`.iteration` build too."""
     model_cfg = cfg.model.to_dict()
     # As mmengine's Runner does: the config's top-level preprocessor fills the model's.
     preprocessor = dict(
         cfg.get('data_preprocessor') or {}, **(model_cfg.get('data_preprocessor') or {})
     )
     preprocessor.pop('type', None)
-    arms = []
-
-    def add(name, build_cfg, solo, view=None):
-        torch.manual_seed(settings.seed)  # same initial weights in every arm
-        model = MODELS.build(build_cfg).to(settings.device)
-        if settings.channels_last:
-            to_channels_last(model)
-        model.train()
-        wrapper = build_optim_wrapper(model, optim_cfg(cfg, settings.amp, solo))
-        arms.append(Arm(name, model, wrapper, view))
 
     def kdcl(short, **lean):
         soft_target = dict(type=GENERATORS[short])
@@ -98,22 +85,37 @@ def build_arms(cfg: Config, settings: BenchmarkSettings) -> Tuple[List[Arm], Lis
             model_cfg, soft_target=soft_target, data_preprocessor=dict(preprocessor), **lean
         )
 
-    for short in settings.generators:
-        add(f'kdcl/{short}', kdcl(short), solo=False)  # the config's mode
+    configs = [(f'kdcl/{short}', kdcl(short), False, None) for short in settings.generators]
     if settings.lean:  # the first generator again, in lean mode
-        add(f'lean/{settings.generators[0]}', kdcl(settings.generators[0], lean=True), solo=False)
+        g = settings.generators[0]
+        configs.append((f'lean/{g}', kdcl(g, lean=True), False, None))
     students = resolve_students(model_cfg['students'])
     # A student alone trains on one view: the multi-view preprocessor's own options do not apply.
     solo_preprocessor = dict(preprocessor, type='ClsDataPreprocessor')
     solo_preprocessor.pop('deferred_distortion', None)
     for i, (name, student_cfg) in enumerate(students):
-        add(
-            f'solo/{name}',
-            dict(student_cfg, data_preprocessor=dict(solo_preprocessor)),
-            solo=True,
-            view=i,
-        )
-    return arms, [name for name, _ in students]
+        solo_cfg = dict(student_cfg, data_preprocessor=dict(solo_preprocessor))
+        configs.append((f'solo/{name}', solo_cfg, True, i))
+    return configs, [name for name, _ in students]
+
+
+def build_arms(cfg: Config, settings: BenchmarkSettings) -> Tuple[List[Arm], List[str]]:
+    """``kdcl/<generator>`` per ``settings.generators``, ``lean/<first generator>`` if
+    ``settings.lean``, then ``solo/<student>`` per student.
+
+    Every arm starts from the same seed, so the students' initial weights match.
+    """
+    configs, students = arm_configs(cfg, settings)
+    arms = []
+    for name, build_cfg, solo, view in configs:
+        torch.manual_seed(settings.seed)  # same initial weights in every arm
+        model = MODELS.build(build_cfg).to(settings.device)
+        if settings.channels_last:
+            to_channels_last(model)
+        model.train()
+        wrapper = build_optim_wrapper(model, optim_cfg(cfg, settings.amp, solo))
+        arms.append(Arm(name, model, wrapper, view))
+    return arms, students
 
 
 def warm_up(arms: List[Arm], batches: List[dict], settings: BenchmarkSettings) -> None:

@@ -157,3 +157,47 @@ def test_activation_figure_is_a_png_per_mode(tmp_path):
     assert [t.get_text() for t in figure.axes[0].get_xticklabels()] == list(MODES)
     figure.savefig(tmp_path / 'a.png')
     assert (tmp_path / 'a.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def _shipped(step, it):
+    summary = dict(median_ms=step, iqr_ms=0.5, q1_ms=step, q3_ms=step, n=4)
+    return dict(
+        train_step=summary,
+        iteration=dict(summary, median_ms=it),
+        iteration_over_train_step=it / step,
+        losses_finite=True,
+    )
+
+
+ITERATION = dict(
+    generator='MinLogit',
+    arms={'kdcl/MinLogit': _shipped(20.0, 21.0), 'solo/a': _shipped(19.0, 20.0)},
+    ratio=dict(train_step=20 / 19, iteration=21 / 20),
+    paired_ratio=dict(
+        train_step=dict(median=1.05, q1=1.04, q3=1.06),
+        iteration=dict(median=1.05, q1=1.03, q3=1.07),
+    ),
+)
+
+
+def test_gpu_check_iteration_lines_beside_the_unchanged_rows():
+    run = dict(GPU_REPORT['runs'][0], iteration=ITERATION)
+    markdown = format_gpu_check(dict(GPU_REPORT, runs=[run, GPU_REPORT['runs'][1]]))
+    assert markdown.startswith(format_gpu_check(GPU_REPORT).split('\n\nPeak memory')[0])
+    assert (
+        '- fp16, channels_last=True: kdcl/MinLogit 20.0 → 21.0 (×1.050); solo/a 19.0 → 20.0 '
+        '(×1.053); KDCL / Σ alone 1.053 → 1.050'
+    ) in markdown
+
+
+def test_overhead_iteration_section():
+    from tools.analysis_tools.benchmark.report import iteration_section
+
+    assert iteration_section({}) == []
+    lines = iteration_section(dict(iteration=ITERATION))
+    assert lines[0] == '## Training iteration as shipped (`train_loop.run_iter`)'
+    assert '| kdcl/MinLogit | 20.0 | 21.0 | 0.5 | 1.050 |' in lines
+    assert lines[-2] == (
+        'KDCL / Σ alone (MinLogit): bare `train_step` **1.053** (per round 1.050, 1.040–1.060), '
+        'iteration as shipped **1.050** (per round 1.050, 1.030–1.070).'
+    )

@@ -164,3 +164,26 @@ def test_gpu_check_lean_mode_with_an_injected_memory_measure():
         assert (lean['peak_mb'], lean['memory_ratio']) == (600.0, pytest.approx(2 / 3))
         assert lean['time_ratio'] == pytest.approx(lean['median_ms'] / default['median_ms'])
         assert lean['n'] == settings.rounds * settings.steps_per_round
+
+
+@pytest.mark.slow
+def test_quick_report_has_the_iteration_as_shipped_beside_train_step(quick_report):
+    report, _, paths, settings = quick_report
+    it = report['iteration']
+    assert it['generator'] == 'Linear'  # the MNIST recipe's own
+    assert list(it['arms']) == ['kdcl/Linear'] + [f'solo/{s}' for s in STUDENTS]
+    for arm, row in it['arms'].items():
+        assert row['train_step'] == report['train_step'][arm]  # the same bare arm's times
+        assert row['iteration']['n'] == settings.rounds * settings.steps_per_round
+        assert row['losses_finite'] is True
+        assert row['iteration_over_train_step'] == pytest.approx(
+            row['iteration']['median_ms'] / row['train_step']['median_ms']
+        )
+    alone = sum(it['arms'][f'solo/{s}']['iteration']['median_ms'] for s in STUDENTS)
+    assert it['ratio']['iteration'] == pytest.approx(
+        it['arms']['kdcl/Linear']['iteration']['median_ms'] / alone
+    )
+    assert it['ratio']['train_step'] == pytest.approx(report['ratios']['Linear'])
+    markdown = open(paths['markdown']).read()
+    assert '## Training iteration as shipped (`train_loop.run_iter`)' in markdown
+    assert f'iteration as shipped **{it["ratio"]["iteration"]:.3f}**' in markdown
