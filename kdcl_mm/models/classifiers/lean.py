@@ -35,6 +35,7 @@ What makes the recomputation replay the forward bit for bit:
 * autocast: checkpoint recomputes under the forward's autocast state (bf16, fp16).
 """
 
+import weakref
 from contextlib import contextmanager
 from typing import List, Optional
 
@@ -43,47 +44,104 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 
-class BufferReplay:
-    """Context managers for checkpoint's ``context_fn``: the recomputation of ``module``
-    starts from its buffers before the forward and leaves them as the forward left them."""
+def _copy(destinations: List[Tensor], sources: List[Tensor]) -> None:
+    """One fused copy (``torch._foreach_copy_``: one operator, one multi-tensor kernel on a
+    GPU where torch has it) instead of one ``copy_`` per buffer."""
+    with torch.no_grad():
+        if hasattr(torch, '_foreach_copy_'):
+            torch._foreach_copy_(destinations, sources)
+        else:  # torch < 2.1
+            for d, s in zip(destinations, sources):
+                d.copy_(s)
 
-    def __init__(self, module: nn.Module):
-        self.module = module
-        self._before: Optional[List[Tensor]] = None
 
-    def _snapshot(self) -> List[Tensor]:
-        return [b.detach().clone() for b in self.module.buffers()]
+def _matches(copies: List[Tensor], buffers: List[Tensor]) -> bool:
+    return len(copies) == len(buffers) and all(
+        c.shape == b.shape and c.dtype == b.dtype and c.device == b.device
+        for c, b in zip(copies, buffers)
+    )
 
-    def _load(self, values: List[Tensor]) -> None:
+
+class _Slot:
+    """The buffers' values before one forward and after it, in storage reused step after step."""
+
+    def __init__(self):
+        self.before: Optional[List[Tensor]] = None
+        self.after: Optional[List[Tensor]] = None
+
+    @staticmethod
+    def fill(copies: Optional[List[Tensor]], buffers: List[Tensor]) -> List[Tensor]:
+        """``copies`` holding ``buffers``' values: one fused copy into them when they fit,
+        else newly allocated clones (the first step, or buffers that changed)."""
+        if copies is not None and _matches(copies, buffers):
+            if buffers:
+                _copy(copies, buffers)
+            return copies
         with torch.no_grad():
-            for buffer, value in zip(self.module.buffers(), values):
-                buffer.copy_(value)
+            return [b.clone() for b in buffers]
+
+
+class BufferReplay:
+    """Context managers for checkpoint's ``context_fn``: the recomputation of a module starts
+    from its buffers before the forward and leaves them as the forward left them.
+
+    One per module (:func:`buffer_replay`), kept across steps: the copies are made into
+    storage allocated once, one fused copy for each of the four moves (the snapshot before
+    the forward; at the recomputation the snapshot after it, the load of the one before, and
+    the load of the one after), where one ``detach`` + ``clone`` or ``copy_`` per buffer cost
+    six operators per buffer and step. Slots not in use wait in a free list, so that several
+    forwards of one module before its backward each keep their own. Nothing here holds the
+    module: the registry of :func:`buffer_replay` is keyed weakly by it.
+    """
+
+    def __init__(self):
+        self._free: List[_Slot] = []
+
+    def contexts(self, module: nn.Module):
+        slot = self._free.pop() if self._free else _Slot()
+        return self._forward(module, slot), self._recompute(module, slot)
 
     @contextmanager
-    def forward(self):
-        self._before = self._snapshot()
+    def _forward(self, module: nn.Module, slot: _Slot):
+        slot.before = _Slot.fill(slot.before, list(module.buffers()))
         yield
 
     @contextmanager
-    def recompute(self):
-        after = self._snapshot()
-        self._load(self._before)
+    def _recompute(self, module: nn.Module, slot: _Slot):
+        buffers = list(module.buffers())
+        slot.after = _Slot.fill(slot.after, buffers)
+        if buffers:
+            _copy(buffers, slot.before)
         try:
             yield
         finally:
             # Also when checkpoint stops the recomputation early (it raises to do so).
-            self._load(after)
-            self._before = None
+            if buffers:
+                _copy(buffers, slot.after)
+            if all(free is not slot for free in self._free):
+                self._free.append(slot)
 
-    def contexts(self):
-        return self.forward(), self.recompute()
+
+_REPLAYS: 'weakref.WeakKeyDictionary[nn.Module, BufferReplay]' = weakref.WeakKeyDictionary()
+
+
+def buffer_replay(module: nn.Module) -> BufferReplay:
+    """The module's :class:`BufferReplay` (created at its first lean forward)."""
+    replay = _REPLAYS.get(module)
+    if replay is None:
+        replay = _REPLAYS[module] = BufferReplay()
+    return replay
 
 
 def recomputed_forward(student: nn.Module, view: Tensor) -> Tensor:
     """``student(view)``, keeping only ``view`` for backward, which recomputes the rest."""
     if not torch.is_grad_enabled():  # validation, General's held-out pass: no graph to spare
         return student(view)
-    replay = BufferReplay(student)
+    replay = buffer_replay(student)
     return checkpoint(
-        student, view, use_reentrant=False, preserve_rng_state=True, context_fn=replay.contexts
+        student,
+        view,
+        use_reentrant=False,
+        preserve_rng_state=True,
+        context_fn=lambda: replay.contexts(student),
     )

@@ -1,6 +1,7 @@
 """KDCL's lean mode: bit-identical training to the default mode, with one student's
 activations held at a time."""
 
+import collections
 import copy
 from contextlib import contextmanager
 
@@ -9,6 +10,7 @@ import pytest
 import torch
 from mmengine.optim import OptimWrapper
 from mmpretrain.structures import DataSample
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from kdcl_mm.registry import MODELS
 from tools.analysis_tools.benchmark.activation_memory import SavedTensorBytes
@@ -186,3 +188,69 @@ def test_recomputation_only_in_training_with_grad():
     with torch.no_grad():
         for a, b in zip(lean.student_logits(views), default.student_logits(views)):
             assert torch.equal(a, b)
+
+
+class AtenOps(TorchDispatchMode):
+    """Counts the aten operators dispatched (each is host dispatch time; most launch a kernel
+    on a GPU)."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = collections.Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count[str(func)] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def step_ops(lean: bool) -> collections.Counter:
+    """The aten operators of one train_step after the first (which allocates what later steps
+    reuse)."""
+    model = build(lean, batch_augments=None)
+    wrapper = sgd(model)
+    first, second = batches(2)
+    torch.manual_seed(2)
+    model.train_step(first, wrapper)
+    with AtenOps() as ops:
+        model.train_step(second, wrapper)
+    return ops.count
+
+
+def test_lean_step_adds_the_recomputation_and_a_fixed_cost_per_student():
+    """Lean over default = one more forward of the students (F operators), one ``detach`` per
+    tensor they save for backward (S, checkpoint's own), and a few operators per student
+    (buffer replay: 4 fused copies; random state). Each buffer copied with its own operators
+    (6 per buffer and step before the fused copies: 1,296 here) would break the bound."""
+    model = build(False, batch_augments=None)
+    data = model.data_preprocessor(next(iter(batches(1))), True)
+    saved = [0]
+
+    def pack(t):
+        saved[0] += 1
+        return t
+
+    with AtenOps() as forward, torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model.student_logits(data['inputs'])
+    recompute, detaches = sum(forward.count.values()), saved[0]
+    lean, default = step_ops(True), step_ops(False)
+    added = sum(lean.values()) - sum(default.values())
+    students = len(model.students)
+    assert recompute + detaches <= added <= recompute + detaches + 16 * students
+    assert lean['aten._foreach_copy_.default'] == 4 * students  # the buffer replay, fused
+    assert lean['aten.copy_.default'] == default['aten.copy_.default']
+
+
+def test_two_forwards_before_one_backward_each_replay_their_own_buffers():
+    from kdcl_mm.models.classifiers.lean import recomputed_forward
+
+    def run(forward):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+        x, y = torch.randn(2, 3, 8, 8), torch.randn(2, 3, 8, 8) * 3
+        for _ in range(2):  # the second step reuses the first one's storage
+            net.zero_grad()
+            (forward(net, x).square().sum() + forward(net, y).sum()).backward()
+        return [p.grad for p in net.parameters()], list(net.buffers())
+
+    for a, b in zip(run(torch.nn.Module.__call__), run(recomputed_forward)):
+        assert all(torch.equal(u, v) for u, v in zip(a, b))
