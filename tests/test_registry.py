@@ -127,14 +127,6 @@ def test_building_in_the_kdcl_mm_scope_imports_kdcl_mm_and_mmpretrain():
     assert out.stdout.split()[-3:] == ['kdcl_mm', 'KDCL', 'UniversalVisualizer']
 
 
-#: Registered in mmpretrain's nodes by modules whose registry import is still to change
-#: (kdcl_mm/registry.py says where they belong); found from the kdcl_mm scope meanwhile.
-NOT_YET_MOVED = {
-    'DeferredMultiView': 'kdcl_mm',
-    'MultiViewClsDataPreprocessor': 'kdcl_mm',
-    'DivergenceGuardHook': 'mmengine',
-    'PreemptionHook': 'mmengine',
-}
 #: Also in mmpretrain's node, for kdcl_mm/engine/config_checks.py (held_out_split.py says why).
 ALSO_IN_MMPRETRAIN = {'HeldOutSplit'}
 ROOT_MODULES = (
@@ -179,8 +171,6 @@ def test_every_kdcl_mm_class_registers_where_kdcl_mm_registry_py_says():
         (scope, node, name)
         for scope, node, name, module in found
         if scope != expected_scope(module)
-        and not (scope == 'mmpretrain' and (name in NOT_YET_MOVED or name in ALSO_IN_MMPRETRAIN))
+        and not (scope == 'mmpretrain' and name in ALSO_IN_MMPRETRAIN)
     ]
     assert misplaced == []
-    for name, scope in NOT_YET_MOVED.items():  # what the modules' import change will do
-        assert expected_scope(next(m for _, _, n, m in found if n == name)) == scope

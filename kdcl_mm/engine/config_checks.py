@@ -119,9 +119,8 @@ def check_deferred_distortion(cfg: Config) -> None:
     kind = preprocessor.get('type') if isinstance(preprocessor, dict) else None
     if kind is None and model.get('type') == 'KDCL':
         return  # KDCL's default: MultiViewClsDataPreprocessor
-    from mmpretrain.registry import MODELS
-
     from kdcl_mm.models.data_preprocessors import MultiViewClsDataPreprocessor
+    from kdcl_mm.registry import MODELS
 
     cls = MODELS.get(kind) if isinstance(kind, str) else kind
     if not (isinstance(cls, type) and issubclass(cls, MultiViewClsDataPreprocessor)):

@@ -20,7 +20,8 @@ from typing import List, Sequence, Union
 
 from mmcv.transforms import BaseTransform
 from mmpretrain.datasets.transforms import ColorJitter, MultiView
-from mmpretrain.registry import TRANSFORMS
+
+from kdcl_mm.registry import TRANSFORMS
 
 from .view_distortion import ViewDistortionDraw
 

@@ -9,7 +9,7 @@ import torch
 from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.model import BaseModule
-from mmpretrain.registry import HOOKS
+from mmengine.registry import HOOKS
 
 from kdcl_mm.utils.wrappers import unwrap
 

@@ -13,7 +13,7 @@ import threading
 import torch
 from mmengine.dist import all_reduce, get_world_size, is_main_process
 from mmengine.hooks import Hook
-from mmpretrain.registry import HOOKS
+from mmengine.registry import HOOKS
 
 from kdcl_mm.utils.wrappers import unwrap
 

@@ -5,9 +5,9 @@ from typing import List, Optional
 import numpy as np
 import torch
 from mmpretrain.models.utils import ClsDataPreprocessor
-from mmpretrain.registry import MODELS
 
 from kdcl_mm.datasets.transforms import VIEW_DISTORTION_KEY, apply_view_distortion
+from kdcl_mm.registry import MODELS
 
 
 @MODELS.register_module()
