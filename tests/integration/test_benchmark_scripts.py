@@ -109,4 +109,22 @@ def test_dry_run_numbers_follow_from_the_timings(dry_run):
         }
     markdown = (out_dir / 'gpu_check.md').read_text()
     assert markdown == format_gpu_check(report)
-    assert markdown.count('| skipped: AmpOptimWrapper needs CUDA |') == 4
+    # 4 AMP modes, and the batch sweep's 4 runs (bf16 and fp16 at batch 4 and 8)
+    assert markdown.count('| skipped: AmpOptimWrapper needs CUDA |') == 8
+
+
+def test_dry_run_runs_the_cpu_arms(dry_run):
+    _, out_dir = dry_run
+    report = json.loads((out_dir / 'gpu_check.json').read_text())
+    assert report['settings']['arms'] == ['modes', 'batch', 'fused', 'equality']
+    sweep = [(r['mode'], r['batch_size'], r['status']) for r in report['batch_sweep']]
+    assert sweep == [(p, b, 'skipped') for p in ('bf16', 'fp16') for b in (4, 8)]
+    fused = report['fused_sgd']
+    assert [(r['mode'], r['status'], r['optimizer_options']) for r in fused] == [
+        ('fp32', 'ok', {}),
+        ('fp32', 'ok', {'fused': True}),
+    ]
+    assert all(r['losses_finite'] for r in fused)
+    eq = report['equality']
+    assert eq['lean_gradients']['gradients']['equal'] and eq['lean_gradients']['state']['equal']
+    assert eq['view_distortion']['equal'] and eq['view_distortion']['device'] == 'cpu'

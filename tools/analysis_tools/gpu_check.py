@@ -14,11 +14,13 @@ without CUDA (unless --dry) or with an earlier report.
 """
 
 import argparse
+import os
 import os.path as osp
 import sys
 
 import torch
 
+from tools.analysis_tools.benchmark.gpu_arms import ARMS, DRY_ARMS
 from tools.analysis_tools.benchmark.settings import DRY, PRECISIONS, PRESETS
 
 PRESET = PRESETS['gpu_check']
@@ -46,6 +48,22 @@ def parse_args(argv=None):
         help="soft-target generator of the KDCL arm (the config's: MinLogit)",
     )
     parser.add_argument('--modes', nargs='+', choices=list(PRECISIONS), default=list(PRECISIONS))
+    parser.add_argument(
+        '--arms',
+        nargs='+',
+        choices=list(ARMS),
+        help=f'what to run (default: {" ".join(ARMS)}; --dry: {" ".join(DRY_ARMS)}): modes = '
+        'the precision modes at the batch size; batch = the batch sweep (bf16, fp16, '
+        'channels_last, lean included; OOM reported per run); fused = SGD fused=True vs '
+        'foreach; compile = torch.compile vs not; equality = lean vs default gradients '
+        '(deterministic) and view distortion on the device vs the CPU',
+    )
+    parser.add_argument(
+        '--batch-sizes',
+        nargs='+',
+        type=int,
+        help=f'the batch sweep (default {PRESET["batch_sizes"]} / --dry {DRY["batch_sizes"]})',
+    )
     sizes = parser.add_argument_group('sizes (GPU default / --dry default)')
     for name, what in (
         ('batch_size', ''),
@@ -73,6 +91,9 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 2
+    # The equality arm runs under torch.use_deterministic_algorithms(True), which cuBLAS
+    # allows only with a fixed workspace, set before CUDA starts.
+    os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
     # kdcl_mm (and OpenMMLab, which gpu_check.sh may just have installed) from here on.
     from tools.analysis_tools.benchmark.report import (
         GPU_CHECK_FILES,
@@ -100,6 +121,8 @@ def main(argv=None) -> int:
         rounds=args.rounds,
         steps_per_round=args.steps_per_round,
         seed=args.seed,
+        arms=tuple(args.arms or (DRY_ARMS if args.dry else ARMS)),
+        batch_sizes=tuple(args.batch_sizes) if args.batch_sizes else None,
     )
     report = run_gpu_check(settings)
     paths = write_gpu_check(report, args.out_dir, args.overwrite)

@@ -65,6 +65,13 @@ def distortion_rows(count: int, generator: torch.Generator) -> torch.Tensor:
     return rows
 
 
+def defers_distortion(cfg: Config) -> bool:
+    """Whether the config's KDCL preprocessor applies the views' distortion (deferred by
+    ``DeferredMultiView``), so that its batches must carry their rows."""
+    merged = dict(cfg.get('data_preprocessor') or {}, **(cfg.model.get('data_preprocessor') or {}))
+    return bool(merged.get('deferred_distortion'))
+
+
 def synthetic_batch(
     batch_size: int,
     image_size: int,

@@ -126,7 +126,14 @@ def iteration_generator(cfg: Config, generators: Sequence[str]) -> str:
 
 
 def runner_config(
-    cfg: Config, model: dict, optim_wrapper: dict, solo: bool, work_dir: str, name: str, seed
+    cfg: Config,
+    model: dict,
+    optim_wrapper: dict,
+    solo: bool,
+    work_dir: str,
+    name: str,
+    seed,
+    compile_: bool = False,
 ) -> Config:
     """The recipe's config with ``model`` and ``optim_wrapper``, without validation or test."""
     out = cfg.copy()
@@ -136,6 +143,7 @@ def runner_config(
     out.experiment_name = name
     out.randomness = dict(seed=seed)
     out.log_level = 'WARNING'
+    out.compile = compile_
     out.load_from, out.resume = None, False
     for key in ('val', 'test'):
         out[f'{key}_dataloader'] = out[f'{key}_cfg'] = out[f'{key}_evaluator'] = None
@@ -177,11 +185,12 @@ def build_iteration_arms(
         arm_cfg = runner_config(
             cfg,
             model,
-            optim_cfg(cfg, settings.amp, solo),
+            optim_cfg(cfg, settings.amp, solo, settings.optimizer_options),
             solo,
             scratch.folder(name),
             f'benchmark_{name.replace("/", "_")}',
             settings.seed,
+            settings.compile,
         )
         torch.manual_seed(settings.seed)
         runner = start(arm_cfg, batches)

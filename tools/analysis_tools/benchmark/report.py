@@ -348,6 +348,7 @@ def format_gpu_check(report: dict) -> str:
         ]
         header = ['mode', 'channels_last', 'lean ms', 'lean / default', 'lean peak MB']
         lines += md_table(header + ['peak lean / default'], rows, 'llrrrr')
+    lines += gpu_arm_sections(report)
     kind = next((r['memory_kind'] for r in report['runs'] if r['status'] == 'ok'), '-')
     lines += [
         '',
@@ -356,6 +357,65 @@ def format_gpu_check(report: dict) -> str:
         f'Result: {"PASSED" if report["passed"] else "FAILED"}.',
     ]
     return '\n'.join(lines) + '\n'
+
+
+def _arm_row(label: str, run: dict, generator: str) -> list:
+    head = [label, run['mode'], str(run.get('batch_size', ''))]
+    if run['status'] != 'ok':
+        return head + [''] * 5 + [_status(None, run)]
+    k, lean = run['arms'][f'kdcl/{generator}'], run.get('lean') or {}
+    lean_ips = f'{lean["images_per_s"]:.0f}' if lean else ''
+    return head + [
+        f'{k["median_ms"]:.1f}',
+        f'{k["images_per_s"]:.0f}',
+        lean_ips,
+        f'{run["ratio"]:.3f}',
+        f'{k["peak_mb"]:.0f}',
+        'ok' if run['losses_finite'] else 'NO: a loss was not finite',
+    ]
+
+
+def gpu_arm_sections(report: dict) -> list:
+    """The GPU check's batch sweep, fused SGD, compile and equality arms (:mod:`.gpu_arms`),
+    where they ran."""
+    g = report['settings']['generator']
+    rows = []
+    for r in report.get('batch_sweep', ()):
+        rows.append(_arm_row('batch sweep, channels_last', r, g))
+    for r in report.get('fused_sgd', ()):
+        fused = r.get('optimizer_options', {}).get('fused')
+        rows.append(_arm_row('SGD fused=True' if fused else 'SGD foreach (default)', r, g))
+    for r in report.get('compile', ()):
+        rows.append(_arm_row('torch.compile' if r.get('compile') else 'not compiled', r, g))
+    lines = []
+    if rows:
+        header = ['arm', 'mode', 'batch', 'KDCL ms', 'KDCL images/s', 'lean images/s']
+        header += ['KDCL / Σ alone', 'KDCL peak MB', 'status']
+        lines += ['', 'Batch sweep, optimiser and compile arms:', '']
+        lines += md_table(header, rows, 'lllrrrrrl')
+    eq = report.get('equality')
+    if eq:
+        lines += ['', 'Equality arms:', '']
+        lean = eq['lean_gradients']
+        if lean['status'] == 'ok':
+            lines.append(
+                f'- lean vs default after {lean["steps"]} steps, deterministic algorithms: '
+                f'gradients {"equal" if lean["gradients"]["equal"] else "DIFFER"} (max |Δ| '
+                f'{lean["gradients"]["max_abs_diff"]:g}), weights and buffers '
+                f'{"equal" if lean["state"]["equal"] else "DIFFER"} (max |Δ| '
+                f'{lean["state"]["max_abs_diff"]:g})'
+            )
+        else:
+            lines.append(f'- lean vs default: {_status(None, lean)}')
+        vd = eq['view_distortion']
+        if vd['status'] == 'ok':
+            lines.append(
+                f'- apply_view_distortion on {vd["device"]} vs CPU: '
+                f'{"equal" if vd["equal"] else "DIFFER"} (max |Δ| {vd["max_abs_diff"]:g})'
+            )
+        else:
+            lines.append(f'- apply_view_distortion: {_status(None, vd)}')
+    return lines
 
 
 def display_path(path: str) -> str:

@@ -25,10 +25,11 @@ from mmengine.runner import set_random_seed
 from kdcl_mm.datasets.dataset_cfg import innermost_dataset_cfg
 from tools.common.machine import describe_machine, load_average
 
-from . import general_estimate, iteration, loader_cost, step_overhead, timing
+from . import general_estimate, gpu_arms, iteration, loader_cost, step_overhead, timing
 from .activation_memory import activation_peaks, activation_report, state_bytes
 from .data import (
     BenchmarkData,
+    defers_distortion,
     make_photo_jpegs,
     single_view_pipeline,
     synthetic_batch,
@@ -240,7 +241,7 @@ def run_gpu_check(settings: BenchmarkSettings, peak_memory=peak_memory) -> dict:
     if settings.device == 'cuda':
         torch.backends.cudnn.benchmark = True  # fixed input size
     runs = []
-    for precision in settings.precisions:
+    for precision in settings.precisions if 'modes' in settings.arms else ():
         for channels_last in (False, True):
             amp = PRECISIONS[precision]
             run = dict(mode=precision, amp=amp, channels_last=channels_last)
@@ -259,10 +260,13 @@ def run_gpu_check(settings: BenchmarkSettings, peak_memory=peak_memory) -> dict:
                 if settings.device == 'cuda':
                     torch.cuda.empty_cache()
             runs.append(run)
+    extra = other_arms(cfg, settings, peak_memory)
     s = settings
     return dict(
         settings=dict(
             dry=s.quick,
+            arms=list(s.arms),
+            batch_sizes=list(s.batch_sizes),
             config=s.config,
             generator=s.generators[0],
             modes=list(s.precisions),
@@ -281,9 +285,33 @@ def run_gpu_check(settings: BenchmarkSettings, peak_memory=peak_memory) -> dict:
         ),
         machine=describe_machine(),
         runs=runs,
-        passed=all(r['status'] != 'error' and r.get('losses_finite', True) for r in runs),
+        **extra,
+        passed=all(r['status'] != 'error' and r.get('losses_finite', True) for r in runs)
+        and gpu_arms.passed(extra),
         duration_s=round(time.time() - started, 1),
     )
+
+
+def other_arms(cfg: Config, settings: BenchmarkSettings, peak_memory) -> dict:
+    """The GPU check's arms besides its precision modes (:mod:`.gpu_arms`), as selected."""
+
+    def run_mode(mode):
+        set_random_seed(mode.seed)
+        return _precision(cfg, mode, peak_memory)
+
+    out = {}
+    for arm, key, measure in (
+        ('batch', 'batch_sweep', gpu_arms.batch_sweep),
+        ('fused', 'fused_sgd', gpu_arms.fused_sgd),
+        ('compile', 'compile', gpu_arms.compiled),
+    ):
+        if arm in settings.arms:
+            print(f'gpu_check: {arm} ...', flush=True)
+            out[key] = measure(settings, run_mode)
+    if 'equality' in settings.arms:
+        print('gpu_check: equality ...', flush=True)
+        out['equality'] = gpu_arms.equality(cfg, settings)
+    return out
 
 
 def _precision(cfg: Config, settings: BenchmarkSettings, peak_memory) -> dict:
@@ -294,8 +322,7 @@ def _precision(cfg: Config, settings: BenchmarkSettings, peak_memory) -> dict:
     classes = arms[0].model.num_classes
     # As the recipe's loader gives it: with each view's distortion rows where the recipe
     # defers them to the device (DeferredMultiView + deferred_distortion=True).
-    merged = dict(cfg.get('data_preprocessor') or {}, **(cfg.model.get('data_preprocessor') or {}))
-    deferred = bool(merged.get('deferred_distortion'))
+    deferred = defers_distortion(cfg)
     batch = synthetic_batch(
         batch_size, size, len(students), classes, seed=settings.seed, deferred_distortion=deferred
     )

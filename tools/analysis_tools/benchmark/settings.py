@@ -25,7 +25,7 @@ MODES = ('overhead', 'gpu_check')
 #: and distortion on the device"), whatever the config measured.
 LOADER_CONFIG = osp.join(CONFIG_DIR, 'kdcl', 'r50_mbv2_imagenet.py')
 #: Fields only the GPU check reads; the overhead report's settings leave them out.
-GPU_CHECK_FIELDS = ('mode', 'image_size', 'precisions')
+GPU_CHECK_FIELDS = ('mode', 'image_size', 'precisions', 'arms', 'batch_sizes')
 
 
 def generator_names() -> Tuple[str, ...]:
@@ -69,6 +69,9 @@ class BenchmarkSettings:
         iteration: also time the Runner's training iteration as shipped
             (:mod:`.iteration`: the recipe's hooks, ``train_step`` and the resumable loop's
             bookkeeping) for KDCL and each student alone, beside the bare ``train_step``.
+        optimizer_options: set on ``optim_wrapper.optimizer`` (the GPU check's ``fused=True``).
+        compile: ``torch.compile`` each arm's ``train_step``, as ``cfg.compile=True`` does.
+        arms / batch_sizes: the GPU check's arms (:mod:`.gpu_arms`) and its batch sweep.
         loader_config / loader_views: the train pipeline whose loader cost per view count
             is measured on real photos (overhead mode), and the view counts besides one.
         photos / skimage_wheel: a folder of JPEGs for it, or a scikit-image wheel whose
@@ -101,6 +104,10 @@ class BenchmarkSettings:
     precisions: Tuple[str, ...] = tuple(PRECISIONS)
     lean: bool = True
     iteration: bool = True
+    optimizer_options: Dict[str, object] = field(default_factory=dict)
+    compile: bool = False
+    arms: Tuple[str, ...] = ('modes',)
+    batch_sizes: Tuple[int, ...] = (64, 128, 256)
     loader_config: str = LOADER_CONFIG
     loader_views: Tuple[int, ...] = (2, 3)
     photos: Optional[str] = None
@@ -183,6 +190,7 @@ PRESETS = {
         warmup_steps=10,
         rounds=5,
         steps_per_round=4,
+        batch_sizes=(64, 128, 256),
     ),
 }
 #: ``quick``: a run of seconds. The GPU check's (``--dry``) also runs on the CPU at 32x32:
@@ -191,7 +199,7 @@ PRESETS = {
 QUICK = dict(
     batch_size=4, rounds=2, steps_per_round=1, warmup_steps=1, pipeline_batches=2, cached_batches=2
 )
-DRY = dict(QUICK, device='cpu', image_size=32)
+DRY = dict(QUICK, device='cpu', image_size=32, batch_sizes=(4, 8))
 
 
 def preset_settings(preset: str = 'small', quick: bool = False, **overrides) -> BenchmarkSettings:

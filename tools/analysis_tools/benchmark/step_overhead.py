@@ -55,12 +55,15 @@ class Arm:
         return seconds
 
 
-def optim_cfg(cfg: Config, amp: Optional[str], solo: bool) -> dict:
-    """The config's optimiser wrapper, as ``AmpOptimWrapper`` (dynamic loss scale) under AMP.
+def optim_cfg(cfg: Config, amp: Optional[str], solo: bool, optimizer_options=None) -> dict:
+    """The config's optimiser wrapper, as ``AmpOptimWrapper`` (dynamic loss scale) under AMP,
+    with ``optimizer_options`` (e.g. ``fused=True``) set on ``optim_wrapper.optimizer``.
 
     KDCL trains all students with one optimiser, as the config builds it.
     """
     optim = cfg.optim_wrapper.to_dict()
+    if optimizer_options:
+        optim['optimizer'] = dict(optim['optimizer'], **optimizer_options)
     if solo:
         # custom_keys name KDCL's `students.{i}.` prefixes, which a lone student lacks.
         optim.pop('paramwise_cfg', None)
@@ -113,7 +116,10 @@ def build_arms(cfg: Config, settings: BenchmarkSettings) -> Tuple[List[Arm], Lis
         if settings.channels_last:
             to_channels_last(model)
         model.train()
-        wrapper = build_optim_wrapper(model, optim_cfg(cfg, settings.amp, solo))
+        options = settings.optimizer_options
+        wrapper = build_optim_wrapper(model, optim_cfg(cfg, settings.amp, solo, options))
+        if settings.compile:  # as mmengine's Runner does for cfg.compile=True
+            model.train_step = torch.compile(model.train_step)
         arms.append(Arm(name, model, wrapper, view))
     return arms, students
 
