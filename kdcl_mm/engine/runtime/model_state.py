@@ -7,6 +7,7 @@ module.
 """
 
 import math
+import weakref
 from collections import OrderedDict
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -109,10 +110,15 @@ class BufferSnapshot:
     """
 
     def __init__(self, module: torch.nn.Module):
-        self.module = module
+        # Weak: the snapshot is kept per model (iteration_state) and must not keep it alive.
+        self._module = weakref.ref(module)
         self._names: List[str] = []
         self._buffers: List[torch.Tensor] = []
         self._copies: Optional[List[torch.Tensor]] = None
+
+    @property
+    def module(self) -> torch.nn.Module:
+        return self._module()
 
     def take(self) -> None:
         named = [(n, b) for n, b in self.module.named_buffers() if b is not None]

@@ -34,7 +34,6 @@ from mmengine.runner import Runner
 from torch.utils.data import DataLoader, Dataset
 
 from kdcl_mm.engine.hooks.channels_last_hook import to_channels_last
-from kdcl_mm.engine.runtime import iteration_state
 from kdcl_mm.models.soft_targets import GENERATORS
 
 from .settings import BenchmarkSettings
@@ -221,11 +220,7 @@ class IterationScratch:
     def cleanup(self, arms: List[IterationArm] = ()) -> None:
         """Put the signal handlers back, delete the folders and free the Runners of ``arms``
         (cleared in place), so that memory measured after this sees only the bare arms."""
-        states = getattr(iteration_state, '_STATES', {})
         for arm in arms:
-            # IterationState's weak-keyed registry holds a value (its BufferSnapshot) that
-            # refers to its key, the model: without this the model would never be freed.
-            states.pop(arm.model, None)
             arm.runner = arm.model = arm.optim_wrapper = None
         if isinstance(arms, list):
             arms.clear()
