@@ -127,8 +127,6 @@ def test_building_in_the_kdcl_mm_scope_imports_kdcl_mm_and_mmpretrain():
     assert out.stdout.split()[-3:] == ['kdcl_mm', 'KDCL', 'UniversalVisualizer']
 
 
-#: Also in mmpretrain's node, for kdcl_mm/engine/config_checks.py (held_out_split.py says why).
-ALSO_IN_MMPRETRAIN = {'HeldOutSplit'}
 ROOT_MODULES = (
     'kdcl_mm.engine.runtime.',
     'kdcl_mm.engine.runner.',
@@ -171,6 +169,5 @@ def test_every_kdcl_mm_class_registers_where_kdcl_mm_registry_py_says():
         (scope, node, name)
         for scope, node, name, module in found
         if scope != expected_scope(module)
-        and not (scope == 'mmpretrain' and name in ALSO_IN_MMPRETRAIN)
     ]
     assert misplaced == []

@@ -1,7 +1,6 @@
 """A deterministic held-out split carved from a training set (for GeneralSoftTarget)."""
 
 import numpy as np
-from mmpretrain.registry import DATASETS as MMPRETRAIN_DATASETS
 from torch.utils.data import Dataset
 
 from kdcl_mm.registry import DATASETS
@@ -39,9 +38,3 @@ class HeldOutSplit(Dataset):
 
     def __getitem__(self, idx: int):
         return self.dataset[int(self.indices[idx])]
-
-
-# Also in mmpretrain's node, until kdcl_mm/engine/config_checks.py looks dataset wrappers up in
-# kdcl_mm.registry (it reads mmpretrain's, whose lookups do not reach the kdcl_mm child): only
-# then does check_wrapped_dataset_keys see HeldOutSplit. Remove with that import change.
-MMPRETRAIN_DATASETS.register_module(module=HeldOutSplit)

@@ -133,7 +133,7 @@ def check_deferred_distortion(cfg: Config) -> None:
 
 
 def _dataset_class(cfg) -> Optional[type]:
-    from mmpretrain.registry import DATASETS
+    from kdcl_mm.registry import DATASETS
 
     kind = cfg.get('type') if isinstance(cfg, dict) else None
     return DATASETS.get(kind) if isinstance(kind, str) else kind if isinstance(kind, type) else None

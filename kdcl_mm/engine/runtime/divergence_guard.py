@@ -336,18 +336,21 @@ class DivergenceGuardHook(Hook):
         self._read_pending()  # before an epoch's checkpoint (priority NORMAL < VERY_LOW)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        self._read_pending()  # any other checkpoint (preemption): never a non-finite model
+        # Any other save (preemption, the emergency checkpoint): never a non-finite model.
+        # This rank's flag only: such a save may run on some ranks and not on others, and a
+        # collective here would wait for ranks that never come.
+        self._read_pending(agree=False)
 
     def after_train(self, runner) -> None:
         self._remove_probes()
         self._read_pending()
 
-    def _read_pending(self) -> None:
+    def _read_pending(self, agree: bool = True) -> None:
         pending, self._pending = self._pending, None
         if pending is None:
             return
         flag = pending[1].int().view(1)
-        if get_world_size() > 1:  # a checkpoint needs every rank's buffers finite
+        if agree and get_world_size() > 1:  # a checkpoint needs every rank's buffers finite
             all_reduce(flag, op='min')
         if not bool(flag.item()):
             self._diverged_weights(pending[0])
