@@ -108,6 +108,23 @@ class Numbers(torch.utils.data.Dataset):
         return index
 
 
+def runner_with_loaders(loader, tmp_path):
+    """What PreemptionHook reads of a Runner, with ``loader()``'s loaders for training and
+    validation."""
+
+    class Loop:
+        dataloader = loader()
+
+        def stop_mid_epoch(self):
+            pass
+
+    class FakeRunner:
+        train_loop, work_dir, train_dataloader = Loop(), str(tmp_path), loader()
+        val_loop, model = Loop(), torch.nn.Linear(1, 1)
+
+    return FakeRunner
+
+
 def test_dataloader_workers_ignore_the_signals_and_keep_loading(tmp_path):
     """Slurm signals every process of the job step: a worker that gets SIGTERM too must keep
     loading (torch's own handler would kill it and fail the main process mid-iteration), and
@@ -121,16 +138,7 @@ def test_dataloader_workers_ignore_the_signals_and_keep_loading(tmp_path):
             Numbers(), batch_size=2, num_workers=2, worker_init_fn=mark
         )
 
-    class Loop:
-        dataloader = loader()
-
-        def stop_mid_epoch(self):
-            pass
-
-    class FakeRunner:
-        train_loop, work_dir, train_dataloader = Loop(), str(tmp_path), loader()
-        val_loop, model = Loop(), torch.nn.Linear(1, 1)
-
+    FakeRunner = runner_with_loaders(loader, tmp_path)
     hook = PreemptionHook()
     hook.before_train(FakeRunner())
     try:
@@ -172,16 +180,7 @@ def test_a_signal_while_the_workers_start_does_not_kill_them(tmp_path, monkeypat
             dataset, batch_size=2, num_workers=2, multiprocessing_context=start_method
         )
 
-    class Loop:
-        dataloader = loader()
-
-        def stop_mid_epoch(self):
-            pass
-
-    class FakeRunner:
-        train_loop, work_dir, train_dataloader = Loop(), str(tmp_path), loader()
-        val_loop, model = Loop(), torch.nn.Linear(1, 1)
-
+    FakeRunner = runner_with_loaders(loader, tmp_path)
     hook = PreemptionHook()
     hook.before_train(FakeRunner())
     try:

@@ -9,44 +9,17 @@ host reads (a call that waits for the device when its tensor is on one). Bounds:
 of train_step's operators, at most one host read.
 """
 
-import collections
-
 import pytest
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
-from torch.overrides import TorchFunctionMode
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from tests.fixtures.photos import imagenet_folder
+from tests.op_counts import AtenOps, HostReads
 from tests.resume_utils import MNIST, tiny_mnist
 
 RUNTIME_HOOKS = ('rng_state', 'preemption', 'divergence_guard', 'data_faults')
-#: Tensor methods that copy a value to the host (a device sync on a GPU tensor).
-HOST_READS = {'tolist', 'item', '__bool__', 'cpu', '__int__', '__float__', 'numpy', '__index__'}
 ITERATIONS = 4
-
-
-class AtenOps(TorchDispatchMode):
-    def __init__(self):
-        super().__init__()
-        self.count = collections.Counter()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.count[str(func)] += 1
-        return func(*args, **(kwargs or {}))
-
-
-class HostReads(TorchFunctionMode):
-    def __init__(self):
-        super().__init__()
-        self.count = collections.Counter()
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        name = getattr(func, '__name__', '')
-        if name in HOST_READS:
-            self.count[name] += 1
-        return func(*args, **(kwargs or {}))
 
 
 class CountIterations(Hook):

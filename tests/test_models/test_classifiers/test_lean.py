@@ -10,9 +10,9 @@ import pytest
 import torch
 from mmengine.optim import OptimWrapper
 from mmpretrain.structures import DataSample
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from kdcl_mm.registry import MODELS
+from tests.op_counts import AtenOps
 from tools.analysis_tools.benchmark.activation_memory import SavedTensorBytes
 
 NUM_CLASSES = 10
@@ -188,19 +188,6 @@ def test_recomputation_only_in_training_with_grad():
     with torch.no_grad():
         for a, b in zip(lean.student_logits(views), default.student_logits(views)):
             assert torch.equal(a, b)
-
-
-class AtenOps(TorchDispatchMode):
-    """Counts the aten operators dispatched (each is host dispatch time; most launch a kernel
-    on a GPU)."""
-
-    def __init__(self):
-        super().__init__()
-        self.count = collections.Counter()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.count[str(func)] += 1
-        return func(*args, **(kwargs or {}))
 
 
 def step_ops(lean: bool) -> collections.Counter:
