@@ -111,7 +111,8 @@ def activation_peaks(model, views, samples) -> Dict[str, dict]:
     lean mode, and of each student's own loss + backward alone (``'<name> alone'``).
 
     Every gradient exists (zero) before each pass, so that ``allocated`` is the activations
-    and temporaries, not the gradients, which every mode holds alike (:func:`state_bytes`).
+    and temporaries, not the gradients, which every mode holds alike (:func:`state_bytes`);
+    and lean mode has taken a step before, as in training from the second step on.
     """
     model.train()
     lean_before = model.lean
@@ -128,6 +129,10 @@ def activation_peaks(model, views, samples) -> Dict[str, dict]:
         model.parse_losses(model.loss(views, samples))[0].backward()
 
     try:
+        # Lean mode's buffer copies are allocated at its first step and kept (as optimiser
+        # state is): a pass first, so that the measured one is a step like every later one.
+        kdcl(True)
+        model.zero_grad(set_to_none=True)
         peaks = {mode: measured(lambda: kdcl(mode == 'lean')) for mode in ('default', 'lean')}
     finally:
         model.lean = lean_before
