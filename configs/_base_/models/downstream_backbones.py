@@ -33,8 +33,9 @@ mobilenet_v2_for_mmdet = dict(
 )
 
 # The fault handling of kdcl_mm's runtime (configs/_base_/exact_resume.py) for mmdet's and
-# mmseg's: a non-finite step updates nothing (one model, no students) and a diverged run stops, naming the checkpoint
-# when the loaded backbone is at fault; a bad image names its index and file. A downstream
+# mmseg's: a non-finite step updates nothing (one model, no students) and a diverged run stops,
+# naming the checkpoint when the loaded backbone is at fault; a bad image names its index and
+# file. A downstream
 # config merges it into its default_hooks (mmengine refuses the key here: the mmdet/mmseg base
 # beside this file defines default_hooks too). Both are in mmengine's root registry, which
 # every scope's lookup ends in.
