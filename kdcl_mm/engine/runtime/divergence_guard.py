@@ -113,6 +113,8 @@ class DivergenceGuardHook(Hook):
         self._state: Optional[IterationState] = None  # the buffers, shared (iteration_state)
         self._private: Optional[BufferSnapshot] = None  # under gradient accumulation
         self._tensors: List[torch.Tensor] = []  # every parameter and buffer, listed once
+        self._param_names: Dict[int, str] = {}  # id(parameter) -> its name, built once
+        self._checkpoint_hooks: List[CheckpointHook] = []  # those that save by iteration
         self._pending = None  # (iteration, finite flag of the weights after it), not yet read
         self._snapshot_due = True
         self._loss_flags: List[torch.Tensor] = []  # the total loss, per backward
@@ -137,6 +139,12 @@ class DivergenceGuardHook(Hook):
         )
         self._private = BufferSnapshot(self._model) if accumulating else None
         self._tensors = [t for _, t in state_tensors(self._model)]
+        self._param_names = {id(p): n for n, p in self._model.named_parameters()}
+        self._checkpoint_hooks = [
+            h
+            for h in getattr(runner, 'hooks', ())
+            if isinstance(h, CheckpointHook) and not h.by_epoch
+        ]
         self._pending = None
         self._groups = _groups_of(self._model)
         self._check_starting_weights(runner)
@@ -149,11 +157,10 @@ class DivergenceGuardHook(Hook):
 
     def _wrap(self, optim_wrapper) -> None:
         backward, step = optim_wrapper.backward, optim_wrapper.step
-        names = {id(p): n for n, p in self._model.named_parameters()}
         params = [p for group in optim_wrapper.param_groups for p in group['params']]
         for group in self._groups:
             group.params[id(optim_wrapper)] = [
-                p for p in params if group.owns(names.get(id(p), ''))
+                p for p in params if group.owns(self._param_names.get(id(p), ''))
             ]
 
         def guarded_backward(loss: torch.Tensor, **kwargs):
@@ -185,9 +192,11 @@ class DivergenceGuardHook(Hook):
                 owned.setdefault(index, []).extend(v.detach().mean() for v in values)
             device = next((v[0].device for v in owned.values()), torch.device('cpu'))
             with torch.no_grad():
-                shared = _finite(owned.get(len(student_groups), []), device)
+                # On the device, without a host read: the step reads every flag once.
+                shared = all_finite(owned.get(len(student_groups), []), device)
                 flags = [
-                    _finite(owned.get(i, []), device) & shared for i in range(len(student_groups))
+                    all_finite(owned.get(i, []), device) & shared
+                    for i in range(len(student_groups))
                 ]
                 flags += [shared] * (len(self._groups) - len(student_groups))
                 self._group_loss_flags.append(torch.stack(flags))
@@ -225,9 +234,8 @@ class DivergenceGuardHook(Hook):
             weights_ok = pending[1].to(device).view(1) if pending else loss_ok.new_ones(1)
             flags = torch.cat([group_loss_ok.to(device) & grads_ok, loss_ok.view(1), weights_ok])
             flags = flags.int()
-            if get_world_size() > 1:  # every rank takes the same decisions, with other votes
-                flags = torch.cat([flags, self._state.ballot().to(device)])
-        if get_world_size() > 1:
+        if get_world_size() > 1:  # every rank takes the same decisions, with other votes
+            flags = torch.cat([flags, self._state.ballot().to(device)])
             all_reduce(flags, op='min')
         agreed = flags.tolist()  # the iteration's one host read
         n = len(self._groups)
@@ -278,9 +286,8 @@ class DivergenceGuardHook(Hook):
         return loss_ok, group_ok
 
     def _skipped(self, optim_wrapper, failed, why, level=logging.WARNING, stepped=False) -> None:
-        named = {id(p): n for n, p in self._model.named_parameters()}
         grads = nonfinite_names(
-            (named[id(p)], p.grad)
+            (self._param_names[id(p)], p.grad)
             for g in failed
             for p in g.params[id(optim_wrapper)]
             if p.grad is not None
@@ -329,8 +336,16 @@ class DivergenceGuardHook(Hook):
         # step's flags (before that step writes anything), or now when a checkpoint is due
         # (CheckpointHook removes the oldest checkpoint before it saves: read before both).
         self._pending = (runner.iter + 1, all_finite(self._tensors))
-        if _checkpoint_due(runner):
+        if self._checkpoint_due(runner):
             self._read_pending()
+
+    def _checkpoint_due(self, runner) -> bool:
+        """Whether a CheckpointHook saves by iteration after this one (its own schedule)."""
+        return any(
+            hook.every_n_train_iters(runner, hook.interval, getattr(hook, 'save_begin', 0))
+            or (getattr(hook, 'save_last', False) and hook.is_last_train_iter(runner))
+            for hook in self._checkpoint_hooks
+        )
 
     def after_train_epoch(self, runner) -> None:
         self._read_pending()  # before an epoch's checkpoint (priority NORMAL < VERY_LOW)
@@ -445,17 +460,6 @@ class DivergenceGuardHook(Hook):
         self._probes = []
 
 
-def _checkpoint_due(runner) -> bool:
-    """Whether a CheckpointHook saves by iteration after this one (its own schedule)."""
-    for hook in getattr(runner, 'hooks', ()):
-        if isinstance(hook, CheckpointHook) and not hook.by_epoch:
-            if hook.every_n_train_iters(runner, hook.interval, getattr(hook, 'save_begin', 0)):
-                return True
-            if getattr(hook, 'save_last', False) and hook.is_last_train_iter(runner):
-                return True
-    return False
-
-
 def _last_checkpoint(work_dir: str) -> Optional[str]:
     # What CheckpointHook, PreemptionHook and the emergency checkpoint point --resume at.
     marker = osp.join(work_dir, 'last_checkpoint')
@@ -502,10 +506,3 @@ def _label(group: _Group) -> str:
     if group.who == SHARED:
         return 'the parameters outside the students'
     return f'student {group.who!r}'
-
-
-def _finite(values: List[torch.Tensor], device: torch.device) -> torch.Tensor:
-    # On the device, without a host read: the step reads every flag once.
-    if not values:
-        return torch.ones((), dtype=torch.bool, device=device)
-    return torch.isfinite(torch.stack([v.float() for v in values])).all()

@@ -17,8 +17,9 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 NamedTensors = Iterable[Tuple[str, Optional[torch.Tensor]]]
 
 
-def all_finite(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
-    """A 0-dim bool tensor: no NaN or inf in any of ``tensors`` (floating ones only).
+def all_finite(tensors: Sequence[torch.Tensor], device=None) -> torch.Tensor:
+    """A 0-dim bool tensor: no NaN or inf in any of ``tensors`` (floating ones only); on
+    ``device`` (default: the CPU) when there is none to check.
 
     One fused reduction per device (``max |x|``, which NaN propagates through and which, unlike
     a sum or a 2-norm, cannot overflow on finite values), under ``no_grad`` rather than with a
@@ -29,7 +30,7 @@ def all_finite(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
         if t is not None and t.is_floating_point() and t.numel():
             by_device.setdefault(t.device, []).append(t)
     if not by_device:
-        return torch.tensor(True)
+        return torch.ones((), dtype=torch.bool, device=device)
     first = next(iter(by_device))
     with torch.no_grad():
         flags = [
