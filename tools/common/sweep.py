@@ -13,10 +13,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .mnist_recipes import REPO, SOLO_CONFIGS
 
@@ -104,40 +105,79 @@ class Progress:
     """``[<name> i/total | minutes, ~N min left] what`` for each step, and each step's wall and
     CPU time.
 
-    The time left is an estimate at the pace so far: the minutes since the start per finished
-    step, times the steps not finished (the running ones included). It assumes the steps left
-    take as long as the steps done, which they need not (the demo's downstream runs are longer
-    than its first steps); it is absent until :data:`PACE_AFTER` steps have finished. Without
-    a ``total`` the count grows with what :meth:`expect` announces (the recipe search learns
-    its runs stage by stage), and so does the estimate.
+    Each step has a kind (by default its title; a sweep's job: its run name, the same for
+    every seed). The time left is an estimate at the pace so far: each step not finished is
+    taken to last as long as the finished steps of its kind did on average (the mean of all
+    finished steps for a kind not seen yet), less what a running one has run already; their
+    sum is scaled by the wall time per second of step time so far, which is how many steps
+    run at once. So the demo's downstream runs, longer than its first steps, are estimated
+    from their own kind once one has finished. No estimate before :data:`PACE_AFTER` steps
+    have finished.
+
+    ``plan``: the kinds of every step to come, which fixes the total. Without it the count
+    grows with what :meth:`expect` announces (the recipe search learns its runs stage by
+    stage), and so does the estimate; ``total`` alone fixes the count with kinds unknown.
     """
 
     # One step is no pace: the demo's first (MNIST-COCO, found) takes no time at all.
     PACE_AFTER = 2
 
-    def __init__(self, name: str, total: Optional[int] = None):
-        self.name, self.total, self.fixed = name, total or 0, total is not None
+    def __init__(
+        self, name: str, total: Optional[int] = None, plan: Optional[Sequence[str]] = None
+    ):
+        self.name, self.plan = name, Counter(plan or ())
+        self.fixed = total is not None or plan is not None
+        self.total = len(plan) if plan is not None else total or 0
         self.done, self.steps = 0, []
+        self.kinds: List[str] = []  # of self.steps, in the same order
+        self.running: Dict[int, Tuple[str, float]] = {}  # kind and start of each running step
         self.lock = threading.Lock()
         self.started = time.time()
 
-    def expect(self, count: int) -> None:
+    def expect(self, kinds: Sequence[str]) -> None:
+        """Steps of ``kinds`` are to come (counted unless the total is fixed)."""
         if not self.fixed:
-            self.total += count
+            self.total += len(kinds)
+            self.plan.update(kinds)
+
+    def skip(self, kinds: Sequence[str]) -> None:
+        """Planned steps of ``kinds`` will not run (a sweep found them finished)."""
+        if self.fixed:
+            self.total -= len(kinds)
+            self.plan.subtract(kinds)
 
     def left(self, minutes: float) -> str:
         """``', ~N min left'`` after ``minutes`` at the pace so far; ``''`` before
         :data:`PACE_AFTER` steps have finished."""
-        finished = len(self.steps)
-        if finished < self.PACE_AFTER:
+        if len(self.steps) < self.PACE_AFTER:
             return ''
-        left = minutes / finished * max(0, self.total - finished)
+        now = time.time()
+        walls: Dict[str, List[float]] = {}
+        for kind, step in zip(self.kinds, self.steps):
+            walls.setdefault(kind, []).append(step['wall_s'])
+        overall = sum(s['wall_s'] for s in self.steps) / len(self.steps)
+
+        def expected(kind: str) -> float:
+            return sum(walls[kind]) / len(walls[kind]) if kind in walls else overall
+
+        to_come = self.plan - Counter(self.kinds)
+        unplanned = max(0, self.total - len(self.steps) - sum(to_come.values()))
+        seconds_left = sum(n * expected(kind) for kind, n in to_come.items())
+        seconds_left += unplanned * overall
+        run_so_far = 0.0
+        for kind, start in self.running.values():
+            run_so_far += now - start
+            seconds_left -= min(now - start, expected(kind))
+        step_seconds = sum(s['wall_s'] for s in self.steps) + run_so_far
+        left = minutes / step_seconds * seconds_left if step_seconds > 0 else 0.0
         return ', <1 min left' if left < 0.5 else f', ~{left:.0f} min left'
 
     @contextmanager
-    def step(self, what: str, title: str):
-        """Announce ``what``; on leaving, record step ``title`` with its wall time and the CPU
-        seconds of the commands it ran (the body appends them to the list it is given)."""
+    def step(self, what: str, title: str, kind: Optional[str] = None):
+        """Announce ``what``; on leaving, record step ``title`` (of ``kind``, by default the
+        title) with its wall time and the CPU seconds of the commands it ran (the body appends
+        them to the list it is given)."""
+        kind = title if kind is None else kind
         with self.lock:
             self.done += 1
             minutes = (time.time() - self.started) / 60
@@ -146,11 +186,17 @@ class Progress:
                 f'{what}',
                 flush=True,
             )
-        start, cpu = time.time(), []
-        yield cpu
-        wall = time.time() - start
+            key, start, cpu = self.done, time.time(), []
+            self.running[key] = (kind, start)
+        try:
+            yield cpu
+        finally:
+            wall = time.time() - start
+            with self.lock:
+                del self.running[key]
         with self.lock:
             self.steps.append(dict(name=title, wall_s=round(wall, 1), cpu_s=round(sum(cpu), 1)))
+            self.kinds.append(kind)
             print(f'    finished {title} in {wall:.0f} s (CPU {sum(cpu):.0f} s)', flush=True)
 
 
@@ -200,14 +246,17 @@ class Sweep:
 
     def run(self, jobs: Sequence[Job], launch: bool = True) -> None:
         """Run every job that has not finished (``launch=False``: only count them)."""
-        pending = [job for job in jobs if not self.finished(job)]
+        done = [self.finished(job) for job in jobs]
+        pending = [job for job, finished in zip(jobs, done) if not finished]
         print(
             f'{self.launcher.name}: {len(jobs)} runs, {len(jobs) - len(pending)} already done, '
             f'{len(pending)} to run, {self.launcher.jobs} at a time',
             flush=True,
         )
+        if launch:
+            self.progress.skip([job.name for job, finished in zip(jobs, done) if finished])
         if launch and pending:
-            self.progress.expect(len(pending))
+            self.progress.expect([job.name for job in pending])
             self.launcher.in_parallel(self.run_job, pending)
 
     def run_job(self, job: Job) -> None:
@@ -215,7 +264,7 @@ class Sweep:
         what = f'{job.title}: {"train + test" if job.test else "train"}'
         options = ['--cfg-options', f'randomness.seed={job.seed}', *job.options]
         with self.progress.step(
-            f'{what} (logs in {osp.relpath(work_dir, self.out)})', job.title
+            f'{what} (logs in {osp.relpath(work_dir, self.out)})', job.title, kind=job.name
         ) as cpu:
             # --overwrite: an interrupted run (checkpoints, no last one) starts over, same budget.
             train = ['tools/train.py', job.config, '--work-dir', work_dir, '--overwrite']

@@ -47,12 +47,21 @@ class Demo:
         self.budget = MODES[args.mode].budget
         self.out = args.out_dir
         self.main = main_generator()
-        per_seed = 1 + len(args.downstream_students) * len(DOWNSTREAM_TASKS) * 2
-        self.num_steps = 2 + len(self.classification_jobs()) + len(args.downstream_seeds) * per_seed
-        self.progress = Progress('demo', self.num_steps)
+        self.progress = Progress('demo', plan=self.plan())
         self.launcher = Launcher(args.jobs, args.threads, name='demo')
         self.sweep = Sweep(self.out, self.launcher, self.progress)
         self.runs: List[dict] = []
+
+    def plan(self) -> List[str]:
+        """The kind of each step, in order: what :class:`Progress` counts and estimates by."""
+        kinds = ['MNIST-COCO'] + [job.name for job in self.classification_jobs()]
+        for seed in self.args.downstream_seeds:
+            kinds.append('export')
+            for student in self.args.downstream_students:
+                # Only the names are read: the checkpoints are exported later.
+                jobs = self.downstream_jobs(seed, student, dict(kdcl='', solo=''))
+                kinds += [job.name for job in jobs]
+        return kinds + ['report']
 
     # ---------------------------------------------------------------- steps
     def prepare_out_dir(self) -> None:
@@ -112,7 +121,7 @@ class Demo:
         """Export the KDCL students of ``seed``; their ``<name>.pth`` by student name."""
         out_dir = osp.join(self.out, 'students', f'kdcl_{self.main}', f'seed{seed}')
         what = f'export the KDCL ({self.main}) students of seed {seed}'
-        with self.progress.step(what, f'export seed {seed}') as cpu:
+        with self.progress.step(what, f'export seed {seed}', kind='export') as cpu:
             checkpoint = last_checkpoint(run_dir(self.out, f'kdcl_{self.main}', seed))
             cmd = ['tools/export_students.py', checkpoint, '--out-dir', out_dir]
             cpu.append(self.launcher.run(cmd, osp.join(out_dir, 'export.log')))

@@ -81,10 +81,15 @@ def test_a_trained_job_whose_test_did_not_finish_runs_again(tmp_path, monkeypatc
     assert [c[0] for c in fake.calls] == ['tools/train.py', 'tools/test.py']
 
 
-def test_a_fixed_total_is_kept(tmp_path, monkeypatch):
+def test_a_fixed_total_is_kept_less_the_jobs_found_finished(tmp_path, monkeypatch):
     sweep, _, progress = sweep_with_fake(tmp_path, monkeypatch, Progress('demo', 7))
-    sweep.run([Job('a', 'kdcl', 'c.py', 0)])
+    job = Job('a', 'kdcl', 'c.py', 0)
+    sweep.run([job])
     assert (progress.total, progress.done) == (7, 1)
+    sweep.run([job], launch=False)  # only counted: nothing is taken off
+    assert progress.total == 7
+    sweep.run([job])  # found finished: that step of the plan will not come
+    assert (progress.total, progress.done) == (6, 1)
 
 
 class FakeClock:
@@ -127,8 +132,10 @@ def test_each_step_says_how_long_is_left_at_the_pace_so_far(monkeypatch, capsys)
         ('1', '6', '0.0', None, 'data'),  # no pace before two steps have finished
         ('2', '6', '3.0', None, 'run a'),
         ('3', '6', '3.0', None, 'run b'),  # a has not finished
-        ('4', '6', '7.0', '~14', 'run c'),  # 7 min / 2 steps x 4 (b still running)
-        ('5', '6', '7.5', '~4', 'report'),  # 7.5 min / 4 steps x 2 = 3.75
+        # 4 steps to come at the mean 3 min, less b's 3 (it has run 4): 9 min of steps; 7 min
+        # of wall for 10 min of steps so far (b's 4 included), so 9 x 0.7.
+        ('4', '6', '7.0', '~6', 'run c'),
+        ('5', '6', '7.5', '~4', 'report'),  # 2 steps at 2.75 min, x 7.5 / 11
     ]
     assert [s['wall_s'] for s in progress.steps] == [120.0, 240.0, 30.0, 270.0, 0.0]
 
@@ -136,11 +143,11 @@ def test_each_step_says_how_long_is_left_at_the_pace_so_far(monkeypatch, capsys)
 def test_the_estimate_grows_with_the_count_and_says_under_a_minute(monkeypatch, capsys):
     clock = FakeClock(monkeypatch)
     progress = Progress('search')
-    progress.expect(3)
+    progress.expect(['a', 'b', 'c'])
     for what in ('a', 'b', 'c'):
         with progress.step(what, what):
             clock.advance(0.2)
-    progress.expect(10)  # a later stage: 10 more runs at 0.2 min each
+    progress.expect(['d'] * 10)  # a later stage: 10 more runs at 0.2 min each
     with progress.step('d', 'd'):
         pass
     lines = step_lines(capsys.readouterr().out)
@@ -150,6 +157,32 @@ def test_the_estimate_grows_with_the_count_and_says_under_a_minute(monkeypatch, 
         ('3', '<1'),  # 0.4 min / 2 steps x 1
         ('13', '~2'),  # 0.6 min / 3 steps x 10
     ]
+
+
+def test_steps_to_come_are_estimated_from_the_finished_steps_of_their_kind(monkeypatch, capsys):
+    clock = FakeClock(monkeypatch)
+    progress = Progress('demo', plan=['data', 'short', 'short', 'long', 'long'])
+    for kind, minutes in [('data', 1), ('short', 1), ('short', 1), ('long', 10), ('long', 10)]:
+        with progress.step(kind, kind):
+            clock.advance(minutes)
+    assert [(line[2], line[4]) for line in step_lines(capsys.readouterr().out)] == [
+        ('5', None),
+        ('5', None),
+        ('5', '~3'),  # one short (1 min), two long of unknown length (the mean, 1 min)
+        ('5', '~2'),  # two long, still unknown
+        ('5', '~10'),  # one long, as long as the first (the mean step so far would say 13/4)
+    ]
+    assert progress.kinds == ['data', 'short', 'short', 'long', 'long']
+
+
+def test_a_step_that_fails_is_not_recorded_and_no_longer_counts_as_running(monkeypatch):
+    FakeClock(monkeypatch)
+    progress = Progress('demo', plan=['a', 'b'])
+    with pytest.raises(RuntimeError):
+        with progress.step('a', 'a'):
+            assert list(progress.running.values())[0][0] == 'a'
+            raise RuntimeError('the run failed')
+    assert (progress.steps, progress.running, progress.done) == ([], {}, 1)
 
 
 def has_stopped(log):

@@ -6,6 +6,7 @@ import os
 import os.path as osp
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,12 @@ def test_modes_set_seeds_ablation_and_downstream(
     jobs = demo.classification_jobs()
     assert len(jobs) == 3 * len(seeds) + 4 * len(ablation)  # KDCL + 2 solo; 4 other generators
     # data + report, the runs, and per downstream seed: export + 2 tasks x 2 arms per student.
-    assert demo.num_steps == 2 + len(jobs) + len(downstream) * (1 + 4 * len(students))
+    assert demo.progress.total == 2 + len(jobs) + len(downstream) * (1 + 4 * len(students))
+    plan = Counter(demo.plan())
+    assert plan['export'] == len(downstream)
+    for student in students:  # each downstream run's kind is its run name, over seeds
+        assert plan[f'detection_kdcl_{student}'] == plan[f'segmentation_solo_{student}']
+        assert plan[f'detection_kdcl_{student}'] == len(downstream)
 
 
 def test_quick_and_full_are_exclusive(tmp_path):
