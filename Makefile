@@ -22,10 +22,12 @@ install-lite:                  ## KDCL pretraining only: mmcv-lite instead of th
 	$(INSTALL) --no-ops
 
 # Each demo mode writes its own folder (work_dirs/demo, work_dirs/demo_quick, work_dirs/demo_full)
-# and refuses to replace an earlier run's results there; OVERWRITE=1 replaces them.
-DEMO = PYTHON=$(PY) KDCL_OVERWRITE_FIX="run \`make $@ OVERWRITE=1\` to replace them, or keep \
-	them and choose another folder with \`bash tools/run_demo.sh --out-dir DIR\`" \
-	bash tools/run_demo.sh $(if $(OVERWRITE),--overwrite)
+# and refuses to replace an earlier run's results there; OVERWRITE=1 replaces them, RESUME=1
+# goes on with an interrupted run's (its finished runs are kept).
+DEMO = PYTHON=$(PY) KDCL_OVERWRITE_FIX="run \`make $@ OVERWRITE=1\` to replace them, \
+	\`make $@ RESUME=1\` to go on with them, or keep them and choose another folder with \
+	\`bash tools/run_demo.sh --out-dir DIR\`" \
+	bash tools/run_demo.sh $(if $(OVERWRITE),--overwrite) $(if $(RESUME),--resume)
 
 demo: install                  ## the main job: the KDCL pipeline in miniature on shipped MNIST digits
 	$(DEMO)

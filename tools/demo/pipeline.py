@@ -11,7 +11,7 @@ import os
 import os.path as osp
 import sys
 import time
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from kdcl_mm.utils.overwrite_guard import refuse_overwrite, remove_paths
 from tools.common.machine import describe_machine
@@ -65,8 +65,18 @@ class Demo:
 
     # ---------------------------------------------------------------- steps
     def prepare_out_dir(self) -> None:
-        paths = [osp.join(self.out, p) for p in OUTPUTS + tuple(report_files(list(SOLO_CONFIGS)))]
-        remove_paths(earlier_results(self.args, paths, 'the results of a demo'))
+        """Refuse or remove an earlier demo's results; with ``--resume`` its runs stay (the
+        sweep skips those that finished) and only its report is refused or, with
+        ``--overwrite``, replaced once the new one is built."""
+        reports = [osp.join(self.out, p) for p in report_files(list(SOLO_CONFIGS))]
+        if self.args.resume:
+            self.replacing = earlier_results(self.args, reports, 'a report')
+        else:
+            paths = [osp.join(self.out, p) for p in OUTPUTS] + reports
+            fix = 'pass --overwrite to replace them, --resume to go on with them, or choose '
+            fix += 'another --out-dir'
+            remove_paths(earlier_results(self.args, paths, 'the results of a demo', fix))
+            self.replacing = []
         os.makedirs(self.out, exist_ok=True)
 
     def make_data(self) -> None:
@@ -124,6 +134,8 @@ class Demo:
         with self.progress.step(what, f'export seed {seed}', kind='export') as cpu:
             checkpoint = last_checkpoint(run_dir(self.out, f'kdcl_{self.main}', seed))
             cmd = ['tools/export_students.py', checkpoint, '--out-dir', out_dir]
+            if self.args.resume:  # the same checkpoint's export again (one may be partial)
+                cmd.append('--overwrite')
             cpu.append(self.launcher.run(cmd, osp.join(out_dir, 'export.log')))
         return {student: osp.join(out_dir, f'{student}.pth') for student in SOLO_CONFIGS}
 
@@ -185,7 +197,7 @@ class Demo:
             manifest = self.manifest()
             with open(osp.join(self.out, MANIFEST), 'w') as f:
                 json.dump(manifest, f, indent=2)
-            paths = write_demo_report(self.out, manifest)
+            paths = write_demo_report(self.out, manifest, self.replacing)
         print(
             f'demo finished in {(time.time() - self.progress.started) / 60:.1f} min. Report: '
             f'{paths["markdown"]} (and report.json, plots) in {self.out}',
@@ -193,12 +205,13 @@ class Demo:
         )
 
 
-def earlier_results(args, paths: List[str], what: str) -> List[str]:
+def earlier_results(args, paths: List[str], what: str, fix: Optional[str] = None) -> List[str]:
     """Those of ``paths`` that exist, which ``args.overwrite`` allows replacing
     (:func:`~kdcl_mm.utils.overwrite_guard.refuse_overwrite`'s rule); otherwise stops, naming
-    them and the fix (make's own, under make)."""
+    them and the fix (make's own under make, else ``fix`` or the guard's)."""
+    fix = getattr(args, 'overwrite_fix', None) or fix
     try:
-        return refuse_overwrite(paths, args.overwrite, fix=getattr(args, 'overwrite_fix', None))
+        return refuse_overwrite(paths, args.overwrite, fix=fix)
     except FileExistsError as err:
         raise SystemExit(f'demo: {args.out_dir} already holds {what}: {err}')
 

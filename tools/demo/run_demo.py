@@ -76,12 +76,21 @@ def parse_args(argv=None):
         'its report only)',
     )
     parser.add_argument(
+        '--resume',
+        action='store_true',
+        help='go on with the demo in --out-dir, e.g. after an interruption: its finished runs '
+        'are kept and skipped, the others run, then the report (an existing report is '
+        'replaced only with --overwrite)',
+    )
+    parser.add_argument(
         '--report-only',
         action='store_true',
         help='train nothing: rebuild report.md, report.json and the plots of the demo in '
         '--out-dir from its manifest.json and runs, with the report code of this checkout',
     )
     args = parser.parse_args(argv)
+    if args.resume and args.report_only:
+        parser.error('--resume trains what is missing; --report-only trains nothing: pick one')
     if args.report_only:
         # The runs decide what the report holds; a selection here would be silently ignored.
         given = [

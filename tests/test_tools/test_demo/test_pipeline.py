@@ -202,3 +202,55 @@ def test_report_only_needs_a_manifest_and_takes_no_run_selection(tmp_path, capsy
     with pytest.raises(SystemExit):
         run_demo.parse_args(['--report-only', '--seeds', '0', '--downstream-students', 'resnet18'])
     assert '--seeds, --downstream-students cannot change them' in capsys.readouterr().err
+
+
+def _finished_demo_dir(root):
+    """An out-dir as an interrupted demo leaves it: a finished run, an export, no report."""
+    run = root / 'runs' / 'kdcl_Linear' / 'seed0'
+    run.mkdir(parents=True)
+    (run / 'epoch_30.pth').write_bytes(b'checkpoint')
+    (run / 'last_checkpoint').write_text(str(run / 'epoch_30.pth'))
+    export = root / 'students' / 'kdcl_Linear' / 'seed0'
+    export.mkdir(parents=True)
+    (export / 'resnet18.pth').write_bytes(b'an export')
+    return run
+
+
+def test_resume_keeps_the_runs_and_refuses_an_earlier_report_unless_overwrite(tmp_path):
+    out = tmp_path / 'demo'
+    run = _finished_demo_dir(out)
+    with pytest.raises(SystemExit, match=r'--overwrite to replace them, --resume to go on'):
+        Demo(run_demo.parse_args(['--out-dir', str(out)])).prepare_out_dir()
+
+    demo = Demo(run_demo.parse_args(['--out-dir', str(out), '--resume']))
+    demo.prepare_out_dir()
+    assert (run / 'last_checkpoint').is_file() and demo.replacing == []
+
+    (out / 'report.md').write_text('an earlier report')
+    with pytest.raises(SystemExit, match='already holds a report'):
+        Demo(run_demo.parse_args(['--out-dir', str(out), '--resume'])).prepare_out_dir()
+    demo = Demo(run_demo.parse_args(['--out-dir', str(out), '--resume', '--overwrite']))
+    demo.prepare_out_dir()
+    # Replaced once the new report is built, not before; the runs stay.
+    assert demo.replacing == [str(out / 'report.md')]
+    assert (out / 'report.md').read_text() == 'an earlier report'
+    assert (run / 'last_checkpoint').is_file()
+
+
+@pytest.mark.parametrize('resume', [False, True])
+def test_export_replaces_an_earlier_export_only_when_resuming(tmp_path, monkeypatch, resume):
+    out = tmp_path / 'demo'
+    _finished_demo_dir(out)
+    demo = Demo(run_demo.parse_args(['--out-dir', str(out)] + ['--resume'] * resume))
+    commands = []
+    monkeypatch.setattr(demo.launcher, 'run', lambda cmd, log: commands.append(cmd) or 0.0)
+    exported = demo.export(0)
+    assert exported['resnet18'] == str(out / 'students' / 'kdcl_Linear' / 'seed0' / 'resnet18.pth')
+    [cmd] = commands
+    assert cmd[:2] == ['tools/export_students.py', str(out / 'runs/kdcl_Linear/seed0/epoch_30.pth')]
+    assert ('--overwrite' in cmd) == resume
+
+
+def test_resume_and_report_only_are_exclusive(tmp_path):
+    with pytest.raises(SystemExit):
+        run_demo.parse_args(['--resume', '--report-only', '--out-dir', str(tmp_path)])
