@@ -35,7 +35,7 @@ demo: install                  ## the main job: the KDCL pipeline in miniature o
 demo-quick: install            ## smoke test of the whole chain (what CI runs; numbers meaningless)
 	$(DEMO) --quick
 
-demo-full: install             ## the evidence (~1.5 h idle): 5 seeds, both students downstream on all
+demo-full: install             ## the evidence (~1.6 h idle): 5 seeds, both students downstream on all
 	$(DEMO) --full
 
 test: install                  ## the whole test suite, slow end-to-end tests included (what CI runs)
