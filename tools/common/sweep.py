@@ -155,7 +155,8 @@ class Progress:
         walls: Dict[str, List[float]] = {}
         for kind, step in zip(self.kinds, self.steps):
             walls.setdefault(kind, []).append(step['wall_s'])
-        overall = sum(s['wall_s'] for s in self.steps) / len(self.steps)
+        finished_seconds = sum(s['wall_s'] for s in self.steps)
+        overall = finished_seconds / len(self.steps)
 
         def expected(kind: str) -> float:
             return sum(walls[kind]) / len(walls[kind]) if kind in walls else overall
@@ -168,7 +169,7 @@ class Progress:
         for kind, start in self.running.values():
             run_so_far += now - start
             seconds_left -= min(now - start, expected(kind))
-        step_seconds = sum(s['wall_s'] for s in self.steps) + run_so_far
+        step_seconds = finished_seconds + run_so_far
         left = minutes / step_seconds * seconds_left if step_seconds > 0 else 0.0
         return ', <1 min left' if left < 0.5 else f', ~{left:.0f} min left'
 
